@@ -1,0 +1,68 @@
+"""Configuration: embedded defaults, then ``voicebot.yaml`` (or ``VOICEBOT_CONFIG``), then environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str
+    description: str = ""
+    skills: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    flows_dir: Path
+    grammars_dir: Path
+    queues: dict[str, QueueConfig] = field(default_factory=dict)
+    source: str = "defaults"
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: Path | None = None) -> Config:
+    defaults = yaml.safe_load(resources.files("voicebot").joinpath("defaults/voicebot.yaml").read_text())
+    chosen = path or (Path(os.environ["VOICEBOT_CONFIG"]) if os.environ.get("VOICEBOT_CONFIG") else None)
+    if chosen is None and Path("voicebot.yaml").is_file():
+        chosen = Path("voicebot.yaml")
+    data = defaults
+    source = "defaults"
+    if chosen is not None:
+        try:
+            loaded = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{chosen}: cannot read configuration: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{chosen}: configuration must be a mapping")
+        data = _merge(defaults, loaded)
+        source = str(chosen)
+    queues = {
+        name: QueueConfig(name, str(q.get("description", "")), tuple(q.get("skills", ())))
+        for name, q in (data.get("acd", {}).get("queues") or {}).items()
+    }
+    return Config(
+        flows_dir=Path(data.get("flows_dir", "flows")),
+        grammars_dir=Path(data.get("grammars_dir", "grammars")),
+        queues=queues,
+        source=source,
+    )
