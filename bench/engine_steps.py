@@ -55,6 +55,8 @@ def record_conversations(db_dir: Path) -> tuple[object, list[list[Event]]]:
         console.start(caller, "+18005550100")
         run_script(console, lines, echo=False)
         recorded.append([record.event for record in session.history])
+        print(f"  recorded {caller} {lines}: {len(session.history)} events, outcome {session.state.outcome}"
+              f"{', error ' + session.state.error if session.state.error else ''}")
     return flow, recorded
 
 

@@ -326,7 +326,15 @@ class _Step:
     def _today(self) -> date:
         return datetime.fromtimestamp(self.event.at, UTC).date()
 
+    def _abandon_keys(self) -> None:
+        """Speech (or a command) replaces a half-keyed entry: drop its digits and stop its timer."""
+        if self.s.collecting:
+            self.s.collecting = False
+            self.s.dtmf_buffer = ""
+            self.actions.append(CancelTimer(INTERDIGIT_TIMER))
+
     def _utterance(self, node: Listening, event: Utterance) -> None:
+        self._abandon_keys()
         commands = Commands.active(self.flow, self.s.flow)
         candidates = [(event.text, event.confidence)]
         candidates += [(h.text, h.confidence) for h in event.nbest if h.text != event.text]
@@ -497,7 +505,7 @@ class _Step:
     def _command(self, node: Listening, command: Command) -> None:
         s = self.s
         s.intents.append(command.intent)
-        s.collecting = False
+        self._abandon_keys()
         if command.do == "repeat":
             self._emit_turn(list(s.last_prompts), node, confirming=s.waiting == "confirm")
             return

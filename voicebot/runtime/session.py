@@ -9,9 +9,8 @@ back into the engine, so a channel never sees a ``RunAction``.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -130,18 +129,27 @@ class CallSession:
     # ----- data actions ---------------------------------------------------------------------------
 
     def _run(self, action: RunAction) -> ActionResult:
+        """Run a data action with its deadline. A late action is abandoned, never waited for: its daemon
+        thread finishes in the background while the caller hears the error branch."""
         ctx = ActionContext(engine=self.store.engine, call_id=self.call_id, now=_utc(self.clock.now()))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="action") as pool:
-            future = pool.submit(self.registry.run, action.name, dict(action.args), ctx)
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
             try:
-                data = future.result(timeout=action.timeout_ms / 1000)
-            except FutureTimeout:
-                return self._failed(action, f"timed out after {action.timeout_ms} ms")
+                outcome["data"] = self.registry.run(action.name, dict(action.args), ctx)
             except ActionFailed as exc:
-                return self._failed(action, str(exc))
+                outcome["error"] = str(exc)
             except Exception as exc:  # the registry wraps errors; this is the last line of defence
-                return self._failed(action, f"{type(exc).__name__}: {exc}")
-        return ActionResult(action.request_id, True, data, at=self.clock.now())
+                outcome["error"] = f"{type(exc).__name__}: {exc}"
+
+        worker = threading.Thread(target=work, name=f"action-{action.name}", daemon=True)
+        worker.start()
+        worker.join(action.timeout_ms / 1000)
+        if worker.is_alive():
+            return self._failed(action, f"timed out after {action.timeout_ms} ms")
+        if "error" in outcome:
+            return self._failed(action, outcome["error"])
+        return ActionResult(action.request_id, True, outcome["data"], at=self.clock.now())
 
     def _failed(self, action: RunAction, reason: str) -> ActionResult:
         log.warning("call %s: action %s failed: %s", self.call_id, action.name, reason)
