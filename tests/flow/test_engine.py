@@ -555,3 +555,14 @@ def test_listen_carries_node_timeouts_over_flow_defaults(tmp_path: Path) -> None
     assert isinstance(listen, Listen)
     assert (listen.no_input_ms, listen.complete_silence_ms, listen.barge_in) == (4000, 600, False)
     assert listen.dtmf_keys == ("1", "2")
+
+
+def test_a_lone_command_key_that_times_out_in_a_digits_ask_is_the_command(flow: CompiledFlow) -> None:
+    call = at_account(flow)
+    call.keys("0")
+    assert call.handoff is None and call.state.collecting
+    call.timer()
+    assert call.handoff is not None and call.state.intents == ["check_balance", "speak_to_agent"]
+    call = at_account(flow)
+    call.keys("0#")  # ended with the terminator: the same lone key
+    assert call.handoff is not None

@@ -423,7 +423,12 @@ class _Step:
         s.collecting = False
         s.dtmf_buffer = rest
         value = keyed_value(node, keys)
-        if value is None:
+        commands = Commands.active(self.flow, s.flow)
+        if value is None and keys in commands.by_key:
+            # A lone command key that timed out (0 for an agent during a PIN) is the command, as
+            # callers expect from "press 0 at any time"; as part of a longer entry it stays a digit.
+            self._command(node, commands.by_key[keys])
+        elif value is None:
             self._failure(node, "no_match")
         else:
             self._filled(node, Filled(value), 1.0, spoken=False)

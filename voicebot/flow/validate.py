@@ -5,6 +5,9 @@ Everything a flow author can get wrong is caught here at load time, never mid-ca
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +54,20 @@ class _Checker:
         path: tuple[str | int, ...] = ("nodes", node, *loc) if node else tuple(loc)
         self.issues.append(FlowIssue(self.shown, line_for(self.lines, path), node, message))
 
+    def add_at(self, node: str | None, message: str, field: str) -> None:
+        """Report at a field written as in messages (``cases[0].if``), so the line is the field's own."""
+        self.add(node, message, *field_loc(field))
+
+
+def field_loc(field: str) -> tuple[str | int, ...]:
+    """``options[1].next`` -> ("options", 1, "next"): the path the line map uses."""
+    return tuple(int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.\[\]]+", field))
+
+
+def did_you_mean(name: str, choices: Collection[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
 
 def node_templates(node: Any) -> Iterator[tuple[str, str]]:
     """(field, template source) for every text of a node that is rendered as a prompt or argument."""
@@ -94,7 +111,7 @@ def check_flow(
     c = _Checker(flow, shown, lines)
     nodes = flow.nodes
     if flow.start not in nodes:
-        c.add(None, f"start node '{flow.start}' does not exist", "start")
+        c.add(None, f"start node '{flow.start}' does not exist{did_you_mean(flow.start, nodes)}", "start")
     for name in flow.grammars:
         if name not in refs.grammars:
             c.add(None, f"unknown grammar '{name}' (known: {', '.join(sorted(refs.grammars)) or 'none'})",
@@ -103,19 +120,18 @@ def check_flow(
     for node_id, node in nodes.items():
         for field, target in node_targets(node):
             if target not in nodes:
-                c.add(node_id, f"{field} target '{target}' does not exist", *field.split("."))
+                c.add_at(node_id, f"{field} target '{target}' does not exist{did_you_mean(target, nodes)}", field)
         _check_node_refs(c, node_id, node, refs, subflow_ok)
         for field, source in node_templates(node):
             try:
                 compile_template(source)
             except TemplateError as exc:
-                c.add(node_id, f"{field}: {exc}", *field.split("."))
+                c.add_at(node_id, f"{field}: {exc}", field)
         for field, source in node_expressions(node):
             try:
                 compile_expr(source)
             except ExprError as exc:
-                c.add(node_id, f"{field}: {exc.message} at column {exc.position + 1} in: {source}",
-                      *field.split("."))
+                c.add_at(node_id, f"{field}: {exc.message} at column {exc.position + 1} in: {source}", field)
     for text in (flow.settings.confirm.prompt, flow.settings.on_error.prompt, flow.settings.help,
                  *prompt_list(flow.settings.no_input), *prompt_list(flow.settings.no_match)):
         try:
@@ -134,9 +150,11 @@ def _check_commands(c: _Checker, refs: References) -> None:
     keys: dict[str, str] = {}
     for i, command in enumerate(c.flow.commands):
         if command.intent not in refs.intents:
-            c.add(None, f"commands[{i}]: unknown intent '{command.intent}'", "commands", i)
+            c.add(None, f"commands[{i}]: unknown intent '{command.intent}'{did_you_mean(command.intent, refs.intents)}",
+                  "commands", i)
         if command.target and command.target not in c.flow.nodes:
-            c.add(None, f"commands[{i}]: target '{command.target}' does not exist", "commands", i)
+            hint = did_you_mean(command.target, c.flow.nodes)
+            c.add(None, f"commands[{i}]: target '{command.target}' does not exist{hint}", "commands", i)
         key = command.dtmf or refs.intents.get(command.intent)
         if key:
             if key in keys:
@@ -150,23 +168,28 @@ def _check_node_refs(
     if isinstance(node, AskNode):
         claimed: dict[str, str] = {}
         for intent in ask_intents(node):
+            # Point at the intent where it is written: its place in intents, else its route.
+            at: tuple[str | int, ...] = (
+                ("intents", node.intents.index(intent)) if intent in node.intents else ("routes", intent)
+            )
             if intent not in refs.intents:
-                c.add(node_id, f"unknown intent '{intent}'", "intents")
+                c.add(node_id, f"unknown intent '{intent}'{did_you_mean(intent, refs.intents)}", *at)
                 continue
             key = node.dtmf[intent] if intent in node.dtmf else refs.intents[intent]
             if key and key in claimed:
                 c.add(node_id, f"key {key} is used by both '{claimed[key]}' and '{intent}' "
-                      f"(give one another key, or none, under dtmf:)", "intents")
+                      f"(give one another key, or none, under dtmf:)", *at)
             elif key:
                 claimed[key] = intent
         for intent in node.dtmf:
             if intent not in ask_intents(node):
-                c.add(node_id, f"dtmf: '{intent}' is not one of this node's intents", "dtmf")
+                c.add(node_id, f"dtmf: '{intent}' is not one of this node's intents", "dtmf", intent)
     if isinstance(node, MenuNode):
         keys: dict[str, str] = {}
         for i, option in enumerate(node.options):
             if option.intent not in refs.intents:
-                c.add(node_id, f"options[{i}]: unknown intent '{option.intent}'", "options", i)
+                hint = did_you_mean(option.intent, refs.intents)
+                c.add(node_id, f"options[{i}]: unknown intent '{option.intent}'{hint}", "options", i)
                 continue
             key = option.dtmf or refs.intents.get(option.intent)
             if not key:
@@ -231,8 +254,28 @@ def _check_closed_loops(c: _Checker) -> None:
                 continue
         exits = any(t not in component for n in component for _, t in node_targets(nodes[n]))
         if not exits:
-            first = sorted(component, key=lambda n: list(nodes).index(n))[0]
-            c.add(first, "loop with no input: " + " -> ".join(sorted(component)) + " never waits or exits")
+            order = list(nodes)
+            first = min(component, key=order.index)
+            cycle = " -> ".join(_cycle_through(first, component, graph))
+            c.add(first, f"loop with no input: {cycle} never waits for the caller and never exits")
+
+
+def _cycle_through(first: str, component: set[str], graph: Mapping[str, list[str]]) -> list[str]:
+    """The shortest cycle from ``first`` back to itself inside a strongly connected component, in order."""
+    came_from: dict[str, str] = {}
+    queue = deque([first])
+    while queue:
+        current = queue.popleft()
+        for successor in graph[current]:
+            if successor == first:
+                path = [current]
+                while path[-1] != first:
+                    path.append(came_from[path[-1]])
+                return [*reversed(path), first]
+            if successor in component and successor not in came_from:
+                came_from[successor] = current
+                queue.append(successor)
+    return sorted(component)  # not reached for a real component
 
 
 def _strongly_connected(graph: Mapping[str, list[str]]) -> list[set[str]]:

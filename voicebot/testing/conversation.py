@@ -49,7 +49,7 @@ from voicebot.storage.seed import seed_demo
 
 TURN_KEYS = {"say", "confidence", "nbest", "dtmf", "silence", "wait", "hangup", "expect", "note"}
 EXPECT_KEYS = {"says", "not_says", "node", "vars", "slots", "listening", "ended", "secure"}
-END_KEYS = {"outcome", "authenticated", "vars", "slots", "intents", "handoff", "error", "nodes_include", "record"}
+END_KEYS = {"outcome", "authenticated", "vars", "slots", "intents", "handoff", "error", "nodes_include"}
 DATABASES = ("demo", "bank_down")
 
 

