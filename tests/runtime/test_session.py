@@ -134,11 +134,12 @@ def test_the_bank_down_mid_call_is_an_apology_and_a_handoff(engine: Engine, bank
         conn.exec_driver_sql("DROP TABLE bank_card")
         conn.exec_driver_sql("DROP TABLE bank_account")
     actions = call.keys("1234")
-    assert any(isinstance(a, Handoff) for a in actions)
+    handoff = next(a for a in actions if isinstance(a, Handoff))
     assert not any(isinstance(a, Hangup) for a in actions)
+    assert handoff.reason.startswith("bank systems error: bank.verify_pin failed: OperationalError")
     record = call.store.get_call(call.call_id)
-    assert record is not None and record.outcome == "handoff"
-    assert record.error is not None and "bank.verify_pin failed" in record.error
+    assert record is not None and record.outcome == "handoff" and record.error is None
+    assert call.store.handoffs_for(call.call_id)[0].payload["attached"]["account_number"] == "44170923"
 
 
 def test_with_no_database_at_all_the_record_is_spooled_not_lost(banking: CompiledFlow, tmp_path: Path) -> None:
