@@ -66,8 +66,10 @@ def _mulaw_encode_table() -> npt.NDArray[np.uint8]:
     mask = np.where(negative, 0x7F, 0xFF)
     magnitude = np.minimum(np.where(negative, -value, value), _MULAW_CLIP) + (_MULAW_BIAS >> 2)
     segment = np.searchsorted(_MULAW_SEG_END, magnitude).astype(np.int32)
-    # The clip above keeps every magnitude inside segment 7, so there is no "segment 8" overflow case.
     code = (segment << 4) | ((magnitude >> (segment + 1)) & _QUANT_MASK)
+    # The clipped maximum plus the bias (8159 + 33 = 0x2000) lands just past segment 7: saturate to the
+    # largest code, as the reference does.
+    code = np.where(segment >= 8, 0x7F, code)
     return (code ^ mask).astype(np.uint8)
 
 
@@ -79,7 +81,7 @@ def _alaw_encode_table() -> npt.NDArray[np.uint8]:
     magnitude = np.where(negative, -value - 1, value)
     segment = np.searchsorted(_ALAW_SEG_END, magnitude).astype(np.int32)
     shift = np.where(segment < 2, 1, segment)
-    code = (np.minimum(segment, 7) << 4) | ((magnitude >> shift) & _QUANT_MASK)
+    code = (segment << 4) | ((magnitude >> shift) & _QUANT_MASK)
     # 13-bit magnitudes never exceed 0xFFF, but keep the overflow rule of the reference: saturate.
     code = np.where(segment >= 8, 0x7F, code)
     return (code ^ mask).astype(np.uint8)
