@@ -121,7 +121,8 @@ def test_cmd(paths: tuple[Path, ...]) -> None:
 
     files: list[Path] = []
     for path in paths:
-        files += sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]
+        # In a folder, only conversation files (test_*.yaml), not the flows and grammars beside them.
+        files += sorted(path.rglob("test_*.y*ml")) if path.is_dir() else [path]
     passed = failed = 0
     for file in files:
         try:

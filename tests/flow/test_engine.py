@@ -566,3 +566,84 @@ def test_a_lone_command_key_that_times_out_in_a_digits_ask_is_the_command(flow: 
     call = at_account(flow)
     call.keys("0#")  # ended with the terminator: the same lone key
     assert call.handoff is not None
+
+
+def test_a_prefilled_intent_ask_without_a_route_for_its_value_asks(tmp_path: Path) -> None:
+    flow = compile_yaml(tmp_path, """
+        flow: t
+        start: q
+        grammars: [common]
+        variables: {answer: maybe}
+        nodes:
+          q: {kind: ask, slot: answer, type: intent, routes: {yes: bye, no: bye}, prompt: "Yes or no?"}
+          bye: {kind: hangup, prompt: "Bye."}
+        """)
+    call = Call(flow)
+    call.start()
+    assert call.said == ["Yes or no?"] and call.state.error is None
+    call.say("yes")
+    assert call.said == ["Bye."]
+
+
+def test_root_commands_work_by_voice_at_a_menu_inside_a_subflow(tmp_path: Path) -> None:
+    flow = compile_yaml(tmp_path, """
+        flow: main
+        start: sub
+        grammars: [common, banking]
+        commands: [{intent: speak_to_agent, target: agent}]
+        nodes:
+          sub: {kind: subflow, flow: inner, next: agent}
+          agent: {kind: handoff, queue: general}
+        """, extra={"inner.yaml": """
+        flow: inner
+        start: m
+        grammars: [common, banking]
+        nodes:
+          m:
+            kind: menu
+            options: [{intent: check_balance, next: r}]
+          r: {kind: return}
+        """})
+    call = Call(flow)
+    call.start()
+    call.say("I want to talk to an agent")
+    assert call.handoff is not None and call.state.stack == []
+
+
+def test_counters_of_subflow_nodes_do_not_mix_with_root_nodes_of_the_same_id(tmp_path: Path) -> None:
+    flow = compile_yaml(tmp_path, """
+        flow: main
+        start: intro
+        nodes:
+          intro: {kind: say, prompt: ["Root first.", "Root again."], next: sub}
+          sub: {kind: subflow, flow: inner, next: bye}
+          bye: {kind: hangup}
+        """, extra={"inner.yaml": """
+        flow: inner
+        start: intro
+        nodes:
+          intro: {kind: say, prompt: ["Sub first.", "Sub again."], next: r}
+          r: {kind: return}
+        """})
+    call = Call(flow)
+    call.start()
+    assert call.said == ["Root first.", "Sub first."]
+    assert call.state.counters == {"intro:visits": 1, "inner.intro:visits": 1}
+
+
+def test_uh_huh_is_yes_not_repeat(tmp_path: Path) -> None:
+    flow = compile_yaml(tmp_path, """
+        flow: t
+        start: q
+        grammars: [common]
+        commands: [{intent: repeat, do: repeat}]
+        nodes:
+          q: {kind: ask, slot: more, type: intent, intents: ["yes", "no"], routes: {yes: y, no: n}, prompt: "More?"}
+          y: {kind: hangup, prompt: "Yes."}
+          n: {kind: hangup, prompt: "No."}
+        """)
+    for answer in ("uh huh", "mm hmm"):
+        call = Call(flow)
+        call.start()
+        call.say(answer)
+        assert call.said == ["Yes."], answer

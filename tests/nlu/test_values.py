@@ -109,6 +109,8 @@ def test_parse_date_nearest_year_wraps_around_new_year() -> None:
         ("of course", True),
         ("yes please", True),
         ("uh huh", True),
+        ("mm hmm", True),
+        ("mhm", True),
         ("yes I'm sure", True),
         ("that is correct", True),
         ("no problem", True),

@@ -18,7 +18,7 @@ from voicebot.flow.loader import FLOW_SUFFIXES, parse_flow
 from voicebot.flow.schema import Command, Flow, MenuNode, Node
 from voicebot.flow.template import Template, compile_template
 from voicebot.flow.validate import References, check_flow, node_expressions, node_templates
-from voicebot.nlu.grammar import Grammar, GrammarError, Intent, load_grammars, merge_grammars
+from voicebot.nlu.grammar import Grammar, GrammarError, Intent, load_grammars, merge_grammars, merge_synonyms
 from voicebot.nlu.matcher import IntentMatcher
 
 
@@ -142,7 +142,10 @@ def load_flow(
     for names in subflow_names.values():
         for reference, resolved in names.items():
             names[reference] = by_path[resolved]
-    return _compile(flows[_root_name(path, flows, paths)], flows, paths, grammars, subflow_names)
+    try:
+        return _compile(flows[_root_name(path, flows, paths)], flows, paths, grammars, subflow_names)
+    except GrammarError as exc:
+        raise FlowError([FlowIssue(str(exc.path), exc.line, None, exc.message)]) from exc
 
 
 def _root_name(path: Path, flows: dict[str, Flow], paths: dict[str, Path]) -> str:
@@ -164,11 +167,12 @@ def _compile(
     subflow_names: dict[str, dict[str, str]],
 ) -> CompiledFlow:
     all_intents: dict[str, Intent] = {}
-    synonyms: dict[str, tuple[str, ...]] = {}
+    used: dict[str, Grammar] = {}
     for flow in flows.values():
         for grammar in _grammars_of(flow, grammars):
             all_intents.update(grammar.intents)
-            synonyms.update(grammar.synonyms)
+            used[grammar.name] = grammar
+    synonyms = merge_synonyms(used.values())
     threshold = root.settings.intent_threshold
     kwargs = {"threshold": threshold} if threshold is not None else {}
     matcher = IntentMatcher(all_intents.values(), synonyms, **kwargs)
@@ -191,7 +195,9 @@ def _compile(
             for _, source in node_expressions(node):
                 exprs[source] = compile_expr(source)
             if isinstance(node, MenuNode):
-                menu_matchers[(name, node_id)] = _menu_matcher(node, flow, all_intents, synonyms, kwargs)
+                # The commands active here: the flow's own, or the root flow's when it declares none.
+                active = flow.commands or root.commands
+                menu_matchers[(name, node_id)] = _menu_matcher(node, active, all_intents, synonyms, kwargs)
     return CompiledFlow(
         root=root.flow,
         path=paths[root.flow],
@@ -218,7 +224,7 @@ def _key(intents: Mapping[str, Intent], name: str) -> str | None:
 
 def _menu_matcher(
     node: MenuNode,
-    flow: Flow,
+    commands: list[Command],
     intents: Mapping[str, Intent],
     synonyms: Mapping[str, tuple[str, ...]],
     kwargs: dict[str, float],
@@ -229,6 +235,6 @@ def _menu_matcher(
         base = intents[option.intent]
         extra = tuple(p for p in (option.say, option.label) if p and p not in base.phrases)
         chosen[option.intent] = dataclasses.replace(base, phrases=base.phrases + extra)
-    for command in flow.commands:
+    for command in commands:
         chosen.setdefault(command.intent, intents[command.intent])
     return IntentMatcher(chosen.values(), synonyms, **kwargs)

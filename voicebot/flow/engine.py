@@ -164,7 +164,7 @@ class _Step:
         s = self.s
         node_id = s.node
         if isinstance(node, SayNode):
-            visits = self._count(f"{node_id}:visits")
+            visits = self._count(node_id, "visits")
             if node.play:
                 fallback = self._render_choice(prompt_list(node.prompt), visits - 1) if node.prompt else ""
                 self.actions.append(Play(node.play, node_id, node.barge_in, fallback))
@@ -214,7 +214,13 @@ class _Step:
             self.actions.append(Hangup(s.outcome, "flow ended", node_id))
             self._stop("ended")
 
-    def _count(self, key: str) -> int:
+    def _counter(self, node_id: str, suffix: str) -> str:
+        """Counter names: "node:suffix" in the root flow, "subflow.node:suffix" in a subflow (ids may repeat)."""
+        prefix = node_id if self.s.flow == self.flow.root else f"{self.s.flow}.{node_id}"
+        return f"{prefix}:{suffix}"
+
+    def _count(self, node_id: str, suffix: str) -> int:
+        key = self._counter(node_id, suffix)
         self.s.counters[key] = self.s.counters.get(key, 0) + 1
         return self.s.counters[key]
 
@@ -230,8 +236,11 @@ class _Step:
         if isinstance(node, AskNode) and not node.always_ask and s.vars.get(node.slot) is not None:
             # Already filled (mixed initiative or an earlier turn): VoiceXML skips filled fields.
             value = s.vars[node.slot]
-            self._next((node.routes.get(str(value)) if node.type == "intent" else None) or node.next or "")
-            return
+            target = (node.routes.get(str(value)) if node.type == "intent" else None) or node.next
+            if target is not None:
+                self._next(target)
+                return
+            # A value this intent ask has no route for: ask, rather than guess.
         self._reset_counters(node_id)
         self._stop("input")
         if s.dtmf_buffer and self._consume_keys(node):
@@ -244,13 +253,13 @@ class _Step:
 
     def _reset_counters(self, node_id: str) -> None:
         for suffix in ("no_input", "no_match", "attempts"):
-            self.s.counters.pop(f"{node_id}:{suffix}", None)
+            self.s.counters.pop(self._counter(node_id, suffix), None)
         self.s.confirmation = None
         self.s.collecting = False
 
     def _prompt_turn(self, node: Listening, message: str | None) -> None:
         """Say an escalation message (if any) and the node's prompt for this attempt, then listen."""
-        attempt = self.s.counters.get(f"{self.s.node}:attempts", 0)
+        attempt = self.s.counters.get(self._counter(self.s.node, "attempts"), 0)
         said: list[str] = []
         if message:
             said.append(self._render(message))
@@ -491,8 +500,8 @@ class _Step:
         node_id = s.node
         s.collecting = False
         s.confirmation = None
-        count = self._count(f"{node_id}:{kind}")
-        attempts = self._count(f"{node_id}:attempts")
+        count = self._count(node_id, kind)
+        attempts = self._count(node_id, "attempts")
         settings = self.flow.flows[s.flow].settings
         if attempts >= (node.max_attempts or settings.max_attempts):
             self._reset_counters(node_id)

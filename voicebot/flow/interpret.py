@@ -52,7 +52,7 @@ def option_key(flow: CompiledFlow, option_intent: str, explicit: str | None) -> 
     return explicit or flow.intent_key(option_intent)
 
 
-def entities_for(flow: CompiledFlow, intent: str, text: str) -> dict[str, Any]:
+def entities_for(flow: CompiledFlow, intent: str, text: str, today: date) -> dict[str, Any]:
     """Mixed initiative: slots an intent declares, found in the same utterance."""
     found: dict[str, Any] = {}
     spec = flow.intents.get(intent)
@@ -63,6 +63,10 @@ def entities_for(flow: CompiledFlow, intent: str, text: str) -> dict[str, Any]:
             runs = find_digit_strings(text, entity.min_length or 1, entity.max_length or 32)
             if runs:
                 found[entity.name] = runs[0]
+        else:
+            value = interpret_value(entity.type, text, today=today)
+            if value is not None:
+                found[entity.name] = value
     return found
 
 
@@ -84,7 +88,7 @@ def interpret_speech(
             return None
         for option in node.options:
             if option.intent == hit.name:
-                return Filled(hit.name, hit.name, entities_for(flow, hit.name, text), option.next)
+                return Filled(hit.name, hit.name, entities_for(flow, hit.name, text, today), option.next)
         return commands.by_intent[hit.name]
     if node.type == "intent":
         own = ask_intents(node)
@@ -92,7 +96,7 @@ def interpret_speech(
         if hit is None:
             return None
         if hit.name in own:
-            return Filled(hit.name, hit.name, entities_for(flow, hit.name, text), node.routes.get(hit.name))
+            return Filled(hit.name, hit.name, entities_for(flow, hit.name, text, today), node.routes.get(hit.name))
         return commands.by_intent[hit.name]
     if node.type == "phrase":
         command = match_command(flow, commands, text)

@@ -223,7 +223,7 @@ def parse_date(text: str, today: date) -> date | None:
 _YES = frozenset({"yes", "yeah", "yea", "ya", "yah", "yep", "yup", "sure", "correct", "right", "affirmative",
                   "ok", "okay", "okey", "alright", "absolutely", "definitely", "certainly", "exactly",
                   "indeed", "aye", "yess", "yesh", "uhhuh", "mhm", "positive", "true", "fine"})
-_YES_PHRASES = ("please do", "of course", "go ahead", "all right", "uh huh", "sounds good", "that is it",
+_YES_PHRASES = ("please do", "of course", "go ahead", "all right", "uh huh", "mm hmm", "sounds good", "that is it",
                 "you got it", "i do", "that is me", "why not", "by all means", "for sure",
                 "you bet", "that works", "do it")
 _NO = frozenset({"no", "nope", "nah", "naw", "negative", "incorrect", "wrong", "nay", "never", "false",
