@@ -209,6 +209,182 @@ def _show_record(services, call_id: str) -> None:  # type: ignore[no-untyped-def
     click.echo("      call record: " + json.dumps(to_jsonable(record.model_dump()), sort_keys=True))
 
 
+@main.command()
+@click.argument("text")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="WAV file to write.")
+@click.option("--rate", default=8000, show_default=True, help="Sample rate of the WAV (8000 for the phone).")
+def say(text: str, output: Path, rate: int) -> None:
+    """Speak TEXT with the prompt voice (Piper) into a 16-bit mono WAV."""
+    from voicebot.audio.pcm import write_wav
+    from voicebot.audio.resample import resample
+    from voicebot.config import load_config
+    from voicebot.tts.piper_engine import PiperSynthesizer
+
+    synth = PiperSynthesizer(length_scale=load_config().tts_length_scale)
+    started = time.perf_counter()
+    audio = synth.synthesize(text)
+    if rate != synth.sample_rate:
+        audio = resample(audio, synth.sample_rate, rate)
+    write_wav(output, audio, rate)
+    click.echo(f"wrote {output}: {len(audio) / rate:.2f} s at {rate} Hz ({synth.voice}, "
+               f"{(time.perf_counter() - started) * 1000:.0f} ms)")
+
+
+@main.group()
+def prompts() -> None:
+    """The prompt cache (rendered prompt audio)."""
+
+
+@prompts.command("build")
+@click.argument("flows", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def prompts_build(flows: tuple[Path, ...]) -> None:
+    """Render every static prompt of the flows (and their subflows) into the cache."""
+    from voicebot.config import load_config
+    from voicebot.runtime.app import load_flow_with
+    from voicebot.runtime.speech import make_prompt_cache
+    from voicebot.services.registry import default_registry
+    from voicebot.tts.prompts import load_recorded, recorded_prompts, static_prompts
+
+    config = load_config()
+    cache = make_prompt_cache(config)
+    for path in _flow_files(flows):
+        try:
+            flow = load_flow_with(path, config, default_registry())
+        except FlowError as exc:
+            raise click.ClickException(f"the flow has errors:\n{exc}") from None
+        report = cache.build(static_prompts(flow))
+        for recording in recorded_prompts(flow):
+            load_recorded(recording)  # fails now, with the file named, rather than mid-call
+        click.echo(f"{path}: {report.rendered} rendered, {report.cached} already cached "
+                   f"({report.seconds:.1f} s) in {cache.directory}")
+
+
+@main.group()
+def models() -> None:
+    """Speech models."""
+
+
+@models.command("fetch")
+@click.argument("name", type=click.Choice(["vosk-en"]))
+@click.option("--dest", default=Path("models"), type=click.Path(path_type=Path), show_default=True)
+def models_fetch(name: str, dest: Path) -> None:
+    """Download a model from its official source, with a progress bar and checksum check."""
+    from voicebot.asr.models import MODELS, ModelFetchError, fetch
+
+    spec = MODELS[name]
+    with click.progressbar(length=spec.size_bytes or 0, label=f"downloading {spec.name}") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total or bar.length
+            bar.update(done - bar.pos)
+
+        try:
+            path = fetch(name, dest, progress=progress)
+        except ModelFetchError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"installed {path}; asr.engine auto now uses Vosk")
+
+
+@main.command()
+@click.argument("audio", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--flow", "flow_path", type=click.Path(exists=True, path_type=Path), help="Flow of the node.")
+@click.option("--node", help="Listening node (id, or subflow.id): its grammar and NLU are used.")
+@click.option("--grammar", help="builtin:digits or builtin:yes_no, without a flow.")
+@click.option("--min", "min_digits", default=1, show_default=True, help="builtin:digits minimum length.")
+@click.option("--max", "max_digits", default=32, show_default=True, help="builtin:digits maximum length.")
+@click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx"]), help="Overrides asr.engine.")
+def recognize(audio: tuple[Path, ...], flow_path: Path | None, node: str | None, grammar: str | None,
+              min_digits: int, max_digits: int, engine: str | None) -> None:
+    """Recognize WAV files exactly as a node would during a call; one JSON line per file."""
+    from voicebot.config import load_config
+    from voicebot.runtime.app import load_flow_with
+    from voicebot.runtime.speech import builtin_listen, node_listen, phrases_by_intent, recognize_file
+    from voicebot.services.registry import default_registry
+
+    config = load_config()
+    compiled = None
+    flow_name = node_id = ""
+    if flow_path is not None:
+        if not node:
+            raise click.UsageError("--flow needs --node")
+        try:
+            compiled = load_flow_with(flow_path, config, default_registry())
+            flow_name, node_id, listen = node_listen(compiled, node)
+        except (FlowError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        phrases = phrases_by_intent(compiled)
+    elif grammar:
+        try:
+            listen = builtin_listen(grammar, min_digits, max_digits)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        phrases = {}
+    else:
+        raise click.UsageError("give --flow and --node, or --grammar builtin:digits|builtin:yes_no")
+    from voicebot.runtime.speech import make_recognizer
+
+    recognizer = make_recognizer(config, engine)
+    for path in audio:
+        result = recognize_file(path, recognizer, listen, phrases, compiled, flow_name, node_id)
+        click.echo(json.dumps(result.as_json()))
+
+
+@main.command()
+@click.argument("flow_path", metavar="FLOW", type=click.Path(exists=True, path_type=Path))
+@click.option("--script", required=True, type=click.Path(exists=True, path_type=Path), help="Caller script (YAML).")
+@click.option("--caller", help="Caller ID (overrides the script's).")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="IVR audio WAV to write.")
+@click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx"]), help="Overrides asr.engine.")
+@click.option("--quiet", is_flag=True, help="Only the summary.")
+def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, engine: str | None,
+             quiet: bool) -> None:
+    """Run a whole call through the real speech pipeline on virtual time, without SIP.
+
+    Writes the IVR's audio to --out, both sides to OUT.stereo.wav (caller left, IVR right) and a JSON
+    transcript with timings to OUT.json.
+    """
+    from voicebot.audio.pcm import PHONE_RATE, write_stereo_wav, write_wav
+    from voicebot.audio.vad import WebRtcVad
+    from voicebot.runtime.clock import ManualClock
+    from voicebot.runtime.media import CallMedia, MediaEvent
+    from voicebot.runtime.session import CallSession
+    from voicebot.runtime.simulate import ScriptError, load_script, run_simulation
+    from voicebot.runtime.speech import make_prompt_cache, make_recognizer, phrases_by_intent
+
+    services, compiled = _open(flow_path)
+    try:
+        call_script = load_script(script)
+    except ScriptError as exc:
+        raise click.ClickException(str(exc)) from None
+    if caller:
+        call_script.caller = caller
+    recognizer = make_recognizer(services.config, engine)
+    cache = make_prompt_cache(services.config)
+
+    def show(event: MediaEvent) -> None:
+        if not quiet:
+            details = " ".join(f"{k}={v!r}" for k, v in event.data.items())
+            click.echo(f"{event.at_ms / 1000:8.2f}s  {event.kind:<15} {details}")
+
+    clock = ManualClock(time.time())
+    session = CallSession(compiled, services.registry, services.store, clock)
+    media = CallMedia(session, cache, recognizer, WebRtcVad(2), phrases_by_intent(compiled), on_event=show)
+    result = run_simulation(media, call_script)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    write_wav(out_path, result.ivr_audio, PHONE_RATE)
+    stereo = out_path.with_suffix(".stereo.wav")
+    write_stereo_wav(stereo, result.caller_audio, result.ivr_audio, PHONE_RATE)
+    transcript = out_path.with_suffix(".json")
+    transcript.write_text(json.dumps({
+        "flow": str(flow_path), "call_id": result.call_id, "engine": recognizer.name,
+        "duration_ms": result.duration_ms, "timed_out": result.timed_out,
+        "events": [{"at_ms": e.at_ms, "kind": e.kind, **e.data} for e in result.events],
+        "turns": result.turns, "record": result.record,
+    }, indent=2, default=str))
+    record = result.record
+    click.echo(f"call {result.call_id}: {result.duration_ms / 1000:.1f} s, outcome {record.get('outcome')}, "
+               f"authenticated {record.get('authenticated')}; wrote {out_path}, {stereo}, {transcript}")
+
+
 @main.group()
 def calls() -> None:
     """Call records."""

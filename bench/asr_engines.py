@@ -1,0 +1,124 @@
+"""Benchmark: speech recognition engines on the generated phone-audio corpus.
+
+For each engine: accuracy per category on seen voices (Piper, espeak-ng) and unseen voices (flite),
+CPU seconds per second of speech, latency from the end of speech to the final result (p50/p95), and
+memory per concurrent recognizer stream. Each utterance is recognized exactly as its node of
+flows/banking.yaml would during a call (8 kHz mu-law audio, endpointed, the node's grammar and NLU).
+
+    .venv/bin/python bench/asr_engines.py [--engines pocketsphinx,whisper] [--corpus data/corpus]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from voicebot.asr.base import GrammarSpec, Recognizer
+from voicebot.config import load_config
+from voicebot.runtime.app import load_flow_with
+from voicebot.services.registry import default_registry
+from voicebot.testing.accuracy import Report, evaluate
+from voicebot.testing.corpus import build_corpus
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"intent": 0.97, "pin4": 0.95, "acct8": 0.85}
+
+
+def rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def make(engine: str) -> Recognizer:
+    if engine == "pocketsphinx":
+        from voicebot.asr.pocketsphinx_engine import PocketSphinxRecognizer
+
+        return PocketSphinxRecognizer()
+    if engine == "whisper":
+        from voicebot.asr.whisper_engine import WhisperRecognizer
+
+        return WhisperRecognizer()
+    if engine == "vosk-ko":
+        from voicebot.asr.vosk_engine import VoskRecognizer, korean_model_path  # type: ignore[attr-defined]
+
+        return VoskRecognizer(korean_model_path())  # type: ignore[no-any-return]
+    raise SystemExit(f"unknown engine {engine}")
+
+
+def memory_per_stream(recognizer: Recognizer, streams: int = 10) -> float:
+    """RSS growth per open stream that has decoded one second of audio."""
+    grammar = GrammarSpec("digits", (), 4, 4)
+    tone = (3000 * np.sin(np.arange(16000) * 2 * np.pi * 220 / 16000)).astype(np.int16)
+    gc.collect()
+    before = rss_mb()
+    opened = []
+    for _ in range(streams):
+        stream = recognizer.open(grammar)
+        stream.accept(tone)
+        opened.append(stream)
+    after = rss_mb()
+    for stream in opened:
+        stream.finish()
+        stream.close()
+    return (after - before) / streams
+
+
+def show(report: Report, load_s: float, load_mb: float, per_stream_mb: float) -> None:
+    print(f"\n== {report.engine}: model load {load_s:.2f} s, +{load_mb:.0f} MB RSS; "
+          f"{per_stream_mb:.1f} MB per concurrent stream")
+    print(f"  {'category':<8} {'seen voices':>18} {'unseen voices':>18} {'target':>8}")
+    for category in ("intent", "yes_no", "pin4", "acct8"):
+        target = TARGETS.get(category)
+        mark = f"{100 * target:.0f}%" if target else "-"
+        print(f"  {category:<8} {report.tally(category, 'seen')!s:>18} {report.tally(category, 'unseen')!s:>18} "
+              f"{mark:>8}")
+    lat = sorted(report.latencies_ms)
+    p95 = statistics.quantiles(lat, n=20)[18] if len(lat) >= 20 else max(lat)
+    print(f"  CPU: {report.cpu_seconds / max(report.speech_seconds, 1e-9):.3f} s per second of speech "
+          f"({report.cpu_seconds:.1f} s for {report.speech_seconds:.1f} s)")
+    print(f"  speech end -> final result: p50 {statistics.median(lat):.0f} ms, p95 {p95:.0f} ms (target p95 <= 200)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default="pocketsphinx,whisper")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
+    parser.add_argument("--misses", action="store_true", help="list every miss")
+    args = parser.parse_args()
+    config = load_config()
+    flow = load_flow_with(ROOT / "flows" / "banking.yaml", config, default_registry())
+    corpus = build_corpus()
+    print(f"corpus: {len(corpus)} utterances ({sum(u.seen for u in corpus)} seen voices, "
+          f"{sum(not u.seen for u in corpus)} unseen), cached in {args.corpus}; {os.cpu_count()} cores")
+    for engine in args.engines.split(","):
+        gc.collect()
+        before = rss_mb()
+        started = time.perf_counter()
+        try:
+            recognizer = make(engine)
+        except Exception as exc:  # an engine that is not installed is reported, not fatal
+            print(f"\n== {engine}: not available ({exc})")
+            continue
+        load_s, load_mb = time.perf_counter() - started, rss_mb() - before
+        report = evaluate(corpus, recognizer, flow, args.corpus)
+        show(report, load_s, load_mb, memory_per_stream(recognizer))
+        if args.misses:
+            for utterance, result in report.misses:
+                print(f"    miss {utterance.category} {utterance.voice.label} noise={utterance.noise_db} "
+                      f"{utterance.text!r} -> {result.text!r} {result.intent} {result.slots}")
+        recognizer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The per-call media loop on virtual time, with fast fakes: energy VAD, scripted recognizer, tone voice.
+
+Caller speech here is a loud tone (the energy VAD calls it speech); what it "says" is scripted in the
+fake recognizer. Real recognizers and voices are exercised by the speech integration tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy.engine import Engine
+
+from voicebot.asr.fake import FakeRecognizer
+from voicebot.audio.pcm import PHONE_RATE
+from voicebot.audio.vad import EnergyVad
+from voicebot.config import load_config
+from voicebot.runtime.app import load_flow_with
+from voicebot.runtime.clock import ManualClock
+from voicebot.runtime.media import FRAME, CallMedia
+from voicebot.runtime.session import CallSession
+from voicebot.runtime.speech import phrases_by_intent
+from voicebot.services.registry import default_registry
+from voicebot.storage.calls import CallStore
+from voicebot.storage.db import create_tables, make_engine
+from voicebot.storage.seed import seed_demo
+from voicebot.tts.cache import PromptCache
+from voicebot.tts.fake import FakeSynthesizer
+
+ROOT = Path(__file__).resolve().parents[2]
+SILENCE = np.zeros(FRAME, dtype=np.int16)
+SPEECH = (8000 * np.sin(np.arange(FRAME) * 2 * np.pi * 300 / PHONE_RATE)).astype(np.int16)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path}/media.db")
+    create_tables(engine)
+    seed_demo(engine)
+    return engine
+
+
+def make_media(engine: Engine, tmp_path: Path, texts: list[str]) -> CallMedia:
+    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    clock = ManualClock()
+    session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), clock)
+    cache = PromptCache(tmp_path / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
+    media = CallMedia(session, cache, FakeRecognizer(texts), EnergyVad(), phrases_by_intent(flow))
+    media.start("+15550100001", "+18005550100")
+    return media
+
+
+def run(media: CallMedia, frames: int, frame: np.ndarray = SILENCE, keys: str = "") -> list[np.ndarray]:
+    clock = media.session.clock
+    out = []
+    for index in range(frames):
+        out.append(media.tick(frame, keys if index == 0 else ""))
+        assert isinstance(clock, ManualClock)
+        clock.advance(0.02)
+    return out
+
+
+def until_listening(media: CallMedia, limit: int = 2000) -> int:
+    ticks = 0
+    while media.speaking and ticks < limit:
+        run(media, 1)
+        ticks += 1
+    return ticks
+
+
+def kinds(media: CallMedia) -> list[str]:
+    return [e.kind for e in media.events]
+
+
+def test_prompts_play_then_the_call_listens(engine: Engine, tmp_path: Path) -> None:
+    media = make_media(engine, tmp_path, [])
+    assert media.speaking and media.listen is not None and media.listen.node == "main_menu"
+    out = run(media, 10)
+    assert all(np.abs(frame).max() > 0 for frame in out)  # prompt audio, frame after frame
+    until_listening(media)
+    assert not media.speaking
+
+
+def test_speech_barges_in_and_is_recognized(engine: Engine, tmp_path: Path) -> None:
+    media = make_media(engine, tmp_path, ["balance"])
+    run(media, 25)  # half a second into the greeting
+    assert media.speaking
+    run(media, 15, SPEECH)  # 300 ms of caller speech
+    assert "barge_in" in kinds(media) and not media.speaking
+    barge = next(e for e in media.events if e.kind == "barge_in")
+    onset = next(e for e in media.events if e.kind == "speech_started")
+    assert barge.at_ms - onset.data["speech_start_ms"] <= 200  # stopped within 200 ms of speech onset
+    run(media, 80)  # silence: the endpointer ends the utterance
+    recognized = next(e for e in media.events if e.kind == "recognized")
+    assert recognized.data["text"] == "balance"
+    assert media.listen is not None and media.listen.node == "ask_pin" and media.listen.secure
+
+
+def test_a_key_barges_in_immediately(engine: Engine, tmp_path: Path) -> None:
+    media = make_media(engine, tmp_path, [])
+    run(media, 10)
+    run(media, 1, keys="1")
+    assert "barge_in" in kinds(media)
+    assert media.listen is not None and media.listen.node == "ask_pin"
+
+
+def test_no_input_counts_from_the_end_of_the_prompt(engine: Engine, tmp_path: Path) -> None:
+    media = make_media(engine, tmp_path, [])
+    prompt_ticks = until_listening(media)
+    assert prompt_ticks * 20 > 5000  # the menu prompt is longer than the no-input timeout
+    run(media, 245)
+    assert "no_input" not in kinds(media)
+    run(media, 10)
+    no_input = next(e for e in media.events if e.kind == "no_input")
+    assert 4980 <= no_input.at_ms - prompt_ticks * 20 <= 5100
+
+
+def test_the_pin_is_masked_in_media_events_and_the_call_completes(engine: Engine, tmp_path: Path) -> None:
+    media = make_media(engine, tmp_path, ["no"])
+    run(media, 1, keys="1")
+    for key in "1234":
+        run(media, 5, keys=key)
+    dtmf = [e.data["keys"] for e in media.events if e.kind == "dtmf"]
+    assert dtmf[0] == "1" and dtmf[1:] == ["*", "*", "*", "*"]
+    until_listening(media)
+    run(media, 15, SPEECH)
+    run(media, 80)
+    until_listening(media)
+    assert media.finished
+    record = media.session.store.get_call(media.session.call_id)
+    assert record is not None and record.outcome == "self_served" and record.authenticated
+
+
+def test_caller_hang_up_mid_prompt_finishes_the_record(engine: Engine, tmp_path: Path) -> None:
+    media = make_media(engine, tmp_path, [])
+    run(media, 20)
+    media.hang_up()
+    assert media.finished and media.tick(SILENCE).max() == 0
+    record = media.session.store.get_call(media.session.call_id)
+    assert record is not None and record.ended_at is not None and record.outcome == "abandoned"

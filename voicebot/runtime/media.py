@@ -1,0 +1,314 @@
+"""One call's audio, 20 ms at a time: caller frames in, IVR frames out.
+
+``CallMedia.tick`` is the whole contract: the simulator calls it on virtual time, the SIP endpoint on
+the RTP clock. Inside one tick: keys and caller audio go through barge-in, voice activity detection and
+the endpointer; finished utterances go through the recognizer to the call session (and so the engine);
+the session's actions become queued prompt audio, listen steps and timers; and one frame of prompt
+audio (or silence) comes out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from voicebot.actions import Action, Handoff, Hangup, Listen, Play, Say
+from voicebot.asr.base import GrammarSpec, Recognizer, RecognizerStream
+from voicebot.audio.endpointer import (
+    Endpointer,
+    EndpointerConfig,
+    NoInputTimeout,
+    SpeechEnded,
+    SpeechStarted,
+)
+from voicebot.audio.pcm import ASR_RATE, PHONE_RATE, frame_samples
+from voicebot.audio.resample import StreamResampler
+from voicebot.audio.vad import VadAnalyzer
+from voicebot.events import Dtmf, Hypothesis, NoInput, Utterance
+from voicebot.runtime.session import CallSession
+from voicebot.tts.cache import PromptCache
+from voicebot.tts.prompts import load_recorded
+
+log = logging.getLogger("voicebot.media")
+
+FRAME = frame_samples(PHONE_RATE)
+PREROLL_FRAMES = 15  # 300 ms of audio kept before speech onset so the recognizer hears the first syllable
+
+
+@dataclass
+class TurnTiming:
+    """Measured figures of one caller turn (milliseconds; wall-clock where marked)."""
+
+    speech_start_ms: int = 0
+    speech_end_ms: int = 0
+    endpoint_ms: int = 0  # when the endpointer declared the end (call time)
+    recognize_wall_ms: float = 0.0  # recognizer finish() after the end (wall clock)
+    first_audio_wall_ms: float = 0.0  # engine step + first prompt audio ready (wall clock)
+    text: str = ""
+    confidence: float = 0.0
+
+
+@dataclass
+class MediaEvent:
+    at_ms: int
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class CallMedia:
+    def __init__(
+        self,
+        session: CallSession,
+        prompts: PromptCache,
+        recognizer: Recognizer,
+        vad: VadAnalyzer,
+        phrases_by_intent: Mapping[str, Sequence[str]],
+        *,
+        on_event: Callable[[MediaEvent], None] | None = None,
+        min_speech_ms: int = 120,
+    ) -> None:
+        self.session = session
+        self.prompts = prompts
+        self.recognizer = recognizer
+        self.vad = vad
+        self.phrases_by_intent = phrases_by_intent
+        self.on_event = on_event
+        self.min_speech_ms = min_speech_ms
+        self.now_ms = 0
+        self.playback: deque[np.ndarray] = deque()
+        self.playing: np.ndarray | None = None
+        self.play_pos = 0
+        self.prompt_barge_in = True
+        self.listen: Listen | None = None
+        self.endpointer: Endpointer | None = None
+        self.stream: RecognizerStream | None = None
+        self.upsampler: StreamResampler | None = None
+        self.preroll: deque[np.ndarray] = deque(maxlen=PREROLL_FRAMES)
+        self.in_speech = False
+        self._armed = False  # the no-input timer runs (the prompt before this listen has finished)
+        self.listen_seq = 0
+        self.ending = False  # a handoff or hang-up waits for its prompt to finish
+        self.finished = False
+        self.turns: list[TurnTiming] = []
+        self.events: list[MediaEvent] = []
+
+    # ----- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, caller_id: str, dialled: str = "") -> None:
+        self._emit("call_started", caller_id=caller_id, dialled=dialled)
+        self._apply(self.session.start(caller_id, dialled))
+
+    def hang_up(self) -> None:
+        """The caller hung up: stop everything and complete the record."""
+        if self.finished:
+            return
+        self._emit("caller_hung_up")
+        self._close_stream()
+        self.session.close()
+        self.finished = True
+
+    @property
+    def speaking(self) -> bool:
+        return self.playing is not None or bool(self.playback)
+
+    # ----- the 20 ms tick -------------------------------------------------------------------------
+
+    def tick(self, caller_frame: np.ndarray | None, keys: str = "") -> np.ndarray:
+        if self.finished:
+            return np.zeros(FRAME, dtype=np.int16)
+        if keys:
+            self._keys(keys)
+        if caller_frame is not None and not self.finished:
+            self._hear(caller_frame)
+        if not self.finished:
+            self._apply(self.session.fire_due_timers())
+        out = self._next_output_frame()
+        self.now_ms += 1000 * FRAME // PHONE_RATE
+        return out
+
+    # ----- input ----------------------------------------------------------------------------------
+
+    def _keys(self, keys: str) -> None:
+        self._emit("dtmf", keys="*" * len(keys) if self.listen is not None and self.listen.secure else keys)
+        if self.speaking and self.prompt_barge_in:
+            self._stop_playback("dtmf")
+        self._abandon_speech()
+        self._apply(self.session.send(Dtmf(keys, at=self.session.clock.now())))
+
+    def _hear(self, frame: np.ndarray) -> None:
+        listening = self.listen is not None and (self.listen.barge_in or not self.speaking)
+        if not listening or self.endpointer is None:
+            return
+        if not self.speaking and not self._armed and self.endpointer.state in ("quiet", "idle"):
+            # The no-input timer runs from the end of the prompt, as in VoiceXML (during a long prompt
+            # the endpointer may already have timed out and gone idle: start it afresh).
+            self.endpointer.reset(self.now_ms)
+            self._armed = True
+        voiced = self.vad.is_speech(frame, PHONE_RATE)
+        events = self.endpointer.feed(voiced, self.now_ms)
+        if self.endpointer.state in ("starting", "speaking", "stopping") or any(
+            isinstance(e, SpeechStarted | SpeechEnded) for e in events
+        ):
+            if not self.in_speech:
+                self.in_speech = True
+                for early in self.preroll:
+                    self._recognize(early)
+                self.preroll.clear()
+            self._recognize(frame)
+        else:
+            self.preroll.append(frame)
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                self._emit("speech_started", speech_start_ms=event.speech_start_ms)
+                if self.speaking and self.listen is not None and self.listen.barge_in:
+                    self._stop_playback("speech")
+            elif isinstance(event, SpeechEnded):
+                self._utterance_ended(event)
+            elif isinstance(event, NoInputTimeout):
+                if not self._armed:
+                    continue  # still inside the prompt: the timer restarts when the prompt ends
+                self._emit("no_input")
+                self._close_stream()
+                self._apply(self.session.send(NoInput(at=self.session.clock.now())))
+
+    def _recognize(self, frame: np.ndarray) -> None:
+        if self.stream is None or self.upsampler is None:
+            return
+        wide = self.upsampler.process(frame)
+        if not len(wide):
+            return  # the resampler is still filling its filter
+        partial = self.stream.accept(wide)
+        if partial is not None and partial.text and self.endpointer is not None:
+            self.endpointer.set_complete(self._complete(partial.text))
+
+    def _complete(self, text: str) -> bool:
+        """Input that already satisfies the grammar ends on the shorter complete-silence timeout."""
+        if self.listen is None:
+            return False
+        from voicebot.nlu.numbers import parse_digits
+
+        if self.listen.slot_type == "digits":
+            digits = parse_digits(text) or ""
+            return self.listen.min_digits <= len(digits) <= self.listen.max_digits
+        return True
+
+    def _utterance_ended(self, event: SpeechEnded) -> None:
+        assert self.stream is not None and self.upsampler is not None
+        started = time.perf_counter()
+        tail = self.upsampler.flush()
+        if len(tail):
+            self.stream.accept(tail)
+        result = self.stream.finish()
+        recognized = time.perf_counter()
+        timing = TurnTiming(event.speech_start_ms, event.speech_end_ms, self.now_ms,
+                            (recognized - started) * 1000, 0.0, result.text, result.confidence)
+        self._emit("recognized", text=result.text, confidence=round(result.confidence, 3),
+                   engine=result.engine, speech_start_ms=event.speech_start_ms,
+                   speech_end_ms=event.speech_end_ms, reason=event.reason)
+        self._close_stream()
+        nbest = tuple(Hypothesis(h.text, h.confidence) for h in result.nbest)
+        actions = self.session.send(Utterance(result.text, result.confidence, nbest, self.session.clock.now()))
+        self._apply(actions)
+        timing.first_audio_wall_ms = (time.perf_counter() - recognized) * 1000
+        self.turns.append(timing)
+
+    def _abandon_speech(self) -> None:
+        self.in_speech = False
+        self.preroll.clear()
+
+    # ----- actions --------------------------------------------------------------------------------
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Say):
+                self._emit("prompt", text=action.text, node=action.node)
+                self.prompt_barge_in = action.barge_in
+                for chunk in self.prompts.stream(action.text):
+                    self.playback.append(chunk)
+            elif isinstance(action, Play):
+                self._emit("play", path=action.path, node=action.node)
+                self.prompt_barge_in = action.barge_in
+                self.playback.append(load_recorded(self._prompt_path(action.path), PHONE_RATE))
+            elif isinstance(action, Listen):
+                self._start_listening(action)
+            elif isinstance(action, Handoff):
+                self._emit("handoff", queue=action.queue, priority=action.priority, reason=action.reason)
+                self.ending = True
+            elif isinstance(action, Hangup):
+                self._emit("hangup", outcome=action.outcome)
+                self.ending = True
+        if self.session.ended:
+            self.listen = None
+            self._close_stream()
+            self.ending = True
+
+    def _prompt_path(self, path: str) -> Any:
+        flow_file = self.session.flow.paths[self.session.state.flow]
+        return flow_file.parent / path
+
+    def _start_listening(self, listen: Listen) -> None:
+        self._close_stream()
+        self.listen = listen
+        self.endpointer = Endpointer(EndpointerConfig(
+            no_input_ms=listen.no_input_ms,
+            complete_silence_ms=listen.complete_silence_ms,
+            incomplete_silence_ms=listen.incomplete_silence_ms,
+            max_speech_ms=listen.max_speech_ms,
+            min_speech_ms=self.min_speech_ms,
+        ))
+        self.endpointer.reset(self.now_ms)
+        self._armed = not self.speaking
+        grammar = GrammarSpec.for_listen(listen, self.phrases_by_intent)
+        self.stream = self.recognizer.open(grammar)
+        self.upsampler = StreamResampler(PHONE_RATE, ASR_RATE)
+        self.in_speech = False
+        self.preroll.clear()
+        self.listen_seq += 1
+
+    def _close_stream(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+        self.stream = None
+        self.upsampler = None
+        self.in_speech = False
+
+    # ----- output ---------------------------------------------------------------------------------
+
+    def _stop_playback(self, why: str) -> None:
+        self._emit("barge_in", by=why)
+        self.playback.clear()
+        self.playing = None
+        self.play_pos = 0
+
+    def _next_output_frame(self) -> np.ndarray:
+        out = np.zeros(FRAME, dtype=np.int16)
+        filled = 0
+        while filled < FRAME:
+            if self.playing is None:
+                if not self.playback:
+                    break
+                self.playing = self.playback.popleft()
+                self.play_pos = 0
+            take = min(FRAME - filled, len(self.playing) - self.play_pos)
+            out[filled:filled + take] = self.playing[self.play_pos:self.play_pos + take]
+            filled += take
+            self.play_pos += take
+            if self.play_pos >= len(self.playing):
+                self.playing = None
+        if not self.speaking and self.ending and not self.finished:
+            self._emit("call_ended", outcome=self.session.state.outcome)
+            self.session.close()
+            self.finished = True
+        return out
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        event = MediaEvent(self.now_ms, kind, data)
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)

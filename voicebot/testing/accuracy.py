@@ -1,0 +1,84 @@
+"""Accuracy of a recognizer on the corpus, each category recognized at its node of the demo bank."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from voicebot.asr.base import Recognizer
+from voicebot.flow.compile import CompiledFlow
+from voicebot.runtime.speech import Recognition, node_listen, phrases_by_intent, recognize_file
+from voicebot.testing.corpus import Utterance, materialize
+
+#: category -> (node in flows/banking.yaml, slot whose value is compared)
+NODES = {
+    "intent": ("main_menu", None),
+    "yes_no": ("card_confirm", "is_that_card"),
+    "pin4": ("authenticate.ask_pin", "pin"),
+    "acct8": ("authenticate.ask_account", "account_number"),
+}
+
+
+@dataclass
+class Tally:
+    correct: int = 0
+    total: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def __str__(self) -> str:
+        return f"{self.correct}/{self.total} ({100 * self.rate:.1f}%)"
+
+
+@dataclass
+class Report:
+    engine: str
+    #: (category, "seen" | "unseen") -> tally
+    tallies: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    misses: list[tuple[Utterance, Recognition]] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    speech_seconds: float = 0.0
+
+    def tally(self, category: str, group: str | None = None) -> Tally:
+        groups = (group,) if group else ("seen", "unseen")
+        out = Tally()
+        for g in groups:
+            t = self.tallies.get((category, g), Tally())
+            out.correct += t.correct
+            out.total += t.total
+        return out
+
+
+def is_correct(utterance: Utterance, result: Recognition) -> bool:
+    if utterance.category == "intent":
+        return result.intent == utterance.expected
+    _node, slot = NODES[utterance.category]
+    value = result.slots.get(slot or "")
+    if utterance.category == "yes_no":
+        return value is not None and str(bool(value)).lower() == utterance.expected
+    return value == utterance.expected
+
+
+def evaluate(corpus: list[Utterance], recognizer: Recognizer, flow: CompiledFlow, cache_dir: Path) -> Report:
+    report = Report(recognizer.name)
+    phrases = phrases_by_intent(flow)
+    listens = {category: node_listen(flow, node) for category, (node, _slot) in NODES.items()}
+    for utterance, path in materialize(corpus, cache_dir):
+        flow_name, node_id, listen = listens[utterance.category]
+        started = time.process_time()
+        result = recognize_file(path, recognizer, listen, phrases, flow, flow_name, node_id)
+        report.cpu_seconds += time.process_time() - started
+        report.speech_seconds += result.speech_ms / 1000
+        report.latencies_ms.append(result.latency_ms)
+        tally = report.tallies[(utterance.category, "seen" if utterance.seen else "unseen")]
+        tally.total += 1
+        if is_correct(utterance, result):
+            tally.correct += 1
+        else:
+            report.misses.append((utterance, result))
+    return report
