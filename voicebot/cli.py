@@ -291,7 +291,7 @@ def models_fetch(name: str, dest: Path) -> None:
 @click.option("--grammar", help="builtin:digits or builtin:yes_no, without a flow.")
 @click.option("--min", "min_digits", default=1, show_default=True, help="builtin:digits minimum length.")
 @click.option("--max", "max_digits", default=32, show_default=True, help="builtin:digits maximum length.")
-@click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx"]), help="Overrides asr.engine.")
+@click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx", "whisper"]), help="Overrides asr.engine.")
 def recognize(audio: tuple[Path, ...], flow_path: Path | None, node: str | None, grammar: str | None,
               min_digits: int, max_digits: int, engine: str | None) -> None:
     """Recognize WAV files exactly as a node would during a call; one JSON line per file."""
@@ -333,7 +333,7 @@ def recognize(audio: tuple[Path, ...], flow_path: Path | None, node: str | None,
 @click.option("--script", required=True, type=click.Path(exists=True, path_type=Path), help="Caller script (YAML).")
 @click.option("--caller", help="Caller ID (overrides the script's).")
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="IVR audio WAV to write.")
-@click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx"]), help="Overrides asr.engine.")
+@click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx", "whisper"]), help="Overrides asr.engine.")
 @click.option("--quiet", is_flag=True, help="Only the summary.")
 def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, engine: str | None,
              quiet: bool) -> None:
@@ -359,6 +359,11 @@ def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, 
         call_script.caller = caller
     recognizer = make_recognizer(services.config, engine)
     cache = make_prompt_cache(services.config)
+    from voicebot.tts.prompts import static_prompts
+
+    built = cache.build(static_prompts(compiled))  # every static prompt is ready before the call
+    if not quiet:
+        click.echo(f"recognizer {recognizer.name}; prompts: {built.rendered} rendered, {built.cached} cached")
 
     def show(event: MediaEvent) -> None:
         if not quiet:

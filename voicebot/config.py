@@ -67,8 +67,8 @@ def load_config(path: Path | None = None) -> Config:
     }
     asr = data.get("asr") or {}
     engine = os.environ.get("VOICEBOT_ASR_ENGINE") or str(asr.get("engine", "auto"))
-    if engine not in ("auto", "vosk", "pocketsphinx"):
-        raise ConfigError(f"asr.engine must be auto, vosk or pocketsphinx, not {engine!r}")
+    if engine not in ("auto", "vosk", "pocketsphinx", "whisper"):
+        raise ConfigError(f"asr.engine must be auto, vosk, pocketsphinx or whisper, not {engine!r}")
     return Config(
         flows_dir=Path(data.get("flows_dir", "flows")),
         grammars_dir=Path(data.get("grammars_dir", "grammars")),

@@ -55,4 +55,12 @@ def test_auto_with_an_installed_vosk_model_uses_vosk(caplog: pytest.LogCaptureFi
 
 def test_unknown_setting() -> None:
     with pytest.raises(ValueError, match="unknown speech engine"):
-        choose_engine("whisper")  # type: ignore[arg-type]
+        choose_engine("kaldi")  # type: ignore[arg-type]
+
+
+def test_whisper_is_chosen_only_when_asked_for(caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("faster_whisper")
+    with caplog.at_level("INFO"):
+        recognizer = choose_engine("whisper")
+    assert recognizer.name == "whisper"
+    assert "speech engine: Whisper tiny.en (asr.engine is whisper)" in caplog.text

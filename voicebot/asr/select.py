@@ -1,4 +1,4 @@
-"""Choosing the speech engine: Vosk when an English model is installed, PocketSphinx otherwise."""
+"""Choosing the speech engine: Vosk when an English model is installed, PocketSphinx otherwise; Whisper on request."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["EngineSetting", "choose_engine"]
 
 log = logging.getLogger(__name__)
 
-EngineSetting = Literal["auto", "vosk", "pocketsphinx"]
+EngineSetting = Literal["auto", "vosk", "pocketsphinx", "whisper"]
 
 
 def choose_engine(setting: EngineSetting, vosk_model_path: Path | None = None) -> Recognizer:
@@ -24,10 +24,17 @@ def choose_engine(setting: EngineSetting, vosk_model_path: Path | None = None) -
     it, else PocketSphinx with the English model inside its wheel. ``vosk`` without a model raises
     :class:`~voicebot.asr.base.RecognizerError` saying how to fetch one.
     """
-    if setting not in ("auto", "vosk", "pocketsphinx"):
-        raise ValueError(f"unknown speech engine {setting!r} (expected auto, vosk or pocketsphinx)")
+    if setting not in ("auto", "vosk", "pocketsphinx", "whisper"):
+        raise ValueError(f"unknown speech engine {setting!r} (expected auto, vosk, pocketsphinx or whisper)")
     if setting == "pocketsphinx":
         return _pocketsphinx("asr.engine is pocketsphinx")
+    if setting == "whisper":
+        # Chosen explicitly: on 8 kHz phone audio it is far more accurate than PocketSphinx here
+        # (docs/benchmarks.md), at ~0.3 s more latency and ~180 MB more memory.
+        from voicebot.asr.whisper_engine import WhisperRecognizer
+
+        log.info("speech engine: Whisper tiny.en (asr.engine is whisper)")
+        return WhisperRecognizer()
     path = resolve_model_path(vosk_model_path)
     if not is_vosk_model(path):
         if setting == "vosk":

