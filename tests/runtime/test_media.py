@@ -139,3 +139,29 @@ def test_caller_hang_up_mid_prompt_finishes_the_record(engine: Engine, tmp_path:
     assert media.finished and media.tick(SILENCE).max() == 0
     record = media.session.store.get_call(media.session.call_id)
     assert record is not None and record.ended_at is not None and record.outcome == "abandoned"
+
+
+def test_a_recorded_prompt_plays_at_phone_rate(engine: Engine, tmp_path: Path) -> None:
+    from voicebot.audio.pcm import write_stereo_wav
+
+    tone = (6000 * np.sin(np.arange(16000) * 2 * np.pi * 440 / 16000)).astype(np.int16)  # 1 s at 16 kHz
+    (tmp_path / "prompts").mkdir()
+    write_stereo_wav(tmp_path / "prompts" / "welcome.wav", tone, tone, 16000)
+    (tmp_path / "f.yaml").write_text("""
+flow: rec
+start: hello
+nodes:
+  hello: {kind: say, play: prompts/welcome.wav, prompt: "Welcome (recorded).", next: bye}
+  bye: {kind: hangup}
+""")
+    flow = load_flow_with(tmp_path / "f.yaml", load_config(), default_registry())
+    clock = ManualClock()
+    session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), clock)
+    cache = PromptCache(tmp_path / "cache", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
+    media = CallMedia(session, cache, FakeRecognizer([]), EnergyVad(), {})
+    media.start("+1")
+    out = np.concatenate(run(media, 60))
+    played = np.flatnonzero(np.abs(out) > 1000)
+    span = (played[-1] - played[0] + 1) / PHONE_RATE
+    assert 0.98 <= span <= 1.02  # one second of the recording, resampled to 8 kHz
+    assert media.finished and any(e.kind == "play" for e in media.events)
