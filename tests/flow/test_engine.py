@@ -677,3 +677,52 @@ def test_a_menu_of_fixed_words_is_static(flow: CompiledFlow) -> None:
     from voicebot.actions import Say
 
     assert all(a.static for a in call.actions if isinstance(a, Say))
+
+
+def _flow_with_grammar(tmp_path: Path, grammar: str, flow: str, extra_grammar: str = "") -> CompiledFlow:
+    from voicebot.flow.compile import load_flow
+
+    grammars = tmp_path / "grammars"
+    grammars.mkdir()
+    (grammars / "claims.yaml").write_text(grammar)
+    if extra_grammar:
+        (grammars / "more.yaml").write_text(extra_grammar)
+    (tmp_path / "f.yaml").write_text(flow)
+    return load_flow(tmp_path / "f.yaml", actions={}, queues=["general"], grammars_dir=grammars)
+
+
+CLAIMS = """
+grammar: claims
+synonyms: {claim: [complaint]}
+intents:
+  file_claim:
+    phrases: [file a claim, make a claim]
+    slots:
+      amount: {type: currency}
+      policy: {type: digits, min_length: 6, max_length: 6}
+"""
+CLAIM_FLOW = """
+flow: f
+start: m
+grammars: [claims]
+nodes:
+  m: {kind: ask, slot: what, type: intent, intents: [file_claim], prompt: "How can I help?", next: bye}
+  bye: {kind: hangup, prompt: "Claim for {amount:currency} on policy {policy:digits}."}
+"""
+
+
+def test_mixed_initiative_fills_currency_slots_as_well_as_digits(tmp_path: Path) -> None:
+    flow = _flow_with_grammar(tmp_path, CLAIMS, CLAIM_FLOW)
+    call = Call(flow)
+    call.start()
+    call.say("I want to file a claim for five hundred dollars on policy 123456")
+    assert call.said == ["Claim for five hundred dollars on policy one two three four five six."]
+
+
+def test_synonym_clashes_across_grammars_are_load_errors(tmp_path: Path) -> None:
+    from voicebot.flow.errors import FlowError
+
+    more = "grammar: more\nsynonyms: {grievance: [complaint]}\nintents:\n  other: {phrases: [something else]}\n"
+    flow = CLAIM_FLOW.replace("grammars: [claims]", "grammars: [claims, more]")
+    with pytest.raises(FlowError, match="synonym 'complaint' maps to 'grievance' here but to 'claim'"):
+        _flow_with_grammar(tmp_path, CLAIMS, flow, more)

@@ -31,6 +31,7 @@ from voicebot.audio.pcm import ASR_RATE, PHONE_RATE, frame_samples
 from voicebot.audio.resample import StreamResampler
 from voicebot.audio.vad import VadAnalyzer
 from voicebot.events import Dtmf, Hypothesis, NoInput, Utterance
+from voicebot.nlu.numbers import parse_digits
 from voicebot.runtime.session import CallSession
 from voicebot.tts.cache import PromptCache
 from voicebot.tts.prompts import load_recorded
@@ -191,8 +192,6 @@ class CallMedia:
         """Input that already satisfies the grammar ends on the shorter complete-silence timeout."""
         if self.listen is None:
             return False
-        from voicebot.nlu.numbers import parse_digits
-
         if self.listen.slot_type == "digits":
             digits = parse_digits(text) or ""
             return self.listen.min_digits <= len(digits) <= self.listen.max_digits
