@@ -33,11 +33,12 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from voicebot.asr.base import GrammarSpec, RecognitionResult, RecognizerError
 from voicebot.asr.grammars import UNK, vosk_grammar_json
 from voicebot.asr.models import default_vosk_model_path
+from voicebot.asr.shared import SharedModels
 from voicebot.events import Hypothesis
 
 if TYPE_CHECKING:
@@ -75,10 +76,6 @@ def resolve_model_path(model_path: Path | str | None = None) -> Path:
 class VoskModel:
     """A loaded Vosk model, shared by every recognizer of the process that names the same folder."""
 
-    _loaded: ClassVar[dict[Path, VoskModel]] = {}
-    _loading: ClassVar[dict[Path, threading.Lock]] = {}
-    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
-
     def __init__(self, path: Path, handle: Any, load_seconds: float) -> None:
         self.path = path
         self.handle = handle
@@ -91,21 +88,7 @@ class VoskModel:
     @classmethod
     def load(cls, path: Path | str) -> VoskModel:
         """The model at ``path``, loaded on the first call for that folder and reused afterwards."""
-        key = Path(path).expanduser().resolve()
-        with cls._registry_lock:
-            found = cls._loaded.get(key)
-            if found is not None:
-                return found
-            lock = cls._loading.setdefault(key, threading.Lock())
-        with lock:  # one loader per folder; others wait for it rather than loading a second copy
-            with cls._registry_lock:
-                found = cls._loaded.get(key)
-            if found is not None:
-                return found
-            model = cls._create(key)
-            with cls._registry_lock:
-                cls._loaded[key] = model
-            return model
+        return _MODELS.get(Path(path).expanduser().resolve(), cls._create)
 
     @classmethod
     def _create(cls, path: Path) -> VoskModel:
@@ -128,8 +111,8 @@ class VoskModel:
     @classmethod
     def forget(cls, path: Path | str) -> None:
         """Drop the shared model of ``path`` (it is freed once no recognizer uses it); for tests."""
-        with cls._registry_lock:
-            cls._loaded.pop(Path(path).expanduser().resolve(), None)
+        resolved = Path(path).expanduser().resolve()
+        _MODELS.forget(lambda key: key == resolved)
 
     def known_word(self, word: str) -> bool:
         """Whether ``word`` is in the model's vocabulary (so a runtime grammar may use it)."""
@@ -146,6 +129,9 @@ class VoskModel:
         if grammar_json is not None:
             return vosk.KaldiRecognizer(self.handle, float(sample_rate), grammar_json)
         return vosk.KaldiRecognizer(self.handle, float(sample_rate))
+
+
+_MODELS: SharedModels[Path, VoskModel] = SharedModels()
 
 
 class VoskRecognizer:

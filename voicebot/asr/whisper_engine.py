@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -64,6 +64,7 @@ from voicebot.asr.base import (
     RecognizerError,
 )
 from voicebot.asr.grammars import grammar_phrases, normalize_phrase
+from voicebot.asr.shared import SharedModels
 from voicebot.events import Hypothesis
 from voicebot.flow.sayas import say_currency, say_digits, say_number, say_ordinal
 
@@ -136,10 +137,6 @@ def default_model_path() -> Path:
 class WhisperModelHandle:
     """A loaded faster-whisper model, shared by every recognizer of the process with the same settings."""
 
-    _loaded: ClassVar[dict[tuple[Path, str, int, int], WhisperModelHandle]] = {}
-    _loading: ClassVar[dict[tuple[Path, str, int, int], threading.Lock]] = {}
-    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
-
     def __init__(self, path: Path, model: Any, load_seconds: float) -> None:
         self.path = path
         self.model = model
@@ -153,20 +150,7 @@ class WhisperModelHandle:
              num_workers: int = 1) -> WhisperModelHandle:
         """The model at ``path``, loaded on the first call for these settings and reused afterwards."""
         key = (Path(path).expanduser().resolve(), compute_type, cpu_threads, num_workers)
-        with cls._registry_lock:
-            found = cls._loaded.get(key)
-            if found is not None:
-                return found
-            lock = cls._loading.setdefault(key, threading.Lock())
-        with lock:  # one loader per key; others wait for it rather than loading a second copy
-            with cls._registry_lock:
-                found = cls._loaded.get(key)
-            if found is not None:
-                return found
-            handle = cls._create(*key)
-            with cls._registry_lock:
-                cls._loaded[key] = handle
-            return handle
+        return _MODELS.get(key, lambda k: cls._create(*k))
 
     @classmethod
     def _create(cls, path: Path, compute_type: str, cpu_threads: int, num_workers: int) -> WhisperModelHandle:
@@ -188,9 +172,7 @@ class WhisperModelHandle:
     def forget(cls, path: Path | str) -> None:
         """Drop the shared models of ``path`` (freed once no recognizer uses them); for tests."""
         resolved = Path(path).expanduser().resolve()
-        with cls._registry_lock:
-            for key in [k for k in cls._loaded if k[0] == resolved]:
-                del cls._loaded[key]
+        _MODELS.forget(lambda key: key[0] == resolved)
 
     def token_count(self, text: str) -> int:
         return len(self.model.hf_tokenizer.encode(" " + text, add_special_tokens=False).ids)
@@ -380,6 +362,9 @@ def normalize_transcript(text: str, numerals: Literal["digits", "numbers", "auto
 
 
 # ----- recognizer and streams -------------------------------------------------------------------------
+
+
+_MODELS: SharedModels[tuple[Path, str, int, int], WhisperModelHandle] = SharedModels()
 
 
 class WhisperRecognizer:
