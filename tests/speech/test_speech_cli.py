@@ -109,3 +109,16 @@ def test_models_fetch_fails_clearly_offline(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "cannot download vosk-model-small-en-us-0.15" in done.stderr
     assert not any((tmp_path / "models").glob("vosk-model-*"))
+
+
+def test_the_readme_simulation_serves_the_caller_with_whisper(tmp_path: Path) -> None:
+    pytest.importorskip("faster_whisper")
+    run(tmp_path, "db", "init", "--demo")
+    out = tmp_path / "call.wav"
+    done = run(tmp_path, "simulate", "flows/banking.yaml", "--script", "tests/speech/call_balance.yaml",
+               "--out", str(out), "--engine", "whisper", "--quiet")
+    assert done.returncode == 0, done.stderr
+    transcript = json.loads(out.with_suffix(".json").read_text())
+    heard = [e["text"] for e in transcript["events"] if e["kind"] == "recognized"]
+    assert heard == ["what is my balance", "no thanks"]
+    assert transcript["record"]["outcome"] == "self_served" and transcript["record"]["authenticated"]
