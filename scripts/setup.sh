@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(espeak-ng flite sox)
+# Debian package -> a command it provides: caller voices and audio tools, and sipp for SIP tests.
+declare -A debs=([espeak-ng]=espeak-ng [flite]=flite [sox]=sox [sip-tester]=sipp)
 missing=()
-for tool in "${debs[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for pkg in "${!debs[@]}"; do command -v "${debs[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then as_root=(); elif command -v sudo >/dev/null; then as_root=(sudo); else
     echo "voicebot needs the Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2; exit 1

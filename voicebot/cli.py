@@ -390,6 +390,17 @@ def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, 
                f"authenticated {record.get('authenticated')}; wrote {out_path}, {stereo}, {transcript}")
 
 
+@main.command()
+@click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path),
+              help="voicebot.yaml with a sip: section (default: VOICEBOT_CONFIG or ./voicebot.yaml).")
+@click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx", "whisper"]), help="Overrides asr.engine.")
+def serve(config_path: Path | None, engine: str | None) -> None:
+    """Answer SIP calls (trunk or registered mode) until SIGTERM or Ctrl-C; calls finish gracefully."""
+    from voicebot.telephony.server import serve as run_server
+
+    sys.exit(run_server(config_path, engine=engine))
+
+
 @main.group()
 def calls() -> None:
     """Call records."""

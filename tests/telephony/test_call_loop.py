@@ -1,0 +1,78 @@
+"""The call loop's clock: absolute 20 ms deadlines, no drift, restart after a stall."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from voicebot.telephony.call_loop import TICK_NS, Pacer, StereoRecorder
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += int(seconds * 1e9)
+
+
+def test_work_time_does_not_accumulate_into_drift() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    start = clock.now
+    for n in range(1, 501):
+        clock.now += 7_000_000 + (n % 5) * 2_000_000  # 7..15 ms of work per tick
+        assert pacer.wait()
+        assert clock.now == start + n * TICK_NS  # every tick starts exactly on its deadline
+    assert pacer.late == 0
+
+
+def test_a_late_tick_is_caught_up_without_shifting_the_schedule() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    start = clock.now
+    clock.now += 50_000_000  # one 50 ms tick
+    assert pacer.wait()
+    assert pacer.wait()  # tick 2 is also overdue: no sleep
+    assert pacer.wait() and clock.now == start + 3 * TICK_NS
+    assert pacer.late == 2 and pacer.resyncs == 0
+
+
+def test_a_long_stall_restarts_the_schedule() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    clock.now += 400_000_000  # e.g. synthesizing a dynamic prompt
+    assert not pacer.wait()
+    restarted = clock.now
+    assert pacer.wait() and clock.now == restarted + TICK_NS
+    assert pacer.resyncs == 1 and 370 < pacer.last_stall_ms < 390
+
+
+def test_real_clock_pacing_has_no_drift() -> None:
+    pacer = Pacer()
+    began = time.monotonic()
+    for n in range(50):
+        time.sleep(0.002 * (n % 4))  # uneven work
+        pacer.wait()
+    elapsed = time.monotonic() - began
+    assert 0.99 <= elapsed < 1.06, elapsed
+
+
+def test_stereo_recording_has_caller_left_ivr_right(tmp_path: object) -> None:
+    import wave
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "rec" / "call.wav"
+    recorder = StereoRecorder(path)
+    left = np.full(160, 1000, dtype=np.int16)
+    right = np.full(160, -2000, dtype=np.int16)
+    recorder.write(left, right)
+    recorder.close()
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes()) == (2, 2, 8000, 160)
+        frames = np.frombuffer(wav.readframes(160), dtype="<i2").reshape(-1, 2)
+    assert (frames[:, 0] == 1000).all() and (frames[:, 1] == -2000).all()
