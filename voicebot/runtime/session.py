@@ -59,6 +59,8 @@ class CallSession:
     history: list[StepRecord] = field(default_factory=list, init=False)
     #: Timer name -> due time on the clock, for channels that fire timers.
     timers: dict[str, float] = field(default_factory=dict, init=False)
+    #: Set by a channel that records the call, so the record names its recording.
+    recording_path: str | None = field(default=None, init=False)
     _seq: int = field(default=0, init=False)
     _finished: bool = field(default=False, init=False)
 
@@ -187,6 +189,7 @@ class CallSession:
             nodes=list(s.path),
             handoff=s.handoff,
             error=error or s.error,
+            recording_path=self.recording_path,
         )
 
     def close(self) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from sqlmodel import Session
 
 from voicebot.asr.base import Recognizer
 from voicebot.audio.pcm import PHONE_RATE
@@ -22,7 +21,6 @@ from voicebot.runtime.clock import SystemClock
 from voicebot.runtime.media import CallMedia, MediaEvent
 from voicebot.runtime.session import CallSession
 from voicebot.services.registry import ActionRegistry
-from voicebot.storage.call_models import CallRecord
 from voicebot.storage.calls import CallStore
 from voicebot.tts.cache import PromptCache
 
@@ -147,6 +145,7 @@ def run_call(
     try:
         if recordings_dir is not None:
             recorder = StereoRecorder(recordings_dir / f"{session.call_id}.wav")
+            session.recording_path = str(recorder.path)  # written with the record, spooled if need be
         media.start(channel.caller_id, channel.dialled)
         pacer = Pacer()
         limit = int(max_seconds * 50)
@@ -187,7 +186,6 @@ def run_call(
         session.close()
         if recorder is not None:
             recorder.close()
-            _set_recording_path(store, session.call_id, recorder.path)
     late = pacer.late if pacer is not None else 0
     resyncs = pacer.resyncs if pacer is not None else 0
     log.info("call %s ended by %s after %d ticks (%d late, %d resyncs)", session.call_id, ended_by, ticks, late,
@@ -195,15 +193,3 @@ def run_call(
     stats = getattr(channel, "stats", None)
     return CallResult(session.call_id, ended_by, ticks, late, resyncs, recorder.path if recorder else None,
                       list(media.events), dict(stats) if isinstance(stats, dict) else {})
-
-
-def _set_recording_path(store: CallStore, call_id: str, path: Path) -> None:
-    try:
-        with Session(store.engine) as db:
-            record = db.get(CallRecord, call_id)
-            if record is not None:
-                record.recording_path = str(path)
-                db.add(record)
-                db.commit()
-    except Exception as exc:  # the recording exists either way; the record just lacks its path
-        log.warning("call %s: could not store the recording path: %s", call_id, exc)
