@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -45,22 +46,29 @@ class ConfigError(ValueError):
     pass
 
 
-def load_config(path: Path | None = None) -> Config:
+def config_document(path: Path | None = None, env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], str]:
+    """The embedded defaults merged with the configuration file, and where that file was.
+
+    The file is ``path``, else ``VOICEBOT_CONFIG``, else ``./voicebot.yaml`` if present.
+    """
+    env = os.environ if env is None else env
     defaults = yaml.safe_load(resources.files("voicebot").joinpath("defaults/voicebot.yaml").read_text())
-    chosen = path or (Path(os.environ["VOICEBOT_CONFIG"]) if os.environ.get("VOICEBOT_CONFIG") else None)
+    chosen = path or (Path(env["VOICEBOT_CONFIG"]) if env.get("VOICEBOT_CONFIG") else None)
     if chosen is None and Path("voicebot.yaml").is_file():
         chosen = Path("voicebot.yaml")
-    data = defaults
-    source = "defaults"
-    if chosen is not None:
-        try:
-            loaded = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{chosen}: cannot read configuration: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{chosen}: configuration must be a mapping")
-        data = _merge(defaults, loaded)
-        source = str(chosen)
+    if chosen is None:
+        return defaults, "defaults"
+    try:
+        loaded = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{chosen}: cannot read configuration: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{chosen}: configuration must be a mapping")
+    return _merge(defaults, loaded), str(chosen)
+
+
+def load_config(path: Path | None = None) -> Config:
+    data, source = config_document(path)
     queues = {
         name: QueueConfig(name, str(q.get("description", "")), tuple(q.get("skills", ())))
         for name, q in (data.get("acd", {}).get("queues") or {}).items()

@@ -27,10 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import yaml
-
 from voicebot.asr.base import Recognizer
-from voicebot.config import ConfigError
+from voicebot.config import ConfigError, config_document
 from voicebot.flow.compile import CompiledFlow
 from voicebot.runtime.app import Services, open_services
 from voicebot.runtime.media import MediaEvent
@@ -52,20 +50,10 @@ class ServeSettings:
 def load_sip_config(path: Path | None = None, env: dict[str, str] | None = None) -> ServeSettings:
     """The ``sip:`` section of the configuration file (``VOICEBOT_CONFIG`` or ./voicebot.yaml), then env."""
     env = dict(os.environ if env is None else env)
-    chosen = path or (Path(env["VOICEBOT_CONFIG"]) if env.get("VOICEBOT_CONFIG") else None)
-    if chosen is None and Path("voicebot.yaml").is_file():
-        chosen = Path("voicebot.yaml")
-    data: dict[str, Any] = {}
-    if chosen is not None:
-        try:
-            loaded = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{chosen}: cannot read configuration: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{chosen}: configuration must be a mapping")
-        data = loaded.get("sip") or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{chosen}: sip must be a mapping")
+    document, source = config_document(path, env)
+    data = document.get("sip") or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: sip must be a mapping")
     registrar = data.get("registrar") or {}
     low, high = (data.get("rtp_ports") or [30000, 30999])[:2]
     if env.get("VOICEBOT_RTP_PORTS"):
