@@ -57,8 +57,8 @@ def test_chat_end_of_input_hangs_up_and_keeps_the_record(tmp_path: Path) -> None
     assert "ended: outcome abandoned" in done.stdout
 
 
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    done = run(tmp_path, "demo")
+def test_text_demo_runs_end_to_end(tmp_path: Path) -> None:
+    done = run(tmp_path, "demo", "--text")
     assert done.returncode == 0, done.stderr
     assert "outcome self_served, authenticated yes" in done.stdout
     assert "handoff to queue 'vip' (priority 20)" in done.stdout

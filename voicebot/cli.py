@@ -180,16 +180,24 @@ def schema(output: Path | None) -> None:
 
 
 @main.command()
+@click.option("--text", is_flag=True, help="Typed demo calls through the text channel instead of a SIP call.")
+@click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx", "whisper"]),
+              help="Speech engine of the SIP demo (default: Whisper when installed).")
 @click.option("--flow", "flow_path", default="flows/banking.yaml", type=click.Path(path_type=Path))
-def demo(flow_path: Path) -> None:
-    """Run scripted demo calls against the demo bank and print each conversation and call record."""
+def demo(text: bool, engine: str | None, flow_path: Path) -> None:
+    """A demo call end to end: a real SIP call over loopback (a scripted caller speaking and keying the
+    PIN) to the demo bank, printed live, then its call record. --text: typed calls, no audio."""
+    if not text:
+        from voicebot.telephony.demo import run_demo
+
+        sys.exit(run_demo(engine=engine, out=click.echo))
     from voicebot.runtime.console import run_script
     from voicebot.storage.db import create_tables, make_engine
     from voicebot.storage.seed import seed_demo
 
-    engine = make_engine()
-    create_tables(engine)
-    seed_demo(engine)
+    database = make_engine()
+    create_tables(database)
+    seed_demo(database)
     services, compiled = _open(flow_path)
     for caller, lines in DEMO_SCRIPT.items():
         click.echo(f"\n=== demo call from {caller} ===")
