@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian package -> a command it provides: caller voices and audio tools, and sipp for SIP tests.
-declare -A debs=([espeak-ng]=espeak-ng [flite]=flite [sox]=sox [sip-tester]=sipp)
+# Debian package -> a command it provides: caller voices and audio tools, and the real SIP peers the
+# tests and the demo call with (sipp, baresip, kamailio).
+declare -A debs=([espeak-ng]=espeak-ng [flite]=flite [sox]=sox [sip-tester]=sipp [baresip-core]=baresip
+                 [kamailio]=kamailio)
 missing=()
 for pkg in "${!debs[@]}"; do command -v "${debs[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ ${#missing[@]} -gt 0 ]; then

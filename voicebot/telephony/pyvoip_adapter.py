@@ -75,6 +75,8 @@ DTMF_KEYS = "0123456789*#ABCD"
 DTMF_GAP_S = 0.3
 RX_MAX_SAMPLES = 8000  # 1 s of caller audio buffered at most; older audio is dropped
 SUPPORTED = {"PCMU", "PCMA", "telephone-event"}
+#: Headers every SIP message needs before pyVoIP may look at it (RFC 3261 8.1.1).
+REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 
 
 def parse_sip(data: bytes) -> Any:
@@ -493,6 +495,12 @@ class AdapterSipClient(SIP.SIPClient):
             message = SIP.SIPMessage(raw)
         except Exception as exc:
             log.warning("dropped a malformed SIP datagram (%s: %s)", type(exc).__name__, exc)
+            return
+        # pyVoIP indexes these headers without checking: a message lacking one raised KeyError deep in its
+        # callbacks (logged as an error with a traceback). Such a message cannot be answered: drop it.
+        missing = [name for name in REQUIRED_HEADERS if not message.headers.get(name)]
+        if missing:
+            log.warning("dropped a SIP message without %s", ", ".join(missing))
             return
         try:
             self.parse_message(message)

@@ -1,0 +1,195 @@
+"""Real SIP peers over loopback: kamailio as registrar/proxy (register mode) and baresip as the caller (trunk mode).
+
+Each peer runs in a temp dir on ports chosen free at run time; the test is skipped when the peer is not installed.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.telephony.test_bad_input import free_udp_ports, voicebot_server
+from tests.telephony.test_sip_e2e import run_sipp, wait_for
+
+pytestmark = pytest.mark.integration
+
+PEERS = Path(__file__).parent / "peers"
+KAMAILIO = shutil.which("kamailio") or (shutil.which("kamailio", path="/usr/sbin:/sbin"))
+BARESIP = shutil.which("baresip")
+
+
+# ----- kamailio: register mode -------------------------------------------------------------------------------
+
+
+def kamailio_modules() -> str:
+    found = glob.glob("/usr/lib/*/kamailio/modules/tm.so") + glob.glob("/usr/lib/kamailio/modules/tm.so")
+    if not found:
+        pytest.skip("kamailio modules not found")
+    return str(Path(found[0]).parent) + "/"
+
+
+@pytest.fixture
+def kamailio(tmp_path: Path) -> Iterator[int]:
+    if KAMAILIO is None:
+        pytest.skip("kamailio is not installed")
+    port = free_udp_ports(1)
+    run = tmp_path / "kamailio"
+    run.mkdir()
+    cfg = (PEERS / "kamailio.cfg").read_text().replace("KAMAILIO_PORT", str(port))
+    (run / "kamailio.cfg").write_text(cfg.replace("KAMAILIO_MODULES", kamailio_modules()))
+    log = (run / "kamailio.log").open("w")
+    proc = subprocess.Popen([KAMAILIO, "-f", str(run / "kamailio.cfg"), "-DD", "-E", "-Y", str(run), "-w", str(run),
+                             "-P", str(run / "kamailio.pid")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for(lambda: options_ping(port) or proc.poll() is not None, 10)
+        assert proc.poll() is None, (run / "kamailio.log").read_text()[-3000:]
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def options_ping(port: int) -> bool:
+    """True once kamailio answers anything on its UDP port (an OPTIONS to an unknown user gets 404)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.2)
+        me = sock.getsockname()[1]
+        msg = (f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bKping\r\n"
+               f"From: <sip:ping@127.0.0.1:{me}>;tag=1\r\nTo: <sip:ping@127.0.0.1:{port}>\r\nCall-ID: ping-{me}\r\n"
+               "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        try:
+            sock.sendto(msg.encode(), ("127.0.0.1", port))
+            return sock.recv(4096).startswith(b"SIP/2.0")
+        except OSError:
+            return False
+
+
+def test_register_mode_through_kamailio(kamailio: int, tmp_path: Path) -> None:
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    data = tmp_path / "data"
+    with voicebot_server(data, mode="register", registrar_host="127.0.0.1", registrar_port=kamailio,
+                         username="1000", password="") as (srv, services):
+        # sipp dials 1000 at kamailio; kamailio looks up the registered contact and relays the INVITE.
+        before = len(srv.results)
+        done = run_sipp(kamailio, "hangup_mid_prompt.xml", tmp_path, media_port=free_udp_ports())
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert wait_for(lambda: len(srv.results) > before, 10)
+        result = srv.results[-1]
+        assert result.ended_by == "caller" and result.stats["rx_packets"] > 20
+        record = services.store.get_call(result.call_id)
+        assert record is not None and record.ended_at is not None
+        assert record.caller_id == "+15550100001" and record.dialled == "1000" and record.flow == "banking"
+        assert wait_for(lambda: srv.endpoint.active_calls() == 0)
+
+
+# ----- baresip: a softphone caller in trunk mode -------------------------------------------------------------
+
+
+def asr_engine() -> str:
+    return "whisper" if importlib.util.find_spec("faster_whisper") is not None else "pocketsphinx"
+
+
+def caller_wav(path: Path) -> None:
+    """8 kHz speech: "agent" at 3 s, 10 s and 17 s in 24 s (baresip hangs up at the end of the file)."""
+    import numpy as np
+
+    from voicebot.audio.pcm import write_wav
+    from voicebot.testing.voices import Voice, VoiceUnavailable, synthesize
+
+    try:
+        word = synthesize(Voice("flite", "slt"), "agent")
+    except VoiceUnavailable as exc:
+        pytest.skip(f"flite voice unavailable: {exc}")
+    out = np.zeros(24 * 8000, dtype=np.int16)
+    for start in (3, 10, 17):
+        out[start * 8000:start * 8000 + len(word)] = word[: 24 * 8000 - start * 8000]
+    write_wav(path, out, 8000)
+
+
+def fill(template: str, **values: str) -> str:
+    text = (PEERS / template).read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    return text
+
+
+def test_baresip_caller_asks_for_an_agent(tmp_path: Path) -> None:
+    if BARESIP is None:
+        pytest.skip("baresip (baresip-core) is not installed")
+    engine = asr_engine()
+    cfg, out = tmp_path / "baresip", tmp_path / "recorded"
+    cfg.mkdir()
+    out.mkdir()
+    wav = tmp_path / "caller.wav"
+    caller_wav(wav)
+    sip_port, rtp_port = free_udp_ports(1), free_udp_ports(4)
+    (cfg / "config").write_text(fill("baresip_config.template", SIPPORT=str(sip_port), WAV=str(wav),
+                                     RTPPORTS=f"{rtp_port}-{rtp_port + 3}", OUT=str(out)))
+    (cfg / "accounts").write_text(fill("baresip_accounts.template", SIPPORT=str(sip_port)))
+    (cfg / "contacts").write_text("")
+    with voicebot_server(tmp_path / "data", engine=engine) as (srv, services):
+        before = len(srv.results)
+        uri = f"sip:1000@127.0.0.1:{srv.sip_port}"
+        proc = subprocess.Popen([BARESIP, "-f", str(cfg), "-e", f"/dial {uri}", "-t", "32"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert proc.stdin is not None
+            if engine == "pocketsphinx":  # PocketSphinx may ask the caller to confirm: key 1
+                for _ in range(3):
+                    time.sleep(6)
+                    proc.stdin.write("/sndcode 1\n")
+                    proc.stdin.flush()
+            assert wait_for(lambda: len(srv.results) > before or proc.poll() is not None, 36)
+            assert wait_for(lambda: len(srv.results) > before, 5), "no call record"
+        finally:
+            if proc.poll() is None:
+                try:
+                    assert proc.stdin is not None
+                    proc.stdin.write("/quit\n")
+                    proc.stdin.flush()
+                except OSError:
+                    pass
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            log = proc.communicate()[0] if proc.stdout is not None else ""
+        result = srv.results[-1]
+        record = services.store.get_call(result.call_id)
+        assert record is not None, log[-3000:]
+        assert record.caller_id == "+15559990000", log[-3000:]
+        assert record.authenticated is False
+        assert "speak_to_agent" in record.intents, (record.intents, record.nodes)
+        assert record.outcome == "handoff"
+        assert record.handoff is not None and record.handoff.get("queue") in ("general", "vip"), record.handoff
+        handoff = record.handoff
+        assert handoff["caller_id"] == "+15559990000" and handoff["authenticated"] is False
+        assert "speak_to_agent" in handoff["intents"] and handoff["dialled"] == "1000"
+        queued = services.store.handoffs_for(result.call_id)
+        assert [(h.queue, h.status) for h in queued] == [(handoff["queue"], "waiting")]
+        assert queued[0].payload["caller_id"] == "+15559990000" and queued[0].payload["authenticated"] is False
+    # sndfile dumped what baresip received (the IVR's voice) as *-dec.wav: it is not silent.
+    decoded = sorted(out.glob("*dec*.wav"))
+    assert decoded, (sorted(p.name for p in out.iterdir()), log[-3000:])
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(decoded[0])) as wav_in:
+        frames = np.frombuffer(wav_in.readframes(wav_in.getnframes()), dtype="<i2")
+    assert len(frames) > 8000 and np.abs(frames.astype(np.int32)).max() > 1000
