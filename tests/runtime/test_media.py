@@ -165,3 +165,68 @@ nodes:
     span = (played[-1] - played[0] + 1) / PHONE_RATE
     assert 0.98 <= span <= 1.02  # one second of the recording, resampled to 8 kHz
     assert media.finished and any(e.kind == "play" for e in media.events)
+
+
+def slow_media(engine: Engine, tmp_path: Path, delay: float) -> tuple[CallMedia, FakeSynthesizer]:
+    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), ManualClock())
+    voice = FakeSynthesizer(sample_rate=PHONE_RATE, delay=delay)
+    cache = PromptCache(tmp_path / "slow-prompts", voice, rate=PHONE_RATE)
+    media = CallMedia(session, cache, FakeRecognizer([]), EnergyVad(), phrases_by_intent(flow),
+                      background_synthesis=True)
+    return media, voice
+
+
+def test_background_synthesis_never_stalls_the_tick(engine: Engine, tmp_path: Path) -> None:
+    import time
+
+    media, voice = slow_media(engine, tmp_path, delay=0.2)
+    started = time.perf_counter()
+    media.start("+15550100001", "+18005550100")
+    assert time.perf_counter() - started < 0.05  # the greeting is queued, not synthesized, in start()
+    assert media.speaking  # pending synthesis counts as speaking: no-input does not run yet
+    durations = []
+    first_audio_tick = None
+    for index in range(60):  # 1.2 s on the real clock, ticking like the RTP pacer
+        begun = time.perf_counter()
+        out = media.tick(SILENCE)
+        durations.append(time.perf_counter() - begun)
+        if first_audio_tick is None and np.abs(out).max() > 0:
+            first_audio_tick = index
+        time.sleep(0.02)
+    assert max(durations) < 0.01, max(durations)  # every tick well under the 20 ms frame
+    assert first_audio_tick is not None and first_audio_tick >= 5  # silence until the first sentence is ready
+    assert voice.calls >= 1
+
+
+def test_background_prompts_keep_their_order_and_barge_in_cancels(engine: Engine, tmp_path: Path) -> None:
+    import time
+
+    from voicebot.runtime.media import PromptQueue
+
+    voice = FakeSynthesizer(sample_rate=PHONE_RATE, delay=0.05)
+    cache = PromptCache(tmp_path / "q", voice, rate=PHONE_RATE)
+    queue = PromptQueue(cache)
+    marker = np.full(80, 7, dtype=np.int16)
+    queue.put("One. Two.")
+    queue.put(marker)  # ready audio queued behind a prompt still being made
+    queue.put("Three.")
+    got = []
+    deadline = time.monotonic() + 5
+    while queue.pending and time.monotonic() < deadline:
+        chunk = queue.take()
+        if chunk is not None:
+            got.append(chunk)
+        time.sleep(0.005)
+    assert voice.sentences == ["One.", "Two.", "Three."]
+    assert len(got) == 4 and got[2] is marker
+    assert [len(c) for c in got[:2]] == [len(cache.render("One.")), len(cache.render("Two."))]
+
+    queue.put("Four. Five. Six.")
+    time.sleep(0.01)
+    queue.cancel()  # barge-in: "Four." may finish, but nothing after it is made or played
+    deadline = time.monotonic() + 2
+    while queue.pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not queue.pending and queue.take() is None
+    assert "Five." not in voice.sentences and "Six." not in voice.sentences

@@ -5,14 +5,22 @@ the RTP clock. Inside one tick: keys and caller audio go through barge-in, voice
 the endpointer; finished utterances go through the recognizer to the call session (and so the engine);
 the session's actions become queued prompt audio, listen steps and timers; and one frame of prompt
 audio (or silence) comes out.
+
+Prompt audio that is not already cached is synthesized off the tick: on the SIP endpoint (a real-time clock)
+a small shared worker pool renders each dynamic prompt sentence by sentence into a per-call queue, and the
+tick only takes what is ready (silence until the first sentence arrives). Order is kept across sentences
+and prompts; barge-in clears the queue and cancels synthesis not yet started. On virtual time (the
+simulator) synthesis stays inline, so simulated calls are deterministic.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +40,7 @@ from voicebot.audio.resample import StreamResampler
 from voicebot.audio.vad import VadAnalyzer
 from voicebot.events import Dtmf, Hypothesis, NoInput, Utterance
 from voicebot.nlu.numbers import parse_digits
+from voicebot.runtime.clock import SystemClock
 from voicebot.runtime.session import CallSession
 from voicebot.tts.cache import PromptCache
 from voicebot.tts.prompts import load_recorded
@@ -40,6 +49,87 @@ log = logging.getLogger("voicebot.media")
 
 FRAME = frame_samples(PHONE_RATE)
 PREROLL_FRAMES = 15  # 300 ms of audio kept before speech onset so the recognizer hears the first syllable
+SYNTH_WORKERS = 2  # one per core: synthesis is CPU-bound, more threads would only add contention
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def synthesis_pool() -> ThreadPoolExecutor:
+    """The process-wide pool that renders dynamic prompts for every call (created on first use)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=SYNTH_WORKERS, thread_name_prefix="prompt-synth")
+        return _pool
+
+
+class PromptQueue:
+    """One call's prompt audio in order: texts waiting to be synthesized, audio made ready by a worker.
+
+    Items are texts (synthesized on the pool, one sentence at a time) or ready arrays (recorded or cached
+    audio queued behind a prompt still being made). At most one worker task runs per call, so order holds.
+    ``cancel`` (barge-in, hang-up) drops everything queued; a sentence already being synthesized is finished
+    by its worker but discarded.
+    """
+
+    def __init__(self, prompts: PromptCache, executor: ThreadPoolExecutor | None = None) -> None:
+        self.prompts = prompts
+        self.executor = executor
+        self._lock = threading.Lock()
+        self._todo: deque[str | np.ndarray] = deque()
+        self._ready: deque[np.ndarray] = deque()
+        self._running = False
+        self._generation = 0
+        self.failed = 0
+
+    def put(self, item: str | np.ndarray) -> None:
+        with self._lock:
+            self._todo.append(item)
+            if self._running:
+                return
+            self._running = True
+        try:
+            (self.executor or synthesis_pool()).submit(self._run)
+        except RuntimeError:  # the pool is shut down (interpreter exit): render inline rather than drop
+            self._run()
+
+    @property
+    def pending(self) -> bool:
+        with self._lock:
+            return self._running or bool(self._todo) or bool(self._ready)
+
+    def take(self) -> np.ndarray | None:
+        with self._lock:
+            return self._ready.popleft() if self._ready else None
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._todo.clear()
+            self._ready.clear()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._todo:
+                    self._running = False
+                    return
+                item = self._todo.popleft()
+                generation = self._generation
+            if isinstance(item, np.ndarray):
+                chunks: Any = (item,)
+            else:
+                chunks = self.prompts.stream(item)
+            try:
+                for chunk in chunks:
+                    with self._lock:
+                        if generation != self._generation:
+                            break
+                        self._ready.append(chunk)
+            except Exception:
+                log.exception("prompt synthesis failed: %r", item)
+                self.failed += 1
 
 
 @dataclass
@@ -73,6 +163,8 @@ class CallMedia:
         *,
         on_event: Callable[[MediaEvent], None] | None = None,
         min_speech_ms: int = 120,
+        background_synthesis: bool | None = None,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.session = session
         self.prompts = prompts
@@ -98,6 +190,11 @@ class CallMedia:
         self.finished = False
         self.turns: list[TurnTiming] = []
         self.events: list[MediaEvent] = []
+        if background_synthesis is None:
+            # Real time (the SIP endpoint): never synthesize inside the tick. Virtual time: inline.
+            background_synthesis = isinstance(session.clock, SystemClock)
+        self.synthesis: PromptQueue | None = PromptQueue(prompts, executor) if background_synthesis else None
+        self._first_audio: tuple[TurnTiming, float] | None = None  # a turn waiting for its answer's audio
 
     # ----- lifecycle ------------------------------------------------------------------------------
 
@@ -110,13 +207,16 @@ class CallMedia:
         if self.finished:
             return
         self._emit("caller_hung_up")
+        if self.synthesis is not None:
+            self.synthesis.cancel()
         self._close_stream()
         self.session.close()
         self.finished = True
 
     @property
     def speaking(self) -> bool:
-        return self.playing is not None or bool(self.playback)
+        return (self.playing is not None or bool(self.playback)
+                or (self.synthesis is not None and self.synthesis.pending))
 
     # ----- the 20 ms tick -------------------------------------------------------------------------
 
@@ -216,6 +316,9 @@ class CallMedia:
         self._apply(actions)
         timing.first_audio_wall_ms = (time.perf_counter() - recognized) * 1000
         self.turns.append(timing)
+        if self.speaking:
+            # Measured again when the answer's first audio is taken for output (after background synthesis).
+            self._first_audio = (timing, recognized)
 
     def _abandon_speech(self) -> None:
         self.in_speech = False
@@ -228,12 +331,19 @@ class CallMedia:
             if isinstance(action, Say):
                 self._emit("prompt", text=action.text, node=action.node)
                 self.prompt_barge_in = action.barge_in
-                for chunk in self.prompts.stream(action.text):
-                    self.playback.append(chunk)
+                if self.synthesis is None:
+                    for chunk in self.prompts.stream(action.text):
+                        self.playback.append(chunk)
+                else:
+                    cached = self.prompts.get(action.text)
+                    if cached is not None:
+                        self._queue(cached)
+                    else:
+                        self.synthesis.put(action.text)
             elif isinstance(action, Play):
                 self._emit("play", path=action.path, node=action.node)
                 self.prompt_barge_in = action.barge_in
-                self.playback.append(load_recorded(self._prompt_path(action.path), PHONE_RATE))
+                self._queue(load_recorded(self._prompt_path(action.path), PHONE_RATE))
             elif isinstance(action, Listen):
                 self._start_listening(action)
             elif isinstance(action, Handoff):
@@ -246,6 +356,13 @@ class CallMedia:
             self.listen = None
             self._close_stream()
             self.ending = True
+
+    def _queue(self, audio: np.ndarray) -> None:
+        """Ready audio: straight to playback, unless earlier prompts are still being synthesized."""
+        if self.synthesis is not None and self.synthesis.pending:
+            self.synthesis.put(audio)
+        else:
+            self.playback.append(audio)
 
     def _prompt_path(self, path: str) -> Any:
         flow_file = self.session.flow.paths[self.session.state.flow]
@@ -282,6 +399,9 @@ class CallMedia:
     def _stop_playback(self, why: str) -> None:
         self._emit("barge_in", by=why)
         self.playback.clear()
+        if self.synthesis is not None:
+            self.synthesis.cancel()
+        self._first_audio = None
         self.playing = None
         self.play_pos = 0
 
@@ -290,10 +410,17 @@ class CallMedia:
         filled = 0
         while filled < FRAME:
             if self.playing is None:
-                if not self.playback:
+                if self.playback:
+                    self.playing = self.playback.popleft()
+                elif self.synthesis is not None and (ready := self.synthesis.take()) is not None:
+                    self.playing = ready
+                else:
                     break
-                self.playing = self.playback.popleft()
                 self.play_pos = 0
+                if self._first_audio is not None:
+                    timing, recognized = self._first_audio
+                    timing.first_audio_wall_ms = (time.perf_counter() - recognized) * 1000
+                    self._first_audio = None
             take = min(FRAME - filled, len(self.playing) - self.play_pos)
             out[filled:filled + take] = self.playing[self.play_pos:self.play_pos + take]
             filled += take
