@@ -230,3 +230,13 @@ def test_background_prompts_keep_their_order_and_barge_in_cancels(engine: Engine
         time.sleep(0.01)
     assert not queue.pending and queue.take() is None
     assert "Five." not in voice.sentences and "Six." not in voice.sentences
+
+
+def test_speech_late_in_a_long_prompt_still_barges_in(engine: Engine, tmp_path: Path) -> None:
+    media = make_media(engine, tmp_path, ["balance"])
+    run(media, 300)  # six seconds into the menu prompt: longer than the no-input timeout
+    assert media.speaking and "no_input" not in kinds(media)
+    run(media, 15, SPEECH)
+    assert "barge_in" in kinds(media)
+    run(media, 80)
+    assert next(e for e in media.events if e.kind == "recognized").data["text"] == "balance"

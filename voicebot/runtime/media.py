@@ -273,7 +273,10 @@ class CallMedia:
                 self._utterance_ended(event)
             elif isinstance(event, NoInputTimeout):
                 if not self._armed:
-                    continue  # still inside the prompt: the timer restarts when the prompt ends
+                    # Still inside the prompt: keep listening for barge-in (the endpointer went idle on
+                    # its timer); the no-input timer proper starts when the prompt ends.
+                    self.endpointer.reset(self.now_ms)
+                    continue
                 self._emit("no_input")
                 self._close_stream()
                 self._apply(self.session.send(NoInput(at=self.session.clock.now())))
