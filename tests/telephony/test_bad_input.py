@@ -9,66 +9,14 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.telephony.test_sip_e2e import ROOT, SIPP, run_sipp, wait_for
+from tests.telephony.harness import SIPP, free_udp_ports, run_sipp, voicebot_server, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def free_udp_ports(count: int = 4) -> int:
-    """A base port with ``count`` consecutive free UDP ports on loopback (sipp uses the media port and up)."""
-    for _ in range(50):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        probe.bind(("127.0.0.1", 0))
-        base = int(probe.getsockname()[1])
-        probe.close()
-        if base + count > 65535 or base % 2:
-            continue
-        socks = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free UDP port range")
-
-
-@contextmanager
-def voicebot_server(data: Path, **sip: Any) -> Iterator[tuple[Any, Any]]:
-    """The in-process server (flows/banking.yaml) with SipConfig overrides, on free SIP and RTP ports."""
-    from voicebot.runtime.app import open_services
-    from voicebot.storage.seed import seed_demo
-    from voicebot.telephony.endpoint import SipConfig
-    from voicebot.telephony.server import ServeSettings, VoicebotServer
-
-    engine = sip.pop("engine", "pocketsphinx")
-    rtp_low = free_udp_ports(20)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VOICEBOT_DATA_DIR", str(data))
-        mp.delenv("DATABASE_URL", raising=False)
-        mp.chdir(ROOT)
-        services = open_services()
-        seed_demo(services.engine)
-        config = SipConfig(sip_port=0, rtp_port_low=rtp_low, rtp_port_high=rtp_low + 19,
-                           default_flow=ROOT / "flows/banking.yaml", **sip)
-        srv = VoicebotServer.create(ServeSettings(config, shutdown_grace_seconds=2), engine=engine,
-                                    services=services)
-        srv.start()
-        try:
-            yield srv, services
-        finally:
-            srv.shutdown(1)
 
 
 @pytest.fixture(scope="module")

@@ -7,45 +7,30 @@ must complete with outcome self_served and sipp must report zero failed calls.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.telephony.harness import ROOT, SCENARIOS, SIPP, free_udp_ports, voicebot_server
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = Path(__file__).parent / "sipp" / "balance_by_keypad.xml"
-SIPP = shutil.which("sipp")
+SCENARIO = SCENARIOS / "balance_by_keypad.xml"
 CALLS = 10
 
 
-def test_ten_simultaneous_callers_are_all_served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ten_simultaneous_callers_are_all_served(tmp_path: Path) -> None:
     if SIPP is None:
         pytest.skip("sipp (Debian sip-tester) is not installed")
-    from voicebot.runtime.app import open_services
-    from voicebot.storage.seed import seed_demo
-    from voicebot.telephony.endpoint import SipConfig
-    from voicebot.telephony.server import ServeSettings, VoicebotServer
-
-    monkeypatch.setenv("VOICEBOT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.chdir(ROOT)
-    services = open_services()
-    seed_demo(services.engine)
-    sip = SipConfig(sip_port=0, rtp_port_low=37000, rtp_port_high=37199, max_calls=CALLS,
-                    flows={"1000": ROOT / "flows/banking.yaml"}, default_flow=ROOT / "flows/banking.yaml")
-    srv = VoicebotServer.create(ServeSettings(sip, shutdown_grace_seconds=2), engine="pocketsphinx",
-                                services=services)
-    srv.start()
-    try:
+    flows = {"1000": ROOT / "flows/banking.yaml"}
+    with voicebot_server(tmp_path / "data", rtp_ports=4 * CALLS, max_calls=CALLS, flows=flows) as (srv, services):
         started = time.monotonic()
         done = subprocess.run(
             [SIPP, f"127.0.0.1:{srv.sip_port}", "-sf", str(SCENARIO), "-s", "1000", "-i", "127.0.0.1", "-p", "0",
-             "-mi", "127.0.0.1", "-mp", "38000", "-m", str(CALLS), "-l", str(CALLS), "-r", str(CALLS),
-             "-nostdin", "-timeout", "50s", "-timeout_error", "-trace_err"],
+             "-mi", "127.0.0.1", "-mp", str(free_udp_ports(4 * CALLS)), "-m", str(CALLS), "-l", str(CALLS),
+             "-r", str(CALLS), "-nostdin", "-timeout", "50s", "-timeout_error", "-trace_err"],
             cwd=tmp_path, capture_output=True, text=True, timeout=65,
         )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
@@ -63,5 +48,3 @@ def test_ten_simultaneous_callers_are_all_served(tmp_path: Path, monkeypatch: py
             assert result.ended_by == "caller"
             assert result.stats.get("tx_packets", 0) >= result.ticks - 5 > 400
         assert time.monotonic() - started < 60
-    finally:
-        srv.shutdown(2)

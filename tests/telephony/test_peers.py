@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.telephony.test_bad_input import free_udp_ports, voicebot_server
-from tests.telephony.test_sip_e2e import run_sipp, wait_for
+from tests.telephony.harness import free_udp_ports, run_sipp, voicebot_server, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.telephony.harness import ROOT, SCENARIOS, free_udp_ports
 from voicebot.config import ConfigError
 from voicebot.telephony.server import load_sip_config
-
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = Path(__file__).parent / "sipp"
 
 
 def test_sip_config_from_yaml_then_environment(tmp_path: Path) -> None:
@@ -54,9 +52,7 @@ def test_bad_sip_config_is_refused(tmp_path: Path) -> None:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_udp_ports(1)
 
 
 def options_ok(port: int) -> bool:
@@ -78,9 +74,9 @@ def test_sigterm_says_goodbye_to_calls_in_progress_and_writes_records(tmp_path: 
     sipp = shutil.which("sipp")
     if sipp is None:
         pytest.skip("sipp (Debian sip-tester) is not installed")
-    port = free_port()
+    port, rtp = free_port(), free_udp_ports(20)
     config = tmp_path / "voicebot.yaml"
-    config.write_text("sip:\n  rtp_ports: [37000, 37099]\n  shutdown_grace_seconds: 0.5\n"
+    config.write_text(f"sip:\n  rtp_ports: [{rtp}, {rtp + 19}]\n  shutdown_grace_seconds: 0.5\n"
                       f"  default_flow: {ROOT / 'flows/banking.yaml'}\n")
     env = {**os.environ, "VOICEBOT_DATA_DIR": str(tmp_path / "data"), "VOICEBOT_SIP_PORT": str(port)}
     env.pop("DATABASE_URL", None)
@@ -97,7 +93,7 @@ def test_sigterm_says_goodbye_to_calls_in_progress_and_writes_records(tmp_path: 
             time.sleep(0.2)
         caller = subprocess.Popen(
             [sipp, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "wait_for_ivr_bye.xml"), "-s", "1000",
-             "-i", "127.0.0.1", "-p", "0", "-mi", "127.0.0.1", "-mp", "36200", "-m", "1", "-nostdin",
+             "-i", "127.0.0.1", "-p", "0", "-mi", "127.0.0.1", "-mp", str(free_udp_ports()), "-m", "1", "-nostdin",
              "-timeout", "30s", "-timeout_error"],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(2.5)  # the call is up, the greeting is playing

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
-import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,69 +11,26 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.telephony.harness import ROOT, SIPP, free_udp_ports, run_sipp, voicebot_server, wait_for
 from voicebot.runtime.media import MediaEvent
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = Path(__file__).parent / "sipp"
-SIPP = shutil.which("sipp")
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if SIPP is None:
         pytest.skip("sipp (Debian sip-tester) is not installed")
-    from voicebot.runtime.app import open_services
-    from voicebot.storage.seed import seed_demo
-    from voicebot.telephony.endpoint import SipConfig
-    from voicebot.telephony.server import ServeSettings, VoicebotServer
-
     data = tmp_path_factory.mktemp("data")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VOICEBOT_DATA_DIR", str(data))
-        mp.delenv("DATABASE_URL", raising=False)
-        mp.chdir(ROOT)
-        services = open_services()
-        seed_demo(services.engine)
-        sip = SipConfig(sip_port=0, rtp_port_low=35000, rtp_port_high=35199,
-                        flows={"1000": ROOT / "flows/banking.yaml"}, default_flow=ROOT / "flows/banking.yaml")
-        srv = VoicebotServer.create(ServeSettings(sip, shutdown_grace_seconds=2), engine="pocketsphinx",
-                                    services=services)
+    with voicebot_server(data, flows={"1000": ROOT / "flows/banking.yaml"}) as (srv, services):
         events: list[tuple[str, MediaEvent]] = []
         srv.on_event = lambda call_id, event: events.append((call_id, event))
-        srv.start()
-        try:
-            yield srv, services, events, data
-        finally:
-            srv.shutdown(1)
-
-
-def run_sipp(
-    port: int, scenario: str, cwd: Path, media_port: int, timeout: float = 40
-) -> subprocess.CompletedProcess[str]:
-    assert SIPP is not None
-    return subprocess.run(
-        [SIPP, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-s", "1000", "-i", "127.0.0.1", "-p", "0",
-         "-mi", "127.0.0.1", "-mp", str(media_port), "-m", "1", "-l", "1", "-nostdin", "-timeout", f"{int(timeout)}s",
-         "-timeout_error", "-trace_err"],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout + 15,
-    )
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
+        yield srv, services, events, data
 
 
 def test_known_caller_gets_the_balance_by_keypad(server: Any, tmp_path: Path) -> None:
     srv, services, events, data = server
     before = len(srv.results)
-    done = run_sipp(srv.sip_port, "balance_by_keypad.xml", tmp_path, media_port=36000)
+    done = run_sipp(srv.sip_port, "balance_by_keypad.xml", tmp_path, media_port=free_udp_ports())
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert wait_for(lambda: len(srv.results) > before)
     result = srv.results[-1]
@@ -109,7 +63,7 @@ def test_known_caller_gets_the_balance_by_keypad(server: Any, tmp_path: Path) ->
 def test_caller_hangs_up_mid_prompt(server: Any, tmp_path: Path) -> None:
     srv, services, _events, _data = server
     before = len(srv.results)
-    done = run_sipp(srv.sip_port, "hangup_mid_prompt.xml", tmp_path, media_port=36100)
+    done = run_sipp(srv.sip_port, "hangup_mid_prompt.xml", tmp_path, media_port=free_udp_ports())
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert wait_for(lambda: len(srv.results) > before)
     result = srv.results[-1]
