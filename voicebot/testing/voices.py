@@ -62,7 +62,7 @@ def available(voice: Voice) -> bool:
 
 def synthesize(voice: Voice, text: str) -> np.ndarray:
     """Caller speech at 8 kHz, 16-bit, as the phone line carries it (through a mu-law round trip)."""
-    pcm, rate = _native(voice, text)
+    pcm, rate = speak(voice, text)
     phone = resample(pcm, rate, PHONE_RATE)
     return mulaw_decode(mulaw_encode(phone))
 
@@ -79,7 +79,8 @@ def add_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
 _PIPER: dict[float, object] = {}
 
 
-def _native(voice: Voice, text: str) -> tuple[np.ndarray, int]:
+def speak(voice: Voice, text: str) -> tuple[np.ndarray, int]:
+    """Speech at the voice's own sample rate, straight from the synthesizer (no phone line)."""
     if voice.family == "piper":
         from voicebot.tts.piper_engine import PiperSynthesizer
 
@@ -93,7 +94,7 @@ def _native(voice: Voice, text: str) -> tuple[np.ndarray, int]:
         if voice.family == "espeak":
             if shutil.which("espeak-ng") is None:
                 raise VoiceUnavailable("espeak-ng is not installed (Debian package espeak-ng)")
-            wpm = str(int(160 * voice.speed))
+            wpm = str(round(160 * voice.speed))
             command = ["espeak-ng", "-v", voice.name, "-s", wpm, "-w", str(out), text]
         elif voice.family == "flite":
             if shutil.which("flite") is None:
