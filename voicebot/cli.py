@@ -208,13 +208,13 @@ def demo(text: bool, engine: str | None, flow_path: Path) -> None:
 
 
 def _show_record(services, call_id: str) -> None:  # type: ignore[no-untyped-def]
-    from voicebot.storage.calls import to_jsonable
+    from voicebot.storage.calls import record_as_json
 
     record = services.store.get_call(call_id)
     if record is None:
         click.echo(f"      (no record stored for {call_id})")
         return
-    click.echo("      call record: " + json.dumps(to_jsonable(record.model_dump()), sort_keys=True))
+    click.echo("      call record: " + json.dumps(record_as_json(record), sort_keys=True))
 
 
 @main.command()
@@ -434,13 +434,13 @@ def calls_list(limit: int) -> None:
 def calls_show(call_id: str | None, last: bool, as_json: bool) -> None:
     """One call: record, handoff and event log."""
     from voicebot.runtime.app import open_services
-    from voicebot.storage.calls import to_jsonable
+    from voicebot.storage.calls import record_as_json, to_jsonable
 
     services = open_services()
     record = services.store.last_call() if last or not call_id else services.store.get_call(call_id)
     if record is None:
         raise click.ClickException("no such call")
-    data = to_jsonable(record.model_dump())
+    data = record_as_json(record)
     data["events"] = [to_jsonable(e.model_dump()) for e in services.store.call_events(record.id)]
     if as_json:
         click.echo(json.dumps(data, indent=2))

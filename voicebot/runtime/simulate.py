@@ -26,11 +26,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from voicebot.audio.g711 import mulaw_decode, mulaw_encode
 from voicebot.audio.pcm import PHONE_RATE, frame_samples, read_wav
-from voicebot.audio.resample import resample
 from voicebot.runtime.media import CallMedia, MediaEvent
-from voicebot.testing.voices import Voice, synthesize
+from voicebot.testing.voices import Voice, phone_line, synthesize
 
 FRAME = frame_samples(PHONE_RATE)
 FRAME_MS = 20
@@ -107,7 +105,7 @@ def caller_audio(turn: CallerTurn, script: Script) -> np.ndarray:
         return synthesize(script.voice, str(turn.value))
     if turn.kind == "say":
         pcm, rate = read_wav(script.base / str(turn.value))
-        return mulaw_decode(mulaw_encode(resample(pcm, rate, PHONE_RATE)))
+        return phone_line(pcm, rate)
     return np.zeros(0, dtype=np.int16)
 
 
@@ -177,7 +175,7 @@ def run_simulation(media: CallMedia, script: Script, *, max_seconds: float = 300
     if timed_out:
         media.hang_up()
     record = media.session.store.get_call(media.session.call_id)
-    from voicebot.storage.calls import to_jsonable
+    from voicebot.storage.calls import record_as_json
 
     return SimulationResult(
         ivr_audio=np.concatenate(ivr) if ivr else np.zeros(0, dtype=np.int16),
@@ -187,5 +185,5 @@ def run_simulation(media: CallMedia, script: Script, *, max_seconds: float = 300
         call_id=media.session.call_id,
         duration_ms=media.now_ms,
         timed_out=timed_out,
-        record=to_jsonable(record.model_dump()) if record is not None else {},
+        record=record_as_json(record) if record is not None else {},
     )

@@ -36,6 +36,12 @@ SPOOLED = -1
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
+def record_as_json(record: CallRecord) -> dict[str, Any]:
+    """A call record as JSON-ready data, the form every command and tool shows it in."""
+    data: dict[str, Any] = to_jsonable(record.model_dump())
+    return data
+
+
 class CallStore:
     """Writes call records, step logs and handoff requests; reads them back."""
 

@@ -289,7 +289,7 @@ def _seconds(server: Any, *texts: str) -> float:
 def run_demo(*, engine: str | None = None, out: Callable[[str], None] = print) -> int:
     """Place one scripted SIP call to an in-process voicebot and print it; 0 when the call was self-served."""
     from voicebot.runtime.app import open_services
-    from voicebot.storage.calls import to_jsonable
+    from voicebot.storage.calls import record_as_json
     from voicebot.storage.seed import seed_demo
     from voicebot.telephony.endpoint import SipConfig
     from voicebot.telephony.server import ServeSettings, VoicebotServer
@@ -342,7 +342,7 @@ def run_demo(*, engine: str | None = None, out: Callable[[str], None] = print) -
         if record is None:
             out(f"(no record stored for {result.call_id})")
             return 1
-        out("call record: " + json.dumps(to_jsonable(record.model_dump()), sort_keys=True))
+        out("call record: " + json.dumps(record_as_json(record), sort_keys=True))
         out(f"outcome {record.outcome}")
         return 0 if done.returncode == 0 and record.outcome == "self_served" else 1
     finally:

@@ -62,9 +62,12 @@ def available(voice: Voice) -> bool:
 
 def synthesize(voice: Voice, text: str) -> np.ndarray:
     """Caller speech at 8 kHz, 16-bit, as the phone line carries it (through a mu-law round trip)."""
-    pcm, rate = speak(voice, text)
-    phone = resample(pcm, rate, PHONE_RATE)
-    return mulaw_decode(mulaw_encode(phone))
+    return phone_line(*speak(voice, text))
+
+
+def phone_line(pcm: np.ndarray, rate: int) -> np.ndarray:
+    """Audio as a G.711 mu-law phone line delivers it: 8 kHz, through the codec and back."""
+    return mulaw_decode(mulaw_encode(resample(pcm, rate, PHONE_RATE)))
 
 
 def add_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
