@@ -217,3 +217,15 @@ def test_streams_in_parallel_threads(recognizer: PocketSphinxRecognizer) -> None
         thread.join(30)
     assert not errors
     assert [results[i] for i in range(len(texts))] == texts
+
+
+def test_an_empty_chunk_is_ignored(recognizer: PocketSphinxRecognizer) -> None:
+    empty = np.zeros(0, dtype=np.int16)
+    stream = recognizer.open(PIN)
+    assert stream.accept(empty) is None
+    for frame in frames(np.concatenate([silence(300), synthesize("four four one seven", engine="flite"),
+                                        silence(300)])):
+        stream.accept(frame)
+        stream.accept(empty)
+    assert stream.finish().text == "four four one seven"
+    stream.close()

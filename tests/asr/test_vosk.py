@@ -232,3 +232,9 @@ def test_model_path_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     (tmp_path / "am").mkdir()
     assert is_vosk_model(tmp_path)
     assert is_vosk_model(KO_MODEL)
+
+
+def test_an_empty_chunk_is_ignored(recognizer: VoskRecognizer) -> None:
+    stream = recognizer.open(GrammarSpec.free())
+    assert stream.accept(np.zeros(0, dtype=np.int16)) is None
+    stream.close()

@@ -167,7 +167,10 @@ class RecognizerStream(Protocol):
     """One call's recognition session. Not thread-safe; ``finish`` readies it for the next utterance."""
 
     def accept(self, pcm: Pcm) -> RecognitionResult | None:
-        """Feed 16-bit mono PCM at the recognizer's rate; a partial result when the engine has one."""
+        """Feed 16-bit mono PCM at the recognizer's rate; a partial result when the engine has one.
+
+        An empty chunk (a resampler still filling its filter yields one) is accepted and ignored.
+        """
         ...
 
     def finish(self) -> RecognitionResult:

@@ -309,6 +309,8 @@ class PocketSphinxStream:
         self._activate_streaming(engine)
 
     def accept(self, pcm: Pcm) -> RecognitionResult | None:
+        if not len(pcm):
+            return None  # the decoder cannot take an empty buffer (IndexError in process_raw)
         engine = self._decoder()
         if not engine.in_utterance:
             self._start_cmn = engine.decoder.get_cmn()

@@ -216,6 +216,8 @@ class VoskStream:
             self._grammar_json = compiled
 
     def accept(self, pcm: Pcm) -> RecognitionResult | None:
+        if not len(pcm):
+            return None
         rec = self._recognizer()
         self._running = True
         if rec.AcceptWaveform(pcm.astype("<i2", copy=False).tobytes()):

@@ -284,10 +284,7 @@ class CallMedia:
     def _recognize(self, frame: np.ndarray) -> None:
         if self.stream is None or self.upsampler is None:
             return
-        wide = self.upsampler.process(frame)
-        if not len(wide):
-            return  # the resampler is still filling its filter
-        partial = self.stream.accept(wide)
+        partial = self.stream.accept(self.upsampler.process(frame))
         if partial is not None and partial.text and self.endpointer is not None:
             self.endpointer.set_complete(self._complete(partial.text))
 
@@ -303,9 +300,7 @@ class CallMedia:
     def _utterance_ended(self, event: SpeechEnded) -> None:
         assert self.stream is not None and self.upsampler is not None
         started = time.perf_counter()
-        tail = self.upsampler.flush()
-        if len(tail):
-            self.stream.accept(tail)
+        self.stream.accept(self.upsampler.flush())
         result = self.stream.finish()
         recognized = time.perf_counter()
         timing = TurnTiming(event.speech_start_ms, event.speech_end_ms, self.now_ms,
