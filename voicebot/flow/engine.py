@@ -36,6 +36,7 @@ from voicebot.flow.interpret import (
     interpret_key,
     interpret_speech,
     keyed_value,
+    match_command,
     menu_is_static,
     menu_text,
     option_key,
@@ -381,9 +382,9 @@ class _Step:
 
     def _command_in(self, candidates: Sequence[tuple[str, float]], commands: Commands) -> Command | None:
         for text, _ in candidates:
-            hit = self.flow.matcher.match(text, allowed=list(commands.by_intent)) if commands.by_intent else None
-            if hit:
-                return commands.by_intent[hit.name]
+            command = match_command(self.flow, commands, text)
+            if command is not None:
+                return command
         return None
 
     def _consume_keys(self, node: Listening) -> bool:
