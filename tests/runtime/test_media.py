@@ -6,12 +6,15 @@ fake recognizer. Real recognizers and voices are exercised by the speech integra
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
+from voicebot.asr.base import RecognitionResult
 from voicebot.asr.fake import FakeRecognizer
 from voicebot.audio.pcm import PHONE_RATE
 from voicebot.audio.vad import EnergyVad
@@ -240,3 +243,183 @@ def test_speech_late_in_a_long_prompt_still_barges_in(engine: Engine, tmp_path: 
     assert "barge_in" in kinds(media)
     run(media, 80)
     assert next(e for e in media.events if e.kind == "recognized").data["text"] == "balance"
+
+
+def speech_media(engine: Engine, tmp_path: Path, recognizer: FakeRecognizer, **kwargs: object) -> CallMedia:
+    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), ManualClock())
+    cache = PromptCache(tmp_path / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
+    media = CallMedia(session, cache, recognizer, EnergyVad(), phrases_by_intent(flow), **kwargs)  # type: ignore[arg-type]
+    media.start("+15550100001", "+18005550100")
+    return media
+
+
+def say_and_wait(media: CallMedia, speech_frames: int = 15) -> int:
+    """Speak, then stay silent until the utterance is recognized; the silence it took (ms)."""
+    until_listening(media)
+    run(media, speech_frames, SPEECH)
+    seen = sum(1 for e in media.events if e.kind == "recognized")
+    for silent in range(1, 200):
+        run(media, 1)
+        if sum(1 for e in media.events if e.kind == "recognized") > seen:
+            return silent * 20
+    raise AssertionError("the utterance was never recognized")
+
+
+def recognized(media: CallMedia) -> list[dict[str, object]]:
+    return [e.data for e in media.events if e.kind == "recognized"]
+
+
+def test_without_previews_an_engine_without_partials_waits_the_incomplete_timeout(
+        engine: Engine, tmp_path: Path) -> None:
+    recognizer = FakeRecognizer(["balance", "one two three four"])
+    media = speech_media(engine, tmp_path, recognizer)
+    assert say_and_wait(media) >= 1200
+    assert say_and_wait(media) >= 1200
+    assert [r["text"] for r in recognized(media)] == ["balance", "one two three four"]
+
+
+def test_a_preview_that_completes_the_grammar_ends_the_turn_on_the_complete_timeout(
+        engine: Engine, tmp_path: Path) -> None:
+    recognizer = FakeRecognizer(["balance", "one two three four"], previews=True)
+    media = speech_media(engine, tmp_path, recognizer)
+    assert 800 <= say_and_wait(media) <= 860  # the intent: complete at once
+    assert media.listen is not None and media.listen.node == "ask_pin"
+    assert 800 <= say_and_wait(media) <= 860  # the fourth PIN digit completes the grammar
+    assert [(r["text"], r["previewed"]) for r in recognized(media)] == [
+        ("balance", True), ("one two three four", True)]
+    assert all(not stream.results for stream in recognizer.streams)  # nothing was decoded a second time
+    assert all(turn.previewed for turn in media.turns)
+
+
+def test_an_incomplete_preview_waits_the_incomplete_timeout_and_stands_as_the_result(
+        engine: Engine, tmp_path: Path) -> None:
+    recognizer = FakeRecognizer(["balance", "one two"], previews=True)
+    media = speech_media(engine, tmp_path, recognizer)
+    say_and_wait(media)
+    assert say_and_wait(media) >= 1200  # two digits of four: not complete
+    assert recognized(media)[-1]["text"] == "one two" and recognized(media)[-1]["previewed"] is True
+    assert all(not stream.results for stream in recognizer.streams)
+
+
+def test_speech_after_a_preview_makes_it_stale(engine: Engine, tmp_path: Path) -> None:
+    # A pause long enough for a preview ("one two"), then more digits: the first preview must not stand.
+    recognizer = FakeRecognizer(["balance", "one two", "one two three four"], previews=True)
+    media = speech_media(engine, tmp_path, recognizer)
+    say_and_wait(media)
+    until_listening(media)
+    run(media, 15, SPEECH)
+    run(media, 15)  # 300 ms pause: previewed as "one two", incomplete
+    run(media, 15, SPEECH)
+    for _ in range(100):
+        run(media, 1)
+    assert [r["text"] for r in recognized(media)] == ["balance", "one two three four"]
+
+
+class BlockingRecognizer(FakeRecognizer):
+    """Finishing an utterance waits until the test lets it go (a slow decoder)."""
+
+    def __init__(self, texts: list[str]) -> None:
+        import threading
+
+        super().__init__(texts)
+        self.release = threading.Event()
+
+    def next_result(self, audio: bytes) -> RecognitionResult:
+        assert self.release.wait(10)
+        return super().next_result(audio)
+
+
+def test_recognition_runs_off_the_tick_and_keys_wait_for_its_result(engine: Engine, tmp_path: Path) -> None:
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    recognizer = BlockingRecognizer(["balance"])
+    with ThreadPoolExecutor(1) as pool:
+        media = speech_media(engine, tmp_path, recognizer, background_recognition=True,
+                             recognition_executor=pool)
+        until_listening(media)
+        run(media, 15, SPEECH)
+        run(media, 62)  # the utterance ends (1200 ms of silence); its decoding is blocked
+        assert media.recognizing and not recognized(media)
+        begun = time.perf_counter()
+        run(media, 10, keys="9")  # a key while recognizing: held, not sent to the flow yet
+        assert time.perf_counter() - begun < 0.1  # the ticks did not wait for the recognizer
+        assert not any(e.kind == "dtmf" for e in media.events)
+        recognizer.release.set()
+        deadline = time.monotonic() + 5
+        while media.recognizing and time.monotonic() < deadline:
+            run(media, 1)
+        assert [r["text"] for r in recognized(media)] == ["balance"]
+        kinds_after = kinds(media)
+        assert kinds_after.index("recognized") < kinds_after.index("dtmf")  # the key came after the speech
+        assert recognizer.streams[0].closed  # the job closed the detached stream
+
+
+class ManualPool:
+    """An executor whose jobs run only when the test says so (a recognizer busy with other calls)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[object, Future[RecognitionResult]]] = []
+
+    def submit(self, job: Callable[[], RecognitionResult]) -> Future[RecognitionResult]:
+        future: Future[RecognitionResult] = Future()
+        self.jobs.append((job, future))
+        return future
+
+    def run_all(self) -> None:
+        jobs, self.jobs = self.jobs, []
+        for job, future in jobs:
+            future.set_result(job())  # type: ignore[operator]
+
+
+def test_a_preview_that_arrives_after_more_speech_is_ignored(engine: Engine, tmp_path: Path) -> None:
+    recognizer = FakeRecognizer(["balance", "one two three four", "one two three four five"], previews=True)
+    pool = ManualPool()
+    media = speech_media(engine, tmp_path, recognizer, background_recognition=True,
+                         recognition_executor=pool)
+    until_listening(media)
+    run(media, 15, SPEECH)
+    run(media, 50)
+    pool.run_all()  # "balance"
+    run(media, 2)
+    until_listening(media)
+    assert media.listen is not None and media.listen.node == "ask_pin"
+    run(media, 15, SPEECH)
+    run(media, 15)  # a pause: a preview is taken ...
+    assert len(pool.jobs) == 1
+    run(media, 10, SPEECH)  # ... the caller goes on ...
+    run(media, 45)
+    assert len(pool.jobs) == 1  # (one preview at a time)
+    pool.run_all()  # ... and 900 ms into the next pause the preview ("one two three four", complete) is back
+    silence = 45
+    while not recognized(media)[1:] and silence < 100:
+        run(media, 1)
+        silence += 1
+        pool.run_all()
+    assert silence * 20 >= 1200  # the stale preview did not shorten the timeout
+    assert recognized(media)[-1]["text"] == "one two three four five"
+
+
+def test_the_end_of_an_utterance_waits_for_the_preview_of_all_of_it(engine: Engine, tmp_path: Path) -> None:
+    recognizer = FakeRecognizer(["balance", "one two", "one two three four"], previews=True)
+    pool = ManualPool()
+    media = speech_media(engine, tmp_path, recognizer, background_recognition=True,
+                         recognition_executor=pool)
+    until_listening(media)
+    run(media, 15, SPEECH)
+    run(media, 50)
+    pool.run_all()  # "balance"
+    run(media, 2)
+    until_listening(media)
+    run(media, 15, SPEECH)
+    run(media, 15)
+    pool.run_all()  # the first pause's preview: "one two"
+    run(media, 15, SPEECH)  # more digits, then silence; the second preview is slow ...
+    run(media, 65)  # ... the incomplete timeout ends the utterance before it is back
+    assert media.recognizing and not recognized(media)[1:]
+    assert len(pool.jobs) == 1  # the preview of all of it, not a second decoding of the same audio
+    pool.run_all()
+    run(media, 1)
+    assert recognized(media)[-1]["text"] == "one two three four"
+    assert all(not stream.results for stream in recognizer.streams)

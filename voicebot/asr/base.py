@@ -25,7 +25,7 @@ such as "agent" or "main menu" during a PIN), so a command is never forced into 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -182,6 +182,23 @@ class RecognizerStream(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PreviewingStream(RecognizerStream, Protocol):
+    """A stream whose engine gives no partial results but can recognize the utterance so far on demand.
+
+    The media loop asks for a preview once the caller has been silent a moment, so that input which already
+    completes its grammar ends on the short complete-silence timeout and the preview's result can stand as
+    the final one (no decoding left once the silence timeout ends the utterance).
+    """
+
+    def preview(self) -> Callable[[], RecognitionResult]:
+        """A job that recognizes the audio fed so far; the stream is unchanged and goes on accepting audio.
+
+        The audio is captured now; the job may run on another thread, at the same time as ``accept``.
+        """
+        ...
 
 
 @runtime_checkable

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from voicebot.asr.base import GrammarSpec, RecognitionResult, RecognizerError
@@ -18,7 +18,7 @@ from voicebot.events import Hypothesis
 if TYPE_CHECKING:
     from voicebot.asr.base import Pcm
 
-__all__ = ["FakeRecognizer", "FakeStream", "audio_key"]
+__all__ = ["FakePreviewStream", "FakeRecognizer", "FakeStream", "audio_key"]
 
 Script = str | RecognitionResult
 
@@ -43,10 +43,12 @@ class FakeRecognizer:
     sample_rate = 16000
 
     def __init__(self, texts: Iterable[Script] = (), by_audio: Mapping[str, Script] | None = None,
-                 *, partials: bool = False) -> None:
+                 *, partials: bool = False, previews: bool = False) -> None:
         self.queue: deque[Script] = deque(texts)
         self.by_audio: dict[str, Script] = dict(by_audio or {})
         self.partials = partials
+        #: Streams offer :meth:`FakePreviewStream.preview` (as Whisper's do); a preview takes the next result.
+        self.previews = previews
         self.streams: list[FakeStream] = []
         self.closed = False
 
@@ -57,7 +59,7 @@ class FakeRecognizer:
     def open(self, grammar: GrammarSpec) -> FakeStream:
         if self.closed:
             raise RecognizerError("the fake recognizer is closed")
-        stream = FakeStream(self, grammar)
+        stream = FakePreviewStream(self, grammar) if self.previews else FakeStream(self, grammar)
         self.streams.append(stream)
         return stream
 
@@ -113,3 +115,16 @@ class FakeStream:
 
     def close(self) -> None:
         self.closed = True
+
+
+class FakePreviewStream(FakeStream):
+    """A fake stream of an engine without partials that recognizes on demand (see ``PreviewingStream``).
+
+    A preview is a recognition: it takes the next scripted result, as :meth:`finish` would.
+    """
+
+    def preview(self) -> Callable[[], RecognitionResult]:
+        if self.closed:
+            raise RecognizerError("the recognition stream is closed")
+        audio = b"".join(self._audio)
+        return lambda: self.owner.next_result(audio)

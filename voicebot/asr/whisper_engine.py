@@ -504,6 +504,13 @@ class WhisperStream:
             self._samples += len(pcm)
         return None
 
+    def preview(self) -> Callable[[], RecognitionResult]:
+        """A job transcribing the utterance so far (the audio is copied now; the stream goes on)."""
+        recognizer = self._recognizer()
+        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
+        grammar = self.grammar
+        return lambda: recognizer.transcribe(audio, grammar)
+
     def finish(self) -> RecognitionResult:
         recognizer = self._recognizer()
         chunks = self._chunks

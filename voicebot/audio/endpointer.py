@@ -150,6 +150,11 @@ class Endpointer:
     def complete(self) -> bool:
         return self._complete
 
+    @property
+    def speech_end_ms(self) -> int:
+        """Where the last voiced frame of the utterance ended (the silence so far began here while stopping)."""
+        return self._speech_end_ms
+
     def reset(self, at_ms: int) -> None:
         """Start listening at ``at_ms``: arms the no-input timer and forgets any previous utterance."""
         self._state = EndpointerState.QUIET

@@ -11,6 +11,15 @@ a small shared worker pool renders each dynamic prompt sentence by sentence into
 tick only takes what is ready (silence until the first sentence arrives). Order is kept across sentences
 and prompts; barge-in clears the queue and cancels synthesis not yet started. On virtual time (the
 simulator) synthesis stays inline, so simulated calls are deterministic.
+
+Recognition is kept off the tick the same way. When the endpointer ends an utterance, the recognizer stream is
+detached and finished on a shared recognition pool; the tick goes on sending audio (or silence) and hands the
+result to the session on the first tick after it is ready (keys pressed meanwhile wait for it, and so do the
+flow's timers, so events reach the engine in the order they happened). For engines without partial results
+(Whisper) a *preview* of the utterance is decoded once the caller has been silent ``PREVIEW_AFTER_MS``: if it
+already completes the grammar the utterance ends on the short complete-silence timeout, and if no speech came
+after it, it stands as the final result, so nothing is left to decode when the silence timeout ends the
+turn. On virtual time these jobs run inline, at the same points, so simulated calls see the same behaviour.
 """
 
 from __future__ import annotations
@@ -20,17 +29,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from voicebot.actions import Action, Handoff, Hangup, Listen, Play, Say
-from voicebot.asr.base import GrammarSpec, Recognizer, RecognizerStream
+from voicebot.asr.base import GrammarSpec, PreviewingStream, RecognitionResult, Recognizer, RecognizerStream
 from voicebot.audio.endpointer import (
     Endpointer,
     EndpointerConfig,
+    EndpointerState,
     NoInputTimeout,
     SpeechEnded,
     SpeechStarted,
@@ -50,18 +60,36 @@ log = logging.getLogger("voicebot.media")
 FRAME = frame_samples(PHONE_RATE)
 PREROLL_FRAMES = 15  # 300 ms of audio kept before speech onset so the recognizer hears the first syllable
 SYNTH_WORKERS = 2  # one per core: synthesis is CPU-bound, more threads would only add contention
+RECOGNITION_WORKERS = 2  # likewise for decoding utterances (the engines release the GIL while they decode)
+PREVIEW_AFTER_MS = 200  # silence after speech before an engine without partials previews the utterance
 
-_pool: ThreadPoolExecutor | None = None
+_pools: dict[str, ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
+
+
+def _shared_pool(name: str, workers: int) -> ThreadPoolExecutor:
+    with _pool_lock:
+        pool = _pools.get(name)
+        if pool is None:
+            pool = _pools[name] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        return pool
 
 
 def synthesis_pool() -> ThreadPoolExecutor:
     """The process-wide pool that renders dynamic prompts for every call (created on first use)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=SYNTH_WORKERS, thread_name_prefix="prompt-synth")
-        return _pool
+    return _shared_pool("prompt-synth", SYNTH_WORKERS)
+
+
+def recognition_pool() -> ThreadPoolExecutor:
+    """The process-wide pool that finishes (and previews) every call's utterances (created on first use)."""
+    return _shared_pool("recognize", RECOGNITION_WORKERS)
+
+
+def _finish_and_close(stream: RecognizerStream) -> RecognitionResult:
+    try:
+        return stream.finish()
+    finally:
+        stream.close()
 
 
 class PromptQueue:
@@ -143,6 +171,23 @@ class TurnTiming:
     first_audio_wall_ms: float = 0.0  # engine step + first prompt audio ready (wall clock)
     text: str = ""
     confidence: float = 0.0
+    previewed: bool = False  # the result came from a preview decoded during the silence
+
+
+@dataclass
+class _Finishing:
+    """An utterance the endpointer has ended, being recognized off the tick."""
+
+    result: Future[RecognitionResult]
+    event: SpeechEnded
+    started: float  # perf_counter() when the utterance ended
+    previewed: bool
+
+
+@dataclass
+class _Preview:
+    result: Future[RecognitionResult]
+    taken_ms: int  # call time when its audio was captured
 
 
 @dataclass
@@ -165,6 +210,8 @@ class CallMedia:
         min_speech_ms: int = 120,
         background_synthesis: bool | None = None,
         executor: ThreadPoolExecutor | None = None,
+        background_recognition: bool | None = None,
+        recognition_executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.session = session
         self.prompts = prompts
@@ -194,6 +241,13 @@ class CallMedia:
             # Real time (the SIP endpoint): never synthesize inside the tick. Virtual time: inline.
             background_synthesis = isinstance(session.clock, SystemClock)
         self.synthesis: PromptQueue | None = PromptQueue(prompts, executor) if background_synthesis else None
+        if background_recognition is None:
+            background_recognition = isinstance(session.clock, SystemClock)
+        self._recognition_executor = (recognition_executor or recognition_pool()) if background_recognition else None
+        self._finishing: _Finishing | None = None
+        self._preview: _Preview | None = None  # being decoded
+        self._previewed: tuple[RecognitionResult, int] | None = None  # decoded: result, call time of its audio
+        self._held_keys = ""  # keys pressed while an utterance is being recognized
         self._first_audio: tuple[TurnTiming, float] | None = None  # a turn waiting for its answer's audio
 
     # ----- lifecycle ------------------------------------------------------------------------------
@@ -209,9 +263,15 @@ class CallMedia:
         self._emit("caller_hung_up")
         if self.synthesis is not None:
             self.synthesis.cancel()
+        self._finishing = None  # the job closes its stream; the result is not wanted any more
         self._close_stream()
         self.session.close()
         self.finished = True
+
+    @property
+    def recognizing(self) -> bool:
+        """An utterance has ended and its result is not in yet."""
+        return self._finishing is not None
 
     @property
     def speaking(self) -> bool:
@@ -223,11 +283,16 @@ class CallMedia:
     def tick(self, caller_frame: np.ndarray | None, keys: str = "") -> np.ndarray:
         if self.finished:
             return np.zeros(FRAME, dtype=np.int16)
+        self._collect()
         if keys:
-            self._keys(keys)
+            if self._finishing is not None:
+                self._held_keys += keys
+            else:
+                self._keys(keys)
         if caller_frame is not None and not self.finished:
             self._hear(caller_frame)
-        if not self.finished:
+            self._collect()
+        if not self.finished and self._finishing is None:
             self._apply(self.session.fire_due_timers())
         out = self._next_output_frame()
         self.now_ms += 1000 * FRAME // PHONE_RATE
@@ -244,7 +309,7 @@ class CallMedia:
 
     def _hear(self, frame: np.ndarray) -> None:
         listening = self.listen is not None and (self.listen.barge_in or not self.speaking)
-        if not listening or self.endpointer is None:
+        if not listening or self.endpointer is None or self._finishing is not None:
             return
         if not self.speaking and not self._armed and self.endpointer.state in ("quiet", "idle"):
             # The no-input timer runs from the end of the prompt, as in VoiceXML (during a long prompt
@@ -280,6 +345,66 @@ class CallMedia:
                 self._emit("no_input")
                 self._close_stream()
                 self._apply(self.session.send(NoInput(at=self.session.clock.now())))
+        self._maybe_preview()
+
+    def _maybe_preview(self) -> None:
+        """Engines without partials: decode the utterance so far once the caller has paused a moment."""
+        endpointer, stream = self.endpointer, self.stream
+        if (endpointer is None or not isinstance(stream, PreviewingStream) or self._preview is not None
+                or endpointer.state is not EndpointerState.STOPPING
+                or self.now_ms + 20 - endpointer.speech_end_ms < PREVIEW_AFTER_MS):
+            return
+        if self._previewed is not None and self._previewed[1] >= endpointer.speech_end_ms:
+            return  # this pause has its preview already
+        job = stream.preview()
+        self._preview = _Preview(self._submit(job), self.now_ms)
+
+    def _submit(self, job: Callable[[], RecognitionResult]) -> Future[RecognitionResult]:
+        """Run ``job`` on the recognition pool, or now on virtual time (a future that is already done)."""
+        if self._recognition_executor is not None:
+            try:
+                return self._recognition_executor.submit(job)
+            except RuntimeError:  # the pool is shut down (interpreter exit): run it here rather than drop it
+                pass
+        done: Future[RecognitionResult] = Future()
+        try:
+            done.set_result(job())
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+
+    def _collect(self) -> None:
+        """Take in a preview or a final result that is ready."""
+        preview = self._preview
+        if preview is not None and preview.result.done() and (
+                self._finishing is None or self._finishing.result is not preview.result):
+            self._preview = None
+            try:
+                result = preview.result.result()
+            except Exception:
+                log.exception("preview recognition failed")
+            else:
+                endpointer = self.endpointer
+                if (endpointer is not None and self.stream is not None
+                        and endpointer.state is EndpointerState.STOPPING
+                        and endpointer.speech_end_ms <= preview.taken_ms):
+                    self._previewed = (result, preview.taken_ms)
+                    endpointer.set_complete(bool(result.text) and self._complete(result.text))
+        finishing = self._finishing
+        if finishing is not None and finishing.result.done():
+            self._finishing = None
+            if self._preview is not None and self._preview.result is finishing.result:
+                self._preview = None
+            try:
+                result = finishing.result.result()
+            except Exception:
+                log.exception("recognition failed")
+                result = RecognitionResult.empty(self.recognizer.name)
+            if not self.finished:
+                self._recognized(result, finishing)
+            if self._held_keys and not self.finished:
+                keys, self._held_keys = self._held_keys, ""
+                self._keys(keys)
 
     def _recognize(self, frame: np.ndarray) -> None:
         if self.stream is None or self.upsampler is None:
@@ -298,17 +423,38 @@ class CallMedia:
         return True
 
     def _utterance_ended(self, event: SpeechEnded) -> None:
+        """Hand the utterance to the recognizer (off the tick); the result is taken in by :meth:`_collect`."""
         assert self.stream is not None and self.upsampler is not None
         started = time.perf_counter()
-        self.stream.accept(self.upsampler.flush())
-        result = self.stream.finish()
+        stream = self.stream
+        stream.accept(self.upsampler.flush())
+        previewed, preview = self._previewed, self._preview
+        self.stream = None  # detached: the job below finishes and closes it
+        self._close_stream()
+        if previewed is not None and event.speech_end_ms <= previewed[1]:
+            # Nothing was said after the preview's audio: it is the final result.
+            stream.close()
+            done: Future[RecognitionResult] = Future()
+            done.set_result(previewed[0])
+            self._finishing = _Finishing(done, event, started, True)
+        elif preview is not None and event.speech_end_ms <= preview.taken_ms:
+            # A preview of all of it is still being decoded: wait for that rather than decode it twice.
+            stream.close()
+            self._preview = preview
+            self._finishing = _Finishing(preview.result, event, started, True)
+        else:
+            self._finishing = _Finishing(self._submit(lambda: _finish_and_close(stream)), event, started, False)
+        self._collect()
+
+    def _recognized(self, result: RecognitionResult, finishing: _Finishing) -> None:
+        event = finishing.event
         recognized = time.perf_counter()
         timing = TurnTiming(event.speech_start_ms, event.speech_end_ms, self.now_ms,
-                            (recognized - started) * 1000, 0.0, result.text, result.confidence)
+                            (recognized - finishing.started) * 1000, 0.0, result.text, result.confidence,
+                            finishing.previewed)
         self._emit("recognized", text=result.text, confidence=round(result.confidence, 3),
                    engine=result.engine, speech_start_ms=event.speech_start_ms,
-                   speech_end_ms=event.speech_end_ms, reason=event.reason)
-        self._close_stream()
+                   speech_end_ms=event.speech_end_ms, reason=event.reason, previewed=finishing.previewed)
         nbest = tuple(Hypothesis(h.text, h.confidence) for h in result.nbest)
         actions = self.session.send(Utterance(result.text, result.confidence, nbest, self.session.clock.now()))
         self._apply(actions)
@@ -391,6 +537,8 @@ class CallMedia:
         self.stream = None
         self.upsampler = None
         self.in_speech = False
+        self._preview = None  # a preview still running is for this stream: its result is not wanted
+        self._previewed = None
 
     # ----- output ---------------------------------------------------------------------------------
 
