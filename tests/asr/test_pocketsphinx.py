@@ -198,6 +198,24 @@ def test_decoders_are_pooled_and_reused(recognizer: PocketSphinxRecognizer) -> N
     second.close()
 
 
+def test_prepare_builds_a_decoder_per_call_with_every_search_before_calls_come(
+        recognizer: PocketSphinxRecognizer) -> None:
+    grammars = [PIN, MENU, GrammarSpec("yes_no", YES_PHRASES + NO_PHRASES)]
+    recognizer.prepare(grammars, streams=6)
+    ready = list(recognizer._idle)
+    assert len(ready) == 6
+    # Each decoder holds every search: the digits one, and screening plus plain for the phrase lists.
+    assert all(len(engine.searches) == 5 for engine in ready)
+    streams = [recognizer.open(grammars[i % 3]) for i in range(6)]
+    assert {id(s._engine) for s in streams} == {id(e) for e in ready}  # no decoder was built for a call
+    assert all(len(s._engine.searches) == 5 for s in streams if s._engine is not None)  # nor a search
+    for stream in streams:
+        stream.close()
+    # Every decoder goes back to the pool (none is freed: freeing one holds the GIL too).
+    assert len(recognizer._idle) == 6
+    assert run(recognizer, PIN, synthesize("one two three four")).text == "one two three four"
+
+
 def test_streams_in_parallel_threads(recognizer: PocketSphinxRecognizer) -> None:
     texts = ["one two three four", "two zero two five", "three one four one"]
     audio = [synthesize(t) for t in texts]

@@ -247,3 +247,9 @@ class TestModel:
             WhisperRecognizer(bias="grammar")  # type: ignore[arg-type]
         with pytest.raises(RecognizerError):
             WhisperRecognizer(model_path=Path("/nonexistent/whisper-model"))
+
+
+def test_prepare_builds_every_grammar_bias_before_calls_come(recognizer: WhisperRecognizer) -> None:
+    grammars = [GrammarSpec("digits", min_digits=6, max_digits=6), GrammarSpec("phrases", ("pay a bill",))]
+    recognizer.prepare(grammars, streams=20)
+    assert all(grammar in recognizer._biases for grammar in grammars)

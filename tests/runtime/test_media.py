@@ -423,3 +423,45 @@ def test_the_end_of_an_utterance_waits_for_the_preview_of_all_of_it(engine: Engi
     run(media, 1)
     assert recognized(media)[-1]["text"] == "one two three four"
     assert all(not stream.results for stream in recognizer.streams)
+
+
+def test_a_slow_database_delays_the_answer_but_never_the_audio(engine: Engine, tmp_path: Path) -> None:
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    store = CallStore(engine, tmp_path / "spool")
+    log_step = store.log_step
+
+    def slow_log_step(*args: object, **kwargs: object) -> None:
+        time.sleep(0.1)  # another call holds the database
+        log_step(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.log_step = slow_log_step  # type: ignore[method-assign]
+    session = CallSession(flow, default_registry(), store, ManualClock())
+    cache = PromptCache(tmp_path / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
+    with ThreadPoolExecutor(2) as pool:
+        media = CallMedia(session, cache, FakeRecognizer([]), EnergyVad(), phrases_by_intent(flow),
+                          background_session=True, session_executor=pool)
+        media.start("+15550100001", "+18005550100")
+        durations = []
+        ticks = 0
+        for keys in ["", "1", "1", "2", "3", "4"]:  # the greeting, then the menu key and the PIN, keyed ahead
+            begun = time.perf_counter()
+            media.tick(SILENCE, keys)
+            durations.append(time.perf_counter() - begun)
+            ticks += 1
+        assert media.busy
+        deadline = time.monotonic() + 10
+        while media.busy and time.monotonic() < deadline:
+            begun = time.perf_counter()
+            media.tick(SILENCE)
+            durations.append(time.perf_counter() - begun)
+            time.sleep(0.005)
+        assert max(durations) < 0.05, max(durations)  # no tick waited for a 100 ms database write
+        prompts = [str(e.data.get("text", "")) for e in media.events if e.kind == "prompt"]
+        assert any("dollars and sixty-seven cents" in text for text in prompts), prompts  # every key got there
+        media.hang_up()
+        record = store.get_call(session.call_id)
+        assert record is not None and record.authenticated
+        assert record is not None and record.ended_at is not None

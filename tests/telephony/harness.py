@@ -55,6 +55,7 @@ def voicebot_server(data: Path, rtp_ports: int = 20, **sip: Any) -> Iterator[tup
     from voicebot.telephony.server import ServeSettings, VoicebotServer
 
     engine = sip.pop("engine", "pocketsphinx")
+    sip.setdefault("max_calls", 4)  # the recognizer prepares a decoder per call: no more than the tests place
     rtp_low = free_udp_ports(rtp_ports)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VOICEBOT_DATA_DIR", str(data))

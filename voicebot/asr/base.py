@@ -212,3 +212,16 @@ class Recognizer(Protocol):
     def open(self, grammar: GrammarSpec) -> RecognizerStream: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PreparingRecognizer(Recognizer, Protocol):
+    """A recognizer that can build what calls will need before they come (decoders, compiled grammars).
+
+    Building some of it holds Python's GIL (PocketSphinx), which would stall every call's media loop if it
+    happened during a call.
+    """
+
+    def prepare(self, grammars: Sequence[GrammarSpec], streams: int) -> None:
+        """Be ready for ``streams`` simultaneous streams listening with any of ``grammars``."""
+        ...

@@ -48,7 +48,7 @@ import importlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -250,6 +250,27 @@ class PocketSphinxRecognizer:
         with self._lock:
             if not self._closed and len(self._idle) < self.pool_size:
                 self._idle.append(decoder)
+
+    def prepare(self, grammars: Sequence[GrammarSpec], streams: int) -> None:
+        """Keep ``streams`` decoders, each already holding the searches of every grammar in ``grammars``.
+
+        Creating a decoder (~0.1 s) and adding a search to it hold the GIL, so done during calls they stall
+        every call's 20 ms loop; done here, before calls come, a stream only activates a search.
+        """
+        searches = [self._search(grammar) for grammar in dict.fromkeys(grammars)]
+        lm = self.lm_path()
+        with self._lock:
+            self.pool_size = max(self.pool_size, streams)
+        decoders = [self._take() for _ in range(streams)]
+        try:
+            for engine in decoders:
+                for search, screen in searches:
+                    if search.screen is not None:
+                        engine.activate(search.screen, screen, lm, bestpath=False)
+                    engine.activate(search.name, search.jsgf, lm)
+        finally:
+            for engine in decoders:
+                self._give_back(engine)
 
     # ----- Recognizer protocol -----
 

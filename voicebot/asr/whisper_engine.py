@@ -42,7 +42,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -454,6 +454,11 @@ class WhisperRecognizer:
         logprob = sum(s.avg_logprob * max(1, len(s.tokens)) for s in found) / tokens
         confidence = min(1.0, max(0.0, math.exp(logprob) * (1.0 - found[0].no_speech_prob)))
         return RecognitionResult(text, confidence, (Hypothesis(text, confidence),), True, self.name)
+
+    def prepare(self, grammars: Sequence[GrammarSpec], streams: int) -> None:
+        """Build every grammar's decoding bias now (a token mask walks the whole vocabulary), not in a call."""
+        for grammar in grammars:
+            self.bias_for(grammar)
 
     def open(self, grammar: GrammarSpec) -> WhisperStream:
         if self._closed:

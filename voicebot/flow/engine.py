@@ -76,13 +76,27 @@ def new_state(flow: CompiledFlow) -> CallState:
     return CallState(flow=flow.root, node=root.start, vars=dict(root.variables))
 
 
-def listen_at(flow: CompiledFlow, flow_name: str, node_id: str) -> Listen:
-    """The Listen action a listening node issues, so tools recognize audio exactly as that node would."""
+def listen_at(flow: CompiledFlow, flow_name: str, node_id: str, *, confirming: bool = False) -> Listen:
+    """The Listen action a listening node issues, so tools recognize audio exactly as that node would.
+
+    ``confirming``: the Listen of the node's yes/no confirmation turn instead.
+    """
     node = flow.flows[flow_name].nodes.get(node_id) if flow_name in flow.flows else None
     if not isinstance(node, (AskNode, MenuNode)):
         raise ValueError(f"{flow_name}.{node_id} is not an ask or menu node")
-    state = CallState(flow=flow_name, node=node_id, waiting="input")
-    return _Step(flow, state, NoInput(at=0.0))._listen_action(node, confirming=False)
+    state = CallState(flow=flow_name, node=node_id, waiting="confirm" if confirming else "input")
+    return _Step(flow, state, NoInput(at=0.0))._listen_action(node, confirming=confirming)
+
+
+def listens_of(flow: CompiledFlow) -> list[Listen]:
+    """Every Listen the flow (and its subflows) can issue: each ask and menu node, and its confirmation turn."""
+    found: list[Listen] = []
+    for flow_name, sub in flow.flows.items():
+        for node_id, node in sub.nodes.items():
+            if isinstance(node, (AskNode, MenuNode)):
+                found.append(listen_at(flow, flow_name, node_id))
+                found.append(listen_at(flow, flow_name, node_id, confirming=True))
+    return found
 
 
 def step(flow: CompiledFlow, state: CallState, event: Event) -> tuple[CallState, list[Action]]:

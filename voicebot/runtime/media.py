@@ -20,10 +20,17 @@ flow's timers, so events reach the engine in the order they happened). For engin
 already completes the grammar the utterance ends on the short complete-silence timeout, and if no speech came
 after it, it stands as the final result, so nothing is left to decode when the silence timeout ends the
 turn. On virtual time these jobs run inline, at the same points, so simulated calls see the same behaviour.
+
+The session (engine steps, call-record writes, data actions such as the bank lookup) runs off the tick too, on
+a per-call ordered lane of a shared pool (:class:`~voicebot.runtime.serial_work.SerialWork`): a database busy
+with another call's write stalls that call's next prompt, never its audio. The tick applies each step's
+actions in order as they come back; while a step is in flight the call does not listen (the listen may be
+about to change) but keeps the last 300 ms of audio, so speech that starts meanwhile is not lost.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -51,6 +58,7 @@ from voicebot.audio.vad import VadAnalyzer
 from voicebot.events import Dtmf, Hypothesis, NoInput, Utterance
 from voicebot.nlu.numbers import parse_digits
 from voicebot.runtime.clock import SystemClock
+from voicebot.runtime.serial_work import SerialWork
 from voicebot.runtime.session import CallSession
 from voicebot.tts.cache import PromptCache
 from voicebot.tts.prompts import load_recorded
@@ -61,6 +69,7 @@ FRAME = frame_samples(PHONE_RATE)
 PREROLL_FRAMES = 15  # 300 ms of audio kept before speech onset so the recognizer hears the first syllable
 SYNTH_WORKERS = 2  # one per core: synthesis is CPU-bound, more threads would only add contention
 RECOGNITION_WORKERS = 2  # likewise for decoding utterances (the engines release the GIL while they decode)
+SESSION_WORKERS = 6  # engine steps and database writes: mostly waiting on I/O, shared by every call
 PREVIEW_AFTER_MS = 200  # silence after speech before an engine without partials previews the utterance
 
 _pools: dict[str, ThreadPoolExecutor] = {}
@@ -78,6 +87,11 @@ def _shared_pool(name: str, workers: int) -> ThreadPoolExecutor:
 def synthesis_pool() -> ThreadPoolExecutor:
     """The process-wide pool that renders dynamic prompts for every call (created on first use)."""
     return _shared_pool("prompt-synth", SYNTH_WORKERS)
+
+
+def session_pool() -> ThreadPoolExecutor:
+    """The process-wide pool that runs every call's session work, each call in order (created on first use)."""
+    return _shared_pool("session", SESSION_WORKERS)
 
 
 def recognition_pool() -> ThreadPoolExecutor:
@@ -212,6 +226,8 @@ class CallMedia:
         executor: ThreadPoolExecutor | None = None,
         background_recognition: bool | None = None,
         recognition_executor: ThreadPoolExecutor | None = None,
+        background_session: bool | None = None,
+        session_executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.session = session
         self.prompts = prompts
@@ -248,13 +264,19 @@ class CallMedia:
         self._preview: _Preview | None = None  # being decoded
         self._previewed: tuple[RecognitionResult, int] | None = None  # decoded: result, call time of its audio
         self._held_keys = ""  # keys pressed while an utterance is being recognized
+        self._previewing = False  # the open stream can preview (its engine has no partial results)
         self._first_audio: tuple[TurnTiming, float] | None = None  # a turn waiting for its answer's audio
+        if background_session is None:
+            background_session = isinstance(session.clock, SystemClock)
+        self._control = SerialWork((session_executor or session_pool()) if background_session else None)
+        #: Session steps in flight, in order, each with what to do after its actions are applied.
+        self._steps: deque[tuple[Future[list[Action]], Callable[[], None] | None]] = deque()
 
     # ----- lifecycle ------------------------------------------------------------------------------
 
     def start(self, caller_id: str, dialled: str = "") -> None:
         self._emit("call_started", caller_id=caller_id, dialled=dialled)
-        self._apply(self.session.start(caller_id, dialled))
+        self._step(lambda: self.session.start(caller_id, dialled))
 
     def hang_up(self) -> None:
         """The caller hung up: stop everything and complete the record."""
@@ -265,8 +287,23 @@ class CallMedia:
             self.synthesis.cancel()
         self._finishing = None  # the job closes its stream; the result is not wanted any more
         self._close_stream()
+        self._settle()
         self.session.close()
         self.finished = True
+
+    def _settle(self, timeout: float = 30.0) -> None:
+        """Wait for the session steps in flight (the call is over: nothing is left to apply)."""
+        for future, _then in self._steps:
+            try:
+                future.result(timeout)
+            except Exception:
+                log.exception("call %s: session step failed", self.session.call_id)
+        self._steps.clear()
+
+    @property
+    def busy(self) -> bool:
+        """Session steps are in flight (their actions are not applied yet)."""
+        return bool(self._steps)
 
     @property
     def recognizing(self) -> bool:
@@ -283,6 +320,7 @@ class CallMedia:
     def tick(self, caller_frame: np.ndarray | None, keys: str = "") -> np.ndarray:
         if self.finished:
             return np.zeros(FRAME, dtype=np.int16)
+        self._apply_steps()
         self._collect()
         if keys:
             if self._finishing is not None:
@@ -292,11 +330,30 @@ class CallMedia:
         if caller_frame is not None and not self.finished:
             self._hear(caller_frame)
             self._collect()
-        if not self.finished and self._finishing is None:
-            self._apply(self.session.fire_due_timers())
+        if not self.finished and self._finishing is None and not self._steps and self._timer_due():
+            self._step(self.session.fire_due_timers)
         out = self._next_output_frame()
         self.now_ms += 1000 * FRAME // PHONE_RATE
         return out
+
+    def _timer_due(self) -> bool:
+        # Read only while no step is in flight: steps are what change the session's timers.
+        timers = self.session.timers
+        return bool(timers) and min(timers.values()) <= self.session.clock.now()
+
+    # ----- session steps --------------------------------------------------------------------------
+
+    def _step(self, work: Callable[[], list[Action]], then: Callable[[], None] | None = None) -> None:
+        """Run session work in the call's order, off the tick; its actions are applied as soon as they are back."""
+        self._steps.append((self._control.submit(work), then))
+        self._apply_steps()
+
+    def _apply_steps(self) -> None:
+        while self._steps and self._steps[0][0].done() and not self.finished:
+            future, then = self._steps.popleft()
+            self._apply(future.result())  # an engine failure is raised here, in the call's own loop
+            if then is not None:
+                then()
 
     # ----- input ----------------------------------------------------------------------------------
 
@@ -305,9 +362,12 @@ class CallMedia:
         if self.speaking and self.prompt_barge_in:
             self._stop_playback("dtmf")
         self._abandon_speech()
-        self._apply(self.session.send(Dtmf(keys, at=self.session.clock.now())))
+        self._step(functools.partial(self.session.send, Dtmf(keys, at=self.session.clock.now())))
 
     def _hear(self, frame: np.ndarray) -> None:
+        if self._steps:
+            self.preroll.append(frame)  # the listen may be about to change: keep the audio for its onset
+            return
         listening = self.listen is not None and (self.listen.barge_in or not self.speaking)
         if not listening or self.endpointer is None or self._finishing is not None:
             return
@@ -344,18 +404,19 @@ class CallMedia:
                     continue
                 self._emit("no_input")
                 self._close_stream()
-                self._apply(self.session.send(NoInput(at=self.session.clock.now())))
+                self._step(functools.partial(self.session.send, NoInput(at=self.session.clock.now())))
         self._maybe_preview()
 
     def _maybe_preview(self) -> None:
         """Engines without partials: decode the utterance so far once the caller has paused a moment."""
         endpointer, stream = self.endpointer, self.stream
-        if (endpointer is None or not isinstance(stream, PreviewingStream) or self._preview is not None
+        if (endpointer is None or not self._previewing or stream is None or self._preview is not None
                 or endpointer.state is not EndpointerState.STOPPING
                 or self.now_ms + 20 - endpointer.speech_end_ms < PREVIEW_AFTER_MS):
             return
         if self._previewed is not None and self._previewed[1] >= endpointer.speech_end_ms:
             return  # this pause has its preview already
+        assert isinstance(stream, PreviewingStream)
         job = stream.preview()
         self._preview = _Preview(self._submit(job), self.now_ms)
 
@@ -456,13 +517,16 @@ class CallMedia:
                    engine=result.engine, speech_start_ms=event.speech_start_ms,
                    speech_end_ms=event.speech_end_ms, reason=event.reason, previewed=finishing.previewed)
         nbest = tuple(Hypothesis(h.text, h.confidence) for h in result.nbest)
-        actions = self.session.send(Utterance(result.text, result.confidence, nbest, self.session.clock.now()))
-        self._apply(actions)
-        timing.first_audio_wall_ms = (time.perf_counter() - recognized) * 1000
-        self.turns.append(timing)
-        if self.speaking:
-            # Measured again when the answer's first audio is taken for output (after background synthesis).
-            self._first_audio = (timing, recognized)
+        utterance = Utterance(result.text, result.confidence, nbest, self.session.clock.now())
+
+        def answered() -> None:
+            timing.first_audio_wall_ms = (time.perf_counter() - recognized) * 1000
+            self.turns.append(timing)
+            if self.speaking:
+                # Measured again when the answer's first audio is taken for output (after background synthesis).
+                self._first_audio = (timing, recognized)
+
+        self._step(functools.partial(self.session.send, utterance), answered)
 
     def _abandon_speech(self) -> None:
         self.in_speech = False
@@ -526,6 +590,8 @@ class CallMedia:
         self._armed = not self.speaking
         grammar = GrammarSpec.for_listen(listen, self.phrases_by_intent)
         self.stream = self.recognizer.open(grammar)
+        # Checked once per listen: a runtime protocol check is too slow for every 20 ms tick.
+        self._previewing = isinstance(self.stream, PreviewingStream)
         self.upsampler = StreamResampler(PHONE_RATE, ASR_RATE)
         self.in_speech = False
         self.preroll.clear()
@@ -573,7 +639,7 @@ class CallMedia:
             self.play_pos += take
             if self.play_pos >= len(self.playing):
                 self.playing = None
-        if not self.speaking and self.ending and not self.finished:
+        if not self.speaking and self.ending and not self.finished and not self._steps:
             self._emit("call_ended", outcome=self.session.state.outcome)
             self.session.close()
             self.finished = True

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from voicebot.actions import Listen
-from voicebot.asr.base import GrammarSpec, RecognitionResult, Recognizer
+from voicebot.asr.base import GrammarSpec, PreparingRecognizer, RecognitionResult, Recognizer
 from voicebot.audio.endpointer import EndpointerConfig, FrameEndpointer, SpeechEnded, SpeechStarted
 from voicebot.audio.pcm import ASR_RATE, PHONE_RATE, Pcm, split_frames
 from voicebot.audio.resample import resample
 from voicebot.audio.vad import WebRtcVad
 from voicebot.config import Config
 from voicebot.flow.compile import CompiledFlow
-from voicebot.flow.engine import listen_at
+from voicebot.flow.engine import listen_at, listens_of
 from voicebot.flow.interpret import Commands, Filled, interpret_speech
 from voicebot.flow.schema import AskNode, MenuNode
 from voicebot.storage.calls import to_jsonable
@@ -49,6 +50,22 @@ def phrases_by_intent(flow: CompiledFlow) -> dict[str, tuple[str, ...]]:
             extra = tuple(p for p in (option.say, option.label) if p and "{" not in p)
             phrases[option.intent] = tuple(dict.fromkeys(phrases.get(option.intent, ()) + extra))
     return phrases
+
+
+def grammars_of(flow: CompiledFlow) -> list[GrammarSpec]:
+    """Every grammar a call of ``flow`` can listen with (for engines that prepare them before calls come)."""
+    phrases = phrases_by_intent(flow)
+    return list(dict.fromkeys(GrammarSpec.for_listen(listen, phrases) for listen in listens_of(flow)))
+
+
+def prepare_recognizer(recognizer: Recognizer, flows: Iterable[CompiledFlow], streams: int) -> None:
+    """Let the engine build, before any call, what it would otherwise build during one (if it can)."""
+    if isinstance(recognizer, PreparingRecognizer):
+        grammars = list(dict.fromkeys(g for flow in flows for g in grammars_of(flow)))
+        started = time.perf_counter()
+        recognizer.prepare(grammars, streams)
+        log.info("%s prepared %d grammars for %d calls in %.1f s", recognizer.name, len(grammars), streams,
+                 time.perf_counter() - started)
 
 
 BUILTIN = ("builtin:digits", "builtin:yes_no")

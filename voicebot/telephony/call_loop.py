@@ -110,7 +110,8 @@ class StereoRecorder:
         frames = np.empty((FRAME, 2), dtype="<i2")
         frames[:, 0] = caller
         frames[:, 1] = ivr
-        self._wav.writeframes(frames.tobytes())
+        # writeframesraw: writeframes would seek back and patch the header on every 20 ms frame (close() does it)
+        self._wav.writeframesraw(frames.tobytes())
 
     def close(self) -> None:
         self._wav.close()

@@ -32,7 +32,7 @@ from voicebot.config import ConfigError, config_document
 from voicebot.flow.compile import CompiledFlow
 from voicebot.runtime.app import Services, open_services
 from voicebot.runtime.media import MediaEvent
-from voicebot.runtime.speech import make_prompt_cache, make_recognizer, phrases_by_intent
+from voicebot.runtime.speech import make_prompt_cache, make_recognizer, phrases_by_intent, prepare_recognizer
 from voicebot.storage.db import data_dir
 from voicebot.telephony.call_loop import CallResult, run_call
 from voicebot.telephony.endpoint import CallChannel, SipConfig, SipEndpoint
@@ -111,6 +111,7 @@ class VoicebotServer:
             for compiled in flows.values():
                 prompts.build(static_prompts(compiled))
         recognizer = make_recognizer(services.config, engine)
+        prepare_recognizer(recognizer, flows.values(), settings.sip.max_calls)
         return cls(settings, services, recognizer, prompts,
                    recordings_dir if recordings_dir is not None else data_dir() / "recordings", flows=flows)
 
