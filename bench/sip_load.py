@@ -24,90 +24,19 @@ Prints figures only; nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import re
-import resource
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from sip_probe import Probe, answers_after, first_audio, pacing, pct, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "tests/telephony/sipp/balance_by_keypad.xml"
 KEY_GAP_S = 1.0  # keys closer than this belong to one turn (the PIN digits are 0.5 s apart)
-
-
-class Probe:
-    """Send times of RTP packets, key arrivals and INVITE arrivals, keyed by the call's RTP client."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.sends: dict[int, list[tuple[float, bool]]] = {}
-        self.keys: dict[int, list[float]] = {}
-        self.invites: dict[int, float] = {}
-
-    def install(self) -> None:
-        from voicebot.telephony import pyvoip_adapter as pa
-
-        probe = self
-        send_frame = pa.G711RtpClient.send_frame
-        init = pa.G711RtpClient.__init__
-        invite = pa.AdapterPhone._callback_MSG_Invite
-
-        def timed_send(client: Any, pcm: np.ndarray) -> None:
-            now = time.monotonic()
-            send_frame(client, pcm)
-            with probe.lock:
-                probe.sends.setdefault(id(client), []).append((now, bool(np.any(pcm))))
-
-        def timed_init(client: Any, *args: Any, **kwargs: Any) -> None:
-            dtmf = kwargs.get("dtmf")
-            if dtmf is not None:
-                def key(digit: str) -> None:
-                    with probe.lock:
-                        probe.keys.setdefault(id(client), []).append(time.monotonic())
-                    dtmf(digit)
-                kwargs["dtmf"] = key
-            init(client, *args, **kwargs)
-
-        def timed_invite(phone: Any, request: Any) -> None:
-            now = time.monotonic()
-            invite(phone, request)
-            call = phone.calls.get(request.headers["Call-ID"])
-            rtp = getattr(call, "rtp", None) if call is not None else None
-            if rtp is not None:
-                with probe.lock:
-                    probe.invites.setdefault(id(rtp), now)
-
-        setattr(pa.G711RtpClient, "send_frame", timed_send)  # noqa: B010 (a benchmark's probe)
-        setattr(pa.G711RtpClient, "__init__", timed_init)  # noqa: B010
-        setattr(pa.AdapterPhone, "_callback_MSG_Invite", timed_invite)  # noqa: B010
-
-    def reset(self) -> None:
-        with self.lock:
-            self.sends.clear()
-            self.keys.clear()
-            self.invites.clear()
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(calls: int, probe: Probe, rtp_base: int, sipp: str) -> None:
@@ -148,35 +77,22 @@ def run(calls: int, probe: Probe, rtp_base: int, sipp: str) -> None:
         finally:
             srv.shutdown(2)
 
-    with probe.lock:
-        sends = {k: list(v) for k, v in probe.sends.items()}
-        keys = {k: list(v) for k, v in probe.keys.items()}
-        invites = dict(probe.invites)
-    gaps: list[float] = []
-    drifts: list[float] = []
-    first_audio: list[float] = []
+    sends, _heard, keys, invites = probe.snapshot()
+    gaps, drifts = pacing(sends)
+    audio = first_audio(sends, invites)
     turns: list[float] = []
     for client, packets in sends.items():
-        times = [t for t, _ in packets]
-        gaps.extend((b - a) * 1000 for a, b in itertools.pairwise(times))
-        if len(times) > 1:
-            drifts.append((times[-1] - times[0]) * 1000 - (len(times) - 1) * 20)
-        voiced = [t for t, loud in packets if loud]
-        if client in invites and voiced:
-            first_audio.append((voiced[0] - invites[client]) * 1000)
         client_keys = keys.get(client, [])
-        for index, at in enumerate(client_keys):
-            if index + 1 < len(client_keys) and client_keys[index + 1] - at < KEY_GAP_S:
-                continue  # not the last key of its turn
-            after = [t for t in voiced if t > at]
-            if after:
-                turns.append((after[0] - at) * 1000)
+        # the last key of each keyed turn (keys closer than KEY_GAP_S belong to one turn)
+        last_keys = [at for index, at in enumerate(client_keys)
+                     if index + 1 >= len(client_keys) or client_keys[index + 1] - at >= KEY_GAP_S]
+        turns.extend(answers_after(last_keys, packets))
     failed = int(failed_sipp[-1]) if failed_sipp else -1
     bad = sum(1 for o in outcomes if o != "self_served") + max(0, calls - len(outcomes))
     print(f"{calls:>3} calls | sipp rc {done.returncode}, failed {failed}, not self_served {bad} | "
           f"RTP gap p50 {pct(gaps, 50):.1f} p99 {pct(gaps, 99):.1f} max {max(gaps, default=float('nan')):.1f} ms, "
           f"drift worst {max(drifts, key=abs, default=float('nan')):+.1f} ms | CPU {cpu:.0f}% RSS {rss:.0f} MB | "
-          f"INVITE->audio p50 {pct(first_audio, 50):.0f} p95 {pct(first_audio, 95):.0f} ms (n={len(first_audio)}) | "
+          f"INVITE->audio p50 {pct(audio, 50):.0f} p95 {pct(audio, 95):.0f} ms (n={len(audio)}) | "
           f"turn p50 {pct(turns, 50):.0f} p95 {pct(turns, 95):.0f} ms (n={len(turns)})", flush=True)
     if failed != 0 or done.returncode != 0:
         print(done.stdout[-1500:], done.stderr[-1500:])

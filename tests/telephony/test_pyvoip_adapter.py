@@ -368,6 +368,34 @@ def test_trunk_invite_is_answered_at_once_and_routed_by_via(trunk_phone: Any) ->
     assert phone.assignedPorts == [] and phone.calls == {}
 
 
+def test_the_200_ok_to_our_bye_is_not_acked() -> None:
+    # pyVoIP sends BYE, then forgets the call: a 200 OK arriving in between reached its INVITE-answer path,
+    # which ACKs it (no ACK for BYE in RFC 3261) and, the 200 having no Contact, raised in the SIP thread.
+    phone = make_phone()
+    sent: list[bytes] = []
+
+    class Recorder:
+        def sendto(self, data: bytes, addr: Any) -> int:
+            sent.append(data)
+            return len(data)
+
+    class Call:
+        answered_with: Any = None
+
+        def answered(self, request: Any) -> None:
+            self.answered_with = request
+
+    call = Call()
+    phone.calls["c-bye-ok"] = call  # type: ignore[assignment]
+    phone.sip.out = Recorder()  # type: ignore[assignment]
+    ok = "\r\n".join([
+        "SIP/2.0 200 OK", "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-bye", "From: <sip:1000@127.0.0.1>;tag=ivr",
+        "To: <sip:+15550100001@127.0.0.1:5070>;tag=caller", "Call-ID: c-bye-ok", "CSeq: 2 BYE", "Content-Length: 0",
+    ]) + "\r\n\r\n"
+    phone.callback(pa.parse_sip(ok.encode()))
+    assert sent == [] and call.answered_with is None
+
+
 def test_busy_beyond_max_calls_and_488_without_usable_sdp(trunk_phone: Any) -> None:
     phone, release, answered = trunk_phone
     peer = Peer()

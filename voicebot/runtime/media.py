@@ -186,6 +186,7 @@ class TurnTiming:
     text: str = ""
     confidence: float = 0.0
     previewed: bool = False  # the result came from a preview decoded during the silence
+    previews: int = 0  # preview decodings started for this utterance (pauses within it start more)
 
 
 @dataclass
@@ -196,6 +197,7 @@ class _Finishing:
     event: SpeechEnded
     started: float  # perf_counter() when the utterance ended
     previewed: bool
+    previews: int
 
 
 @dataclass
@@ -265,6 +267,7 @@ class CallMedia:
         self._previewed: tuple[RecognitionResult, int] | None = None  # decoded: result, call time of its audio
         self._held_keys = ""  # keys pressed while an utterance is being recognized
         self._previewing = False  # the open stream can preview (its engine has no partial results)
+        self._previews = 0  # previews started for the utterance in progress
         self._first_audio: tuple[TurnTiming, float] | None = None  # a turn waiting for its answer's audio
         if background_session is None:
             background_session = isinstance(session.clock, SystemClock)
@@ -418,6 +421,7 @@ class CallMedia:
             return  # this pause has its preview already
         assert isinstance(stream, PreviewingStream)
         job = stream.preview()
+        self._previews += 1
         self._preview = _Preview(self._submit(job), self.now_ms)
 
     def _submit(self, job: Callable[[], RecognitionResult]) -> Future[RecognitionResult]:
@@ -489,7 +493,8 @@ class CallMedia:
         started = time.perf_counter()
         stream = self.stream
         stream.accept(self.upsampler.flush())
-        previewed, preview = self._previewed, self._preview
+        previewed, preview, previews = self._previewed, self._preview, self._previews
+        self._previews = 0
         self.stream = None  # detached: the job below finishes and closes it
         self._close_stream()
         if previewed is not None and event.speech_end_ms <= previewed[1]:
@@ -497,14 +502,15 @@ class CallMedia:
             stream.close()
             done: Future[RecognitionResult] = Future()
             done.set_result(previewed[0])
-            self._finishing = _Finishing(done, event, started, True)
+            self._finishing = _Finishing(done, event, started, True, previews)
         elif preview is not None and event.speech_end_ms <= preview.taken_ms:
             # A preview of all of it is still being decoded: wait for that rather than decode it twice.
             stream.close()
             self._preview = preview
-            self._finishing = _Finishing(preview.result, event, started, True)
+            self._finishing = _Finishing(preview.result, event, started, True, previews)
         else:
-            self._finishing = _Finishing(self._submit(lambda: _finish_and_close(stream)), event, started, False)
+            self._finishing = _Finishing(self._submit(lambda: _finish_and_close(stream)), event, started, False,
+                                         previews)
         self._collect()
 
     def _recognized(self, result: RecognitionResult, finishing: _Finishing) -> None:
@@ -512,10 +518,11 @@ class CallMedia:
         recognized = time.perf_counter()
         timing = TurnTiming(event.speech_start_ms, event.speech_end_ms, self.now_ms,
                             (recognized - finishing.started) * 1000, 0.0, result.text, result.confidence,
-                            finishing.previewed)
+                            finishing.previewed, finishing.previews)
         self._emit("recognized", text=result.text, confidence=round(result.confidence, 3),
                    engine=result.engine, speech_start_ms=event.speech_start_ms,
-                   speech_end_ms=event.speech_end_ms, reason=event.reason, previewed=finishing.previewed)
+                   speech_end_ms=event.speech_end_ms, reason=event.reason, previewed=finishing.previewed,
+                   previews=finishing.previews)
         nbest = tuple(Hypothesis(h.text, h.confidence) for h in result.nbest)
         utterance = Utterance(result.text, result.confidence, nbest, self.session.clock.now())
 
@@ -605,6 +612,7 @@ class CallMedia:
         self.in_speech = False
         self._preview = None  # a preview still running is for this stream: its result is not wanted
         self._previewed = None
+        self._previews = 0
 
     # ----- output ---------------------------------------------------------------------------------
 

@@ -594,6 +594,17 @@ class AdapterPhone(VoIPPhone):
             return
         super().callback(request)
 
+    def _callback_RESP_OK(self, request: Any) -> None:
+        # We only answer calls, so a 2xx here answers our BYE. Stock pyVoIP treats every 200 OK as the answer
+        # to an INVITE and ACKs it: RFC 3261 has no ACK for BYE, and a 200 without Contact made the ACK's
+        # address unresolvable (a traceback per call in the log).
+        cseq = request.headers.get("CSeq")
+        method = cseq.get("method") if isinstance(cseq, dict) else None
+        if method != "INVITE":
+            log.debug("200 OK to %s for call %s", method, request.headers.get("Call-ID"))
+            return
+        super()._callback_RESP_OK(request)
+
     def _cancel(self, request: Any) -> None:
         call = self.calls.get(request.headers["Call-ID"])
         if call is not None and call.state == CallState.RINGING:

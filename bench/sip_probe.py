@@ -1,0 +1,165 @@
+"""What the SIP benchmarks measure on the IVR's side, by wrapping the pyVoIP adapter's hooks in-process.
+
+Per call (keyed by the call's RTP client): the send time of every RTP packet and whether it carried audio, the
+arrival time of every caller packet and whether it carried speech, RFC 2833 key arrivals, INVITE arrival.
+"""
+
+from __future__ import annotations
+
+import itertools
+import resource
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: A caller packet louder than this (peak, 16-bit) carries speech; the callers' files are digital silence
+#: between utterances, so any threshold well above zero and below soft speech works.
+SPEECH_PEAK = 300
+
+
+class Probe:
+    """Send times of RTP packets, caller packet, key and INVITE arrivals, keyed by the call's RTP client."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sends: dict[int, list[tuple[float, bool]]] = {}
+        self.heard: dict[int, list[tuple[float, bool]]] = {}
+        self.keys: dict[int, list[float]] = {}
+        self.invites: dict[int, float] = {}
+        self.ports: dict[int, int] = {}  # the client's local RTP port (CallResult.stats["rtp_port"])
+
+    def install(self) -> None:
+        from voicebot.telephony import pyvoip_adapter as pa
+
+        probe = self
+        send_frame = pa.G711RtpClient.send_frame
+        push = pa.G711RtpClient._push
+        init = pa.G711RtpClient.__init__
+        invite = pa.AdapterPhone._callback_MSG_Invite
+
+        def timed_send(client: Any, pcm: np.ndarray) -> None:
+            now = time.monotonic()
+            send_frame(client, pcm)
+            with probe.lock:
+                probe.sends.setdefault(id(client), []).append((now, bool(np.any(pcm))))
+                probe.ports.setdefault(id(client), int(client.inPort))
+
+        def timed_push(client: Any, pcm: np.ndarray) -> None:
+            now = time.monotonic()
+            loud = bool(len(pcm)) and int(np.abs(pcm.astype(np.int32)).max()) > SPEECH_PEAK
+            with probe.lock:
+                probe.heard.setdefault(id(client), []).append((now, loud))
+            push(client, pcm)
+
+        def timed_init(client: Any, *args: Any, **kwargs: Any) -> None:
+            dtmf = kwargs.get("dtmf")
+            if dtmf is not None:
+                def key(digit: str) -> None:
+                    with probe.lock:
+                        probe.keys.setdefault(id(client), []).append(time.monotonic())
+                    dtmf(digit)
+                kwargs["dtmf"] = key
+            init(client, *args, **kwargs)
+
+        def timed_invite(phone: Any, request: Any) -> None:
+            now = time.monotonic()
+            invite(phone, request)
+            call = phone.calls.get(request.headers["Call-ID"])
+            rtp = getattr(call, "rtp", None) if call is not None else None
+            if rtp is not None:
+                with probe.lock:
+                    probe.invites.setdefault(id(rtp), now)
+
+        setattr(pa.G711RtpClient, "send_frame", timed_send)  # noqa: B010 (a benchmark's probe)
+        setattr(pa.G711RtpClient, "_push", timed_push)  # noqa: B010
+        setattr(pa.G711RtpClient, "__init__", timed_init)  # noqa: B010
+        setattr(pa.AdapterPhone, "_callback_MSG_Invite", timed_invite)  # noqa: B010
+
+    def reset(self) -> None:
+        with self.lock:
+            self.sends.clear()
+            self.heard.clear()
+            self.keys.clear()
+            self.invites.clear()
+            self.ports.clear()
+
+    def snapshot(self) -> tuple[dict[int, list[tuple[float, bool]]], dict[int, list[tuple[float, bool]]],
+                                dict[int, list[float]], dict[int, float]]:
+        with self.lock:
+            return ({k: list(v) for k, v in self.sends.items()}, {k: list(v) for k, v in self.heard.items()},
+                    {k: list(v) for k, v in self.keys.items()}, dict(self.invites))
+
+
+def pacing(sends: dict[int, list[tuple[float, bool]]]) -> tuple[list[float], list[float]]:
+    """Inter-packet gaps (ms) over all calls, and each call's drift: (last - first) - (packets - 1) x 20 ms."""
+    gaps: list[float] = []
+    drifts: list[float] = []
+    for packets in sends.values():
+        times = [t for t, _ in packets]
+        gaps.extend((b - a) * 1000 for a, b in itertools.pairwise(times))
+        if len(times) > 1:
+            drifts.append((times[-1] - times[0]) * 1000 - (len(times) - 1) * 20)
+    return gaps, drifts
+
+
+def first_audio(sends: dict[int, list[tuple[float, bool]]], invites: dict[int, float]) -> list[float]:
+    """INVITE received -> first RTP packet carrying audio (ms), per call."""
+    out = []
+    for client, packets in sends.items():
+        voiced = [t for t, loud in packets if loud]
+        if client in invites and voiced:
+            out.append((voiced[0] - invites[client]) * 1000)
+    return out
+
+
+def prompt_onsets(packets: list[tuple[float, bool]]) -> list[float]:
+    """Send times of the first packet of each stretch of IVR audio (the packet before it was silence)."""
+    onsets = []
+    previous = False
+    for at, loud in packets:
+        if loud and not previous:
+            onsets.append(at)
+        previous = loud
+    return onsets
+
+
+def answers_after(moments: list[float], packets: list[tuple[float, bool]]) -> list[float]:
+    """For each moment (a caller's last key or last speech packet): ms until the IVR's next prompt onset."""
+    onsets = prompt_onsets(packets)
+    out = []
+    for at in moments:
+        later = [t for t in onsets if t > at]
+        if later:
+            out.append((later[0] - at) * 1000)
+    return out
+
+
+def speech_ends(heard: list[tuple[float, bool]], pause_s: float = 0.5) -> list[float]:
+    """Arrival times of the last speech packet of each caller utterance (a pause longer than ``pause_s`` ends one)."""
+    ends = []
+    last: float | None = None
+    for at, loud in heard:
+        if loud:
+            if last is not None and at - last > pause_s:
+                ends.append(last)
+            last = at
+    if last is not None:
+        ends.append(last)
+    return ends
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,233 @@
+"""Benchmark: N simultaneous *speaking* SIP callers (sipp over loopback) against one in-process voicebot server.
+
+Each caller is the demo bank's known caller and speaks every answer (flite's slt voice, sent by sipp's
+``rtp_stream`` as PCMU): "what's my balance" at the menu, "one two three four" for the PIN, and "no thanks"
+after the balance; then it waits for the IVR's goodbye and BYE. Callers start ``--rate`` per second, so all N
+are on the line together for most of the run (``--rate`` equal to N: a burst, all within one second).
+
+Measured on the IVR's side (``bench/sip_probe.py`` wraps the pyVoIP adapter):
+
+* failed calls: sipp's count; and how many records did not end self_served (recognition errors, not failures);
+* turn latency: the caller's last speech packet received -> the first RTP packet of the IVR's answer (the next
+  prompt onset), p50/p95 over every turn. It includes the endpointer's silence timeout; the server's own
+  events give the silence actually waited (800 ms when the input completed its grammar, 1200 ms otherwise),
+  and "after the timeout" = turn latency - that silence (what recognition, the flow and the prompt add);
+* RTP pacing (gap p99, worst drift), INVITE to first audio, CPU (100 % = one core; sipp not counted), peak RSS.
+
+Prints figures only; nothing is asserted.
+
+    .venv/bin/python bench/sip_speaking.py [--calls 10 20] [--rate 2] [--engine whisper|pocketsphinx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from sip_probe import Probe, answers_after, first_audio, pacing, pct, rss_mb, speech_ends
+
+ROOT = Path(__file__).resolve().parents[1]
+CALLER = "+15550100001"
+UTTERANCES = {"balance": "what's my balance", "pin": "one two three four", "done": "no thanks"}
+
+SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="speaking_caller">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:{caller}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=ptime:20
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:{caller}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <!-- the welcome and "How can I help you today?"; the answer barges in on the list of options -->
+  <pause milliseconds="4100"/>
+  <nop><action><exec rtp_stream="{balance},1,0"/></action></nop>
+  <!-- the utterance, its recognition and the PIN prompt -->
+  <pause milliseconds="{pin_wait_ms}"/>
+  <nop><action><exec rtp_stream="{pin},1,0"/></action></nop>
+  <!-- the PIN, the balance and "Is there anything else I can help you with?" -->
+  <pause milliseconds="{done_wait_ms}"/>
+  <nop><action><exec rtp_stream="{done},1,0"/></action></nop>
+  <recv request="BYE" timeout="20000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"""
+
+
+def write_caller(directory: Path) -> Path:
+    import numpy as np
+
+    from voicebot.audio.g711 import mulaw_encode
+    from voicebot.testing.voices import Voice, synthesize
+
+    seconds = {}
+    for name, text in UTTERANCES.items():
+        speech = synthesize(Voice("flite", "slt"), text).astype(np.int16)
+        # 200 ms lead, the words, 1.5 s of silence: rtp_stream stops at the end of the file
+        pcm = np.concatenate([np.zeros(1600, np.int16), speech, np.zeros(12000, np.int16)])
+        (directory / f"{name}.ulaw").write_bytes(mulaw_encode(pcm))
+        seconds[name] = len(pcm) / 8000
+    text = SCENARIO
+    for key, value in {
+        "caller": CALLER,
+        "balance": str(directory / "balance.ulaw"),
+        "pin": str(directory / "pin.ulaw"),
+        "done": str(directory / "done.ulaw"),
+        "pin_wait_ms": str(int((seconds["balance"] + 4.5) * 1000)),  # + recognition and the 3.5 s PIN prompt
+        "done_wait_ms": str(int((seconds["pin"] + 11.0) * 1000)),  # + the balance (~7 s) and the last question
+    }.items():
+        text = text.replace("{" + key + "}", value)
+    scenario = directory / "speaking_caller.xml"
+    scenario.write_text(text, encoding="ISO-8859-1")
+    return scenario
+
+
+def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp: str) -> None:
+    from voicebot.runtime.app import open_services
+    from voicebot.storage.seed import seed_demo
+    from voicebot.telephony.endpoint import SipConfig
+    from voicebot.telephony.server import ServeSettings, VoicebotServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["VOICEBOT_DATA_DIR"] = str(Path(tmp) / "data")
+        scenario = write_caller(Path(tmp))
+        services = open_services()
+        seed_demo(services.engine)
+        sip = SipConfig(sip_port=0, rtp_port_low=rtp_base, rtp_port_high=rtp_base + 4 * calls + 10,
+                        max_calls=calls, default_flow=ROOT / "flows/banking.yaml")
+        srv = VoicebotServer.create(ServeSettings(sip, shutdown_grace_seconds=2), engine=engine, services=services)
+        srv.start()
+        probe.reset()
+        try:
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            done = subprocess.run(
+                [sipp, f"127.0.0.1:{srv.sip_port}", "-sf", str(scenario), "-s", "1000", "-i", "127.0.0.1",
+                 "-p", "0", "-mi", "127.0.0.1", "-mp", str(rtp_base + 5000), "-m", str(calls), "-l", str(calls),
+                 "-r", str(rate), "-nostdin", "-timeout", "120s", "-timeout_error"],
+                cwd=tmp, capture_output=True, text=True, timeout=180,
+            )
+            deadline = time.monotonic() + 15
+            while len(srv.results) < calls and time.monotonic() < deadline:
+                time.sleep(0.05)
+            cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0) * 100
+            rss = rss_mb()
+            failed_sipp = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", done.stdout)
+            outcomes = []
+            for result in srv.results:
+                record = services.store.get_call(result.call_id)
+                outcomes.append(record.outcome if record is not None else None)
+            # per call (by RTP port): the silence the endpointer waited before each recognized utterance
+            waited_by_port = {r.stats.get("rtp_port"): [e.at_ms - int(e.data["speech_end_ms"]) for e in r.events
+                                                       if e.kind == "recognized"] for r in srv.results}
+            recognized = [e.data for r in srv.results for e in r.events if e.kind == "recognized"]
+            previewed = sum(1 for data in recognized if data["previewed"])
+            previews = sum(int(data["previews"]) for data in recognized)
+        finally:
+            srv.shutdown(2)
+
+    sends, heard, _keys, invites = probe.snapshot()
+    gaps, drifts = pacing(sends)
+    audio = first_audio(sends, invites)
+    turns: list[float] = []
+    waited: list[float] = []
+    after: list[float] = []  # turn latency minus the silence waited, where a call's turns pair up one to one
+    for client, packets in sends.items():
+        call_turns = answers_after(speech_ends(heard.get(client, [])), packets)
+        call_waited = waited_by_port.get(probe.ports.get(client), [])
+        turns.extend(call_turns)
+        waited.extend(call_waited)
+        if len(call_turns) == len(call_waited):
+            after.extend(t - w for t, w in zip(call_turns, call_waited, strict=True))
+    failed = int(failed_sipp[-1]) if failed_sipp else -1
+    not_served = sum(1 for o in outcomes if o != "self_served") + max(0, calls - len(outcomes))
+    print(f"{calls:>3} speaking calls at {rate:g}/s ({engine}) | sipp rc {done.returncode}, failed {failed}, "
+          f"not self_served {not_served} | turn p50 {pct(turns, 50):.0f} p95 {pct(turns, 95):.0f} ms "
+          f"(n={len(turns)}; silence waited p50 {pct(waited, 50):.0f} p95 {pct(waited, 95):.0f} ms, "
+          f"{previewed} of {len(waited)} results from a preview, {previews} previews) | "
+          f"RTP gap p99 {pct(gaps, 99):.1f} "
+          f"max {max(gaps, default=float('nan')):.0f} ms, "
+          f"drift worst {max(drifts, key=abs, default=float('nan')):+.1f} ms"
+          f" | INVITE->audio p95 {pct(audio, 95):.0f} ms | CPU {cpu:.0f}% RSS {rss:.0f} MB", flush=True)
+    if after:
+        print(f"      turn latency - silence waited: p50 {pct(after, 50):.0f} p95 {pct(after, 95):.0f} ms "
+              f"(n={len(after)})")
+    if failed != 0 or done.returncode != 0:
+        print(done.stdout[-1500:], done.stderr[-1500:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, nargs="+", default=[10, 20])
+    parser.add_argument("--rate", type=float, default=2.0, help="calls started per second (default 2)")
+    parser.add_argument("--engine", default="whisper", choices=["whisper", "pocketsphinx", "vosk"])
+    args = parser.parse_args()
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise SystemExit("sipp (Debian sip-tester) is not installed")
+    os.chdir(ROOT)
+    os.environ.pop("DATABASE_URL", None)
+    probe = Probe()
+    probe.install()
+    print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
+    for index, calls in enumerate(args.calls):
+        run(calls, args.rate, args.engine, probe, 40000 + 200 * index, sipp)
+        print(f"  (load average now {os.getloadavg()[0]:.2f})", flush=True)
+    print(f"peak RSS {rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
