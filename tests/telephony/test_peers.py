@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,7 +140,7 @@ def test_baresip_caller_asks_for_an_agent(tmp_path: Path) -> None:
     sip_port, rtp_port = free_udp_ports(1), free_udp_ports(4)
     (cfg / "config").write_text(fill("baresip_config.template", SIPPORT=str(sip_port), WAV=str(wav),
                                      RTPPORTS=f"{rtp_port}-{rtp_port + 3}", OUT=str(out)))
-    (cfg / "accounts").write_text(fill("baresip_accounts.template", SIPPORT=str(sip_port)))
+    (cfg / "accounts").write_text(fill("baresip_accounts.template", SIPPORT=str(sip_port), CALLER="+15559990000"))
     (cfg / "contacts").write_text("")
     with voicebot_server(tmp_path / "data", engine=engine) as (srv, services):
         before = len(srv.results)
@@ -192,3 +193,109 @@ def test_baresip_caller_asks_for_an_agent(tmp_path: Path) -> None:
     with wave.open(str(decoded[0])) as wav_in:
         frames = np.frombuffer(wav_in.readframes(wav_in.getnframes()), dtype="<i2")
     assert len(frames) > 8000 and np.abs(frames.astype(np.int32)).max() > 1000
+
+
+def balance_caller_wav(path: Path) -> None:
+    """The known caller's side: "what's my balance" at 4.1 s, "no thanks" at 23 s, 30 s in all (the PIN is keyed)."""
+    import numpy as np
+
+    from voicebot.audio.pcm import write_wav
+    from voicebot.testing.voices import Voice, VoiceUnavailable, synthesize
+
+    try:
+        ask = synthesize(Voice("flite", "slt"), "what's my balance")
+        done = synthesize(Voice("flite", "slt"), "no thanks")
+    except VoiceUnavailable as exc:
+        pytest.skip(f"flite voice unavailable: {exc}")
+    out = np.zeros(30 * 8000, dtype=np.int16)
+    out[int(4.1 * 8000):int(4.1 * 8000) + len(ask)] = ask
+    out[23 * 8000:23 * 8000 + len(done)] = done
+    write_wav(path, out, 8000)
+
+
+def prompt_segments(audio: Any, rate: int, gap_s: float = 0.3) -> list[Any]:
+    """The IVR's recorded voice cut at pauses longer than ``gap_s`` (one prompt sentence or so each)."""
+    import numpy as np
+
+    frame = rate // 50
+    loud = [np.abs(audio[i:i + frame].astype(np.int32)).max() > 300 for i in range(0, len(audio) - frame, frame)]
+    segments, start, quiet = [], None, 0
+    for index, is_loud in enumerate(loud):
+        if is_loud:
+            start = index if start is None else start
+            quiet = 0
+        elif start is not None:
+            quiet += 1
+            if quiet * 0.02 >= gap_s:
+                segments.append(audio[start * frame:(index - quiet + 1) * frame])
+                start, quiet = None, 0
+    if start is not None:
+        segments.append(audio[start * frame:])
+    return segments
+
+
+def test_known_caller_hears_the_balance_spoken_by_the_ivr(tmp_path: Path) -> None:
+    """baresip calls as the demo bank's known caller, asks for the balance by voice and keys the PIN; what it
+    received (the IVR's voice, recorded on the caller's side) is transcribed and must contain the balance."""
+    if BARESIP is None:
+        pytest.skip("baresip (baresip-core) is not installed")
+    if importlib.util.find_spec("faster_whisper") is None:
+        pytest.skip("faster-whisper is not installed")
+    cfg, out = tmp_path / "baresip", tmp_path / "recorded"
+    cfg.mkdir()
+    out.mkdir()
+    wav = tmp_path / "caller.wav"
+    balance_caller_wav(wav)
+    sip_port, rtp_port = free_udp_ports(1), free_udp_ports(4)
+    (cfg / "config").write_text(fill("baresip_config.template", SIPPORT=str(sip_port), WAV=str(wav),
+                                     RTPPORTS=f"{rtp_port}-{rtp_port + 3}", OUT=str(out)))
+    (cfg / "accounts").write_text(fill("baresip_accounts.template", SIPPORT=str(sip_port), CALLER="+15550100001"))
+    (cfg / "contacts").write_text("")
+    log = ""
+    with voicebot_server(tmp_path / "data", engine="whisper") as (srv, services):
+        before = len(srv.results)
+        uri = f"sip:1000@127.0.0.1:{srv.sip_port}"
+        proc = subprocess.Popen([BARESIP, "-f", str(cfg), "-e", f"/dial {uri}", "-t", "40"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert proc.stdin is not None
+            time.sleep(11.5)  # the greeting, "what's my balance", its recognition, most of the PIN prompt
+            proc.stdin.write("/sndcode 1234\n")  # RFC 2833
+            proc.stdin.flush()
+            assert wait_for(lambda: len(srv.results) > before or proc.poll() is not None, 30)
+            assert wait_for(lambda: len(srv.results) > before, 5), "no call record"
+        finally:
+            if proc.poll() is None:
+                try:
+                    assert proc.stdin is not None
+                    proc.stdin.write("/quit\n")
+                    proc.stdin.flush()
+                except OSError:
+                    pass
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            log = proc.communicate()[0] if proc.stdout is not None else ""
+        result = srv.results[-1]
+        record = services.store.get_call(result.call_id)
+        assert record is not None, log[-3000:]
+        assert record.caller_id == "+15550100001" and record.authenticated, (record.nodes, log[-2000:])
+        assert record.outcome == "self_served", (record.outcome, record.nodes)
+        assert "check_balance" in record.intents
+    decoded = sorted(out.glob("*dec*.wav"))
+    assert decoded, (sorted(p.name for p in out.iterdir()), log[-3000:])
+
+    from voicebot.asr.base import GrammarSpec
+    from voicebot.asr.whisper_engine import WhisperRecognizer
+    from voicebot.audio.pcm import read_wav
+    from voicebot.audio.resample import resample
+
+    heard, rate = read_wav(decoded[0])
+    recognizer = WhisperRecognizer()
+    texts = [recognizer.transcribe(resample(segment, rate, 16000), GrammarSpec.free()).text
+             for segment in prompt_segments(heard, rate)]
+    transcript = " ".join(texts)
+    # Alice's checking account 0923 holds $2,345.67 (voicebot/storage/seed.py)
+    assert "balance" in transcript, transcript
+    assert "two thousand three hundred forty" in transcript or "2345" in transcript.replace(",", ""), transcript
