@@ -396,6 +396,69 @@ def test_the_200_ok_to_our_bye_is_not_acked() -> None:
     assert sent == [] and call.answered_with is None
 
 
+def cancel(call_id: str, via_port: int, target_port: int) -> bytes:
+    return "\r\n".join([
+        f"CANCEL sip:1000@127.0.0.1:{target_port} SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{via_port};branch=z9hG4bK-{call_id}-1;rport",
+        f'From: "Caller" <sip:+15550100001@127.0.0.1:{via_port}>;tag=caller-{call_id}',
+        f"To: <sip:1000@127.0.0.1:{target_port}>", f"Call-ID: {call_id}", "CSeq: 1 CANCEL", "Max-Forwards: 70",
+        "Content-Length: 0",
+    ]).encode() + b"\r\n\r\n"
+
+
+def test_cancel_while_ringing_ends_the_call_with_487_and_frees_its_port() -> None:
+    release = threading.Event()
+    outcomes: list[str] = []
+
+    def on_call(call: pa.AdapterCall) -> None:  # slow to answer: the caller gives up while it rings
+        release.wait(5)
+        try:
+            call.answer()
+            outcomes.append("answered")
+        except pa.InvalidStateError:
+            outcomes.append("cancelled")
+
+    phone = make_phone(on_call, max_calls=2, rtp_low=34200, rtp_high=34299)
+    phone.start()
+    peer = Peer()
+    try:
+        peer.send(invite("c-cancel", peer.port, sdp(peer.port + 1)), phone.sip_port)
+        peer.expect("SIP/2.0 180")
+        assert "c-cancel" in phone.calls
+        peer.send(cancel("c-cancel", peer.port, phone.sip_port), phone.sip_port)
+        ok, _ = peer.expect("SIP/2.0 200")
+        assert "CSeq: 1 CANCEL" in ok  # the CANCEL's own answer
+        terminated, _ = peer.expect("SIP/2.0 487")
+        assert "CSeq: 1 INVITE" in terminated
+        release.set()
+        deadline = time.monotonic() + 3
+        while (phone.assignedPorts or phone.calls) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert outcomes == ["cancelled"] and phone.assignedPorts == [] and phone.calls == {}
+        # a CANCEL for a call that does not exist (any more)
+        peer.send(cancel("c-cancel", peer.port, phone.sip_port), phone.sip_port)
+        peer.expect("SIP/2.0 481")
+    finally:
+        release.set()
+        peer.close()
+        phone.stop()
+
+
+def test_cancel_after_the_answer_is_acknowledged_and_the_call_goes_on(trunk_phone: Any) -> None:
+    phone, release, answered = trunk_phone
+    peer = Peer()
+    try:
+        peer.send(invite("c-late-cancel", peer.port, sdp(peer.port + 1)), phone.sip_port)
+        peer.expect("SIP/2.0 200")
+        peer.send(cancel("c-late-cancel", peer.port, phone.sip_port), phone.sip_port)
+        ok, _ = peer.expect("SIP/2.0 200")
+        assert "CSeq: 1 CANCEL" in ok
+        assert answered and answered[0].state == pa.CallState.ANSWERED
+    finally:
+        release.set()
+        peer.close()
+
+
 def test_busy_beyond_max_calls_and_488_without_usable_sdp(trunk_phone: Any) -> None:
     phone, release, answered = trunk_phone
     peer = Peer()

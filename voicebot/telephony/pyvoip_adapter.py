@@ -606,8 +606,14 @@ class AdapterPhone(VoIPPhone):
         super()._callback_RESP_OK(request)
 
     def _cancel(self, request: Any) -> None:
+        """RFC 3261 9.2: CANCEL gets its own 200 OK (481 for an unknown call); a call still ringing ends with
+        487 to its INVITE, and one already answered goes on (the caller ends it with BYE)."""
         call = self.calls.get(request.headers["Call-ID"])
-        if call is not None and call.state == CallState.RINGING:
+        if call is None:
+            self._reply(request, 481, "Call/Transaction Does Not Exist")
+            return
+        self._reply(request, 200, "OK")
+        if call.state == CallState.RINGING:
             call.state = CallState.ENDED
             self._reply(call.request, 487, "Request Terminated")
             log.info("call %s cancelled before answer", call.call_id)
