@@ -453,7 +453,31 @@ def test_cancel_after_the_answer_is_acknowledged_and_the_call_goes_on(trunk_phon
         peer.send(cancel("c-late-cancel", peer.port, phone.sip_port), phone.sip_port)
         ok, _ = peer.expect("SIP/2.0 200")
         assert "CSeq: 1 CANCEL" in ok
+        deadline = time.monotonic() + 2
+        while not answered and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert answered and answered[0].state == pa.CallState.ANSWERED
+    finally:
+        release.set()
+        peer.close()
+
+
+def test_a_re_invite_refreshing_the_session_is_answered_with_the_same_session(trunk_phone: Any) -> None:
+    phone, release, answered = trunk_phone
+    peer = Peer()
+    try:
+        peer.send(invite("c-refresh", peer.port, sdp(peer.port + 1)), phone.sip_port)
+        ok, _ = peer.expect("SIP/2.0 200")
+        our_tag = ok.split("\r\nTo: ", 1)[1].split("\r\n", 1)[0].split("tag=", 1)[1]
+        media = [line for line in ok.split("\r\n") if line.startswith("m=audio")]
+        # the session timer's refresh: same dialog (our To tag), CSeq 2, the same offer
+        refresh = invite("c-refresh", peer.port, sdp(peer.port + 1), cseq=2).replace(
+            b"To: <sip:1000@127.0.0.1:5060>", f"To: <sip:1000@127.0.0.1:5060>;tag={our_tag}".encode())
+        peer.send(refresh, phone.sip_port)
+        again, _ = peer.expect("SIP/2.0 200")
+        assert "CSeq: 2 INVITE" in again and f"tag={our_tag}" in again
+        assert [line for line in again.split("\r\n") if line.startswith("m=audio")] == media
+        assert answered[0].state == pa.CallState.ANSWERED and "c-refresh" in phone.calls
     finally:
         release.set()
         peer.close()

@@ -621,7 +621,11 @@ class AdapterPhone(VoIPPhone):
     def _callback_MSG_Invite(self, request: Any) -> None:
         call_id = request.headers["Call-ID"]
         if call_id in self.calls:
-            return  # a retransmission (or re-INVITE, unsupported): the call is already being handled
+            call = self.calls[call_id]
+            to = request.headers.get("To")
+            if call.state == CallState.ANSWERED and isinstance(to, dict) and to.get("tag"):
+                self._reinvite(call, request)
+            return  # otherwise a retransmission of the INVITE being answered
         body = request.body if isinstance(request.body, dict) else {}
         if not body.get("m") or not body.get("c"):
             log.warning("call %s: INVITE without a usable SDP offer: 488", call_id)
@@ -642,13 +646,14 @@ class AdapterPhone(VoIPPhone):
             while sess_id in self.session_ids:
                 sess_id = random.randint(1, 100000)
             self.session_ids.append(sess_id)
-        self.sip.out.sendto(self.sip.gen_ringing(request).encode("utf8"), (self.server, self.port))
         try:
             self._create_Call(request, sess_id)
         except NoPortsAvailableError:
             log.error("call %s: no free RTP port: 486 Busy Here", call_id)
             self._reply(request, 486, "Busy Here")
             return
+        # 180 only once the call is known: a CANCEL sent on the 180 must find it (not get 481)
+        self.sip.out.sendto(self.sip.gen_ringing(request).encode("utf8"), (self.server, self.port))
         call = self.calls[call_id]
         assert isinstance(call, AdapterCall)
         if not call.RTPClients:
@@ -659,6 +664,18 @@ class AdapterPhone(VoIPPhone):
         thread = threading.Thread(target=self._run_call, args=(call,), name=f"call-{call_id[:24]}", daemon=True)
         self.call_threads[call_id] = thread
         thread.start()
+
+    def _reinvite(self, call: Any, request: Any) -> None:
+        """An in-dialog INVITE (a session-timer refresh, mostly): 200 OK with our session unchanged.
+
+        Stock pyVoIP ignores it, so PBXs with session timers dropped calls after a few minutes. A changed
+        offer (hold, a new RTP address) is not followed: media goes on where it was.
+        """
+        # (VoIPCall.gen_ms() would start the RTP clients again: the same map, without binding anything)
+        media = {client.inPort: client.assoc for client in call.RTPClients}
+        message = self.sip.gen_answer(request, call.session_id, media, call.sendmode)
+        self.sip.out.sendto(message.encode("utf8"), (self.server, self.port))
+        log.info("call %s: re-INVITE answered with the session unchanged", call.call_id)
 
     def _create_Call(self, request: Any, sess_id: int) -> None:
         call_id = request.headers["Call-ID"]
