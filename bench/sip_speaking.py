@@ -175,6 +175,11 @@ def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp:
             waited_by_port = {r.stats.get("rtp_port"): [e.at_ms - int(e.data["speech_end_ms"]) for e in r.events
                                                        if e.kind == "recognized"] for r in srv.results}
             recognized = [e.data for r in srv.results for e in r.events if e.kind == "recognized"]
+            # the server's own split of each turn after the end of speech, by the turn's place in the call
+            split: dict[int, list[dict[str, float]]] = {}
+            for r in srv.results:
+                for index, data in enumerate(e.data for e in r.events if e.kind == "answered"):
+                    split.setdefault(index, []).append(data)
             previewed = sum(1 for data in recognized if data["previewed"])
             previews = sum(int(data["previews"]) for data in recognized)
         finally:
@@ -212,6 +217,11 @@ def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp:
     print("      by turn: " + "; ".join(f"{UTTERANCE_NAMES[i] if i < len(UTTERANCE_NAMES) else i} "
                                         f"p50 {pct(v, 50):.0f} p95 {pct(v, 95):.0f} ms"
                                         for i, v in sorted(by_turn.items())))
+    for index, rows in sorted(split.items()):
+        name = UTTERANCE_NAMES[index] if index < len(UTTERANCE_NAMES) else str(index)
+        print(f"      server, {name}: " + ", ".join(
+            f"{key} p50 {pct([row[key] for row in rows], 50):.0f} p95 {pct([row[key] for row in rows], 95):.0f}"
+            for key in ("recognize_ms", "step_ms", "first_audio_ms")))
     if failed != 0 or done.returncode != 0:
         print(done.stdout[-1500:], done.stderr[-1500:])
 

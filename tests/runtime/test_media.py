@@ -292,6 +292,18 @@ def test_a_preview_that_completes_the_grammar_ends_the_turn_on_the_complete_time
     assert all(turn.previewed for turn in media.turns)
 
 
+def test_each_spoken_turn_reports_where_its_time_went(engine: Engine, tmp_path: Path) -> None:
+    recognizer = FakeRecognizer(["balance", "one two three four"], previews=True)
+    media = speech_media(engine, tmp_path, recognizer)
+    say_and_wait(media)
+    say_and_wait(media)
+    answered = [e.data for e in media.events if e.kind == "answered"]
+    assert len(answered) == 2
+    for data in answered:
+        assert data["recognize_ms"] >= 0 and 0 <= data["step_ms"] <= data["first_audio_ms"]
+    assert [turn.step_wall_ms <= turn.first_audio_wall_ms for turn in media.turns] == [True, True]
+
+
 def test_an_incomplete_preview_waits_the_incomplete_timeout_and_stands_as_the_result(
         engine: Engine, tmp_path: Path) -> None:
     recognizer = FakeRecognizer(["balance", "one two"], previews=True)

@@ -187,6 +187,7 @@ class TurnTiming:
     confidence: float = 0.0
     previewed: bool = False  # the result came from a preview decoded during the silence
     previews: int = 0  # preview decodings started for this utterance (pauses within it start more)
+    step_wall_ms: float = 0.0  # the session step alone: engine, records, data actions (wall clock)
 
 
 @dataclass
@@ -527,13 +528,20 @@ class CallMedia:
         utterance = Utterance(result.text, result.confidence, nbest, self.session.clock.now())
 
         def answered() -> None:
-            timing.first_audio_wall_ms = (time.perf_counter() - recognized) * 1000
+            timing.step_wall_ms = timing.first_audio_wall_ms = (time.perf_counter() - recognized) * 1000
             self.turns.append(timing)
             if self.speaking:
                 # Measured again when the answer's first audio is taken for output (after background synthesis).
                 self._first_audio = (timing, recognized)
+            else:
+                self._answered(timing)
 
         self._step(functools.partial(self.session.send, utterance), answered)
+
+    def _answered(self, timing: TurnTiming) -> None:
+        """Where the time of a spoken turn went after its end (wall-clock ms), for logs and benchmarks."""
+        self._emit("answered", recognize_ms=round(timing.recognize_wall_ms, 1), step_ms=round(timing.step_wall_ms, 1),
+                   first_audio_ms=round(timing.first_audio_wall_ms, 1))
 
     def _abandon_speech(self) -> None:
         self.in_speech = False
@@ -641,6 +649,7 @@ class CallMedia:
                     timing, recognized = self._first_audio
                     timing.first_audio_wall_ms = (time.perf_counter() - recognized) * 1000
                     self._first_audio = None
+                    self._answered(timing)
             take = min(FRAME - filled, len(self.playing) - self.play_pos)
             out[filled:filled + take] = self.playing[self.play_pos:self.play_pos + take]
             filled += take
