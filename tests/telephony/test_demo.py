@@ -25,7 +25,7 @@ def test_demo_call_is_self_served(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     output = "\n".join(lines)
     assert status == 0, output
     # Alice's checking account (seeded): 2345.67, read out in words.
-    assert "has a balance of two thousand three hundred forty-five dollars and sixty-seven cents" in output
+    assert "the balance is two thousand three hundred forty-five dollars and sixty-seven cents" in output
     assert "key ****" not in output and "key 1" not in output  # the PIN is masked, key by key
     assert output.count("caller: key *") == 4
     assert "outcome self_served" in output

@@ -45,7 +45,7 @@ def test_known_caller_gets_the_balance_by_keypad(server: Any, tmp_path: Path) ->
     keys = [e.data["keys"] for cid, e in events if e.kind == "dtmf"]
     assert keys[0] == "1" and keys[1:5] == ["*"] * 4  # the menu key, then the PIN (masked: a secure step)
     prompts = " ".join(e.data["text"] for _, e in events if e.kind == "prompt")
-    assert "has a balance of" in prompts
+    assert "the balance is" in prompts
     # The IVR sent RTP audio all along (one packet per tick) and the caller hung up.
     assert result.ended_by == "caller"
     assert result.stats["tx_packets"] >= result.ticks - 5 > 400

@@ -120,6 +120,25 @@ def test_sentences_are_cached_and_reused(cache: PromptCache, fake: FakeSynthesiz
     assert fake.sentences == ["Welcome back, Alice."]
 
 
+LONG = ("For your checking account ending in zero nine two three, the balance is two thousand three hundred "
+        "forty-five dollars and sixty-seven cents.")
+
+
+def test_a_long_dynamic_sentence_is_synthesized_clause_by_clause(cache: PromptCache, fake: FakeSynthesizer) -> None:
+    parts = list(cache.stream(LONG + " Anything else?"))
+    assert fake.sentences == ["For your checking account ending in zero nine two three,",
+                              "the balance is two thousand three hundred forty-five dollars and sixty-seven cents.",
+                              "Anything else?"]
+    assert len(parts) == 3
+
+
+def test_a_long_cached_sentence_is_played_whole(cache: PromptCache, fake: FakeSynthesizer) -> None:
+    cache.build([LONG])  # a static prompt, rendered whole at build time (its prosody intact)
+    fake.sentences.clear()
+    parts = list(cache.stream(LONG + " Anything else?"))
+    assert fake.sentences == ["Anything else?"] and len(parts) == 2
+
+
 def test_dynamic_audio_is_not_stored(cache: PromptCache, fake: FakeSynthesizer, tmp_path: Path) -> None:
     list(cache.stream("Your balance is 12 dollars. Goodbye."))
     assert list((tmp_path / "prompts").iterdir()) == []

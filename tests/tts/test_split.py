@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicebot.tts.base import split_sentences
+from voicebot.tts.base import split_clauses, split_sentences
 
 CASES = [
     ("Hello. How are you?", ["Hello.", "How are you?"]),
@@ -44,3 +44,32 @@ def test_split_sentences(text: str, expected: list[str]) -> None:
 def test_split_loses_no_text() -> None:
     text = "Mr. Smith paid $2.50 on Jan. 5. Then he left! Did he? Yes, e.g. today."
     assert "".join(split_sentences(text)).replace(" ", "") == text.replace(" ", "")
+
+
+CLAUSE_CASES = [
+    # long, with a comma where both sides are long enough: cut as early as possible
+    ("For your checking account ending in zero nine two three, the balance is two thousand three hundred "
+     "forty-five dollars and sixty-seven cents.",
+     ["For your checking account ending in zero nine two three,",
+      "the balance is two thousand three hundred forty-five dollars and sixty-seven cents."]),
+    # short sentences are never cut, commas or not
+    ("Welcome back to Open Bank, Alice.", ["Welcome back to Open Bank, Alice."]),
+    # a long sentence without a clause boundary stays whole
+    ("Your checking account ending in zero nine two three has a balance of two thousand dollars.",
+     ["Your checking account ending in zero nine two three has a balance of two thousand dollars."]),
+    # a comma with too few words before it is skipped for the next one
+    ("Alice, your savings account ending in four five six seven, opened in May, has a balance of ten dollars.",
+     ["Alice, your savings account ending in four five six seven,", "opened in May, has a balance of ten dollars."]),
+    # semicolons and colons cut too; a decimal comma does not ("1,250")
+    ("We received your payment of 1,250 dollars today; it will show on your statement within two business days.",
+     ["We received your payment of 1,250 dollars today;", "it will show on your statement within two business days."]),
+    # the last clause keeps its minimum: no three-word tail
+    ("Your card ending in four four one seven is now blocked for your safety, thank you.",
+     ["Your card ending in four four one seven is now blocked for your safety, thank you."]),
+]
+
+
+@pytest.mark.parametrize(("sentence", "expected"), CLAUSE_CASES)
+def test_long_sentences_are_cut_into_clauses_where_a_speaker_pauses(sentence: str, expected: list[str]) -> None:
+    assert split_clauses(sentence) == expected
+    assert " ".join(split_clauses(sentence)) == sentence  # nothing lost or added

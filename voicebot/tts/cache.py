@@ -8,7 +8,9 @@ simply no longer looked up.
 
 Every sentence of a rendered prompt is also stored under its own key. Dynamic prompts are streamed
 sentence by sentence, each looked up first, so "Welcome back, Alice. How can I help you today?" only
-synthesizes its first sentence. Audio made from a dynamic prompt is *not* stored: it holds caller data
+synthesizes its first sentence; a long sentence that has to be synthesized is made clause by clause
+(:func:`~voicebot.tts.base.split_clauses`), so its first clause plays while the rest is made. Audio made from a
+dynamic prompt is *not* stored: it holds caller data
 (names, balances) that has no business on disk, and it is rarely said twice.
 
 Files are written to a temporary name and renamed into place, so concurrent builds (several workers
@@ -32,7 +34,7 @@ import numpy as np
 
 from voicebot.audio.pcm import PHONE_RATE, Pcm, read_wav, write_wav
 from voicebot.audio.resample import resample
-from voicebot.tts.base import Synthesizer, split_sentences
+from voicebot.tts.base import Synthesizer, split_clauses, split_sentences
 
 #: Bump when the audio pipeline changes (resampler, file format) so old entries are not served.
 FORMAT_VERSION = 1
@@ -135,9 +137,12 @@ class PromptCache:
             yield whole
             return
         for sentence in _sentences(text):
-            audio = self._sentence(sentence, store=False, memory=False)
-            if len(audio):
-                yield audio
+            cached = self._get(self.key(sentence))
+            pieces = [sentence] if cached is not None else split_clauses(sentence)
+            for piece in pieces:  # a long uncached sentence: clause by clause, so its first audio comes sooner
+                audio = cached if cached is not None else self._sentence(piece, store=False, memory=False)
+                if len(audio):
+                    yield audio
 
     # --- internals --------------------------------------------------------------------------------------------
 
