@@ -62,20 +62,26 @@ def kamailio(tmp_path: Path) -> Iterator[int]:
         log.close()
 
 
-def options_ping(port: int) -> bool:
-    """True once kamailio answers anything on its UDP port (an OPTIONS to an unknown user gets 404)."""
+def options_status(port: int, user: str = "ping", timeout: float = 0.2) -> str:
+    """The status line kamailio (or whoever it relays to) answers an OPTIONS for ``user`` with; "" if none."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        sock.settimeout(0.2)
+        sock.settimeout(timeout)
         me = sock.getsockname()[1]
-        msg = (f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bKping\r\n"
-               f"From: <sip:ping@127.0.0.1:{me}>;tag=1\r\nTo: <sip:ping@127.0.0.1:{port}>\r\nCall-ID: ping-{me}\r\n"
-               "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        msg = (f"OPTIONS sip:{user}@127.0.0.1:{port} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{user}{me}\r\n"
+               f"From: <sip:ping@127.0.0.1:{me}>;tag=1\r\nTo: <sip:{user}@127.0.0.1:{port}>\r\n"
+               f"Call-ID: ping-{user}-{me}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
         try:
             sock.sendto(msg.encode(), ("127.0.0.1", port))
-            return sock.recv(4096).startswith(b"SIP/2.0")
+            return sock.recv(4096).decode(errors="replace").split("\r\n", 1)[0]
         except OSError:
-            return False
+            return ""
+
+
+def options_ping(port: int) -> bool:
+    """True once kamailio answers anything on its UDP port (an OPTIONS to an unknown user gets 404)."""
+    return options_status(port).startswith("SIP/2.0")
 
 
 def test_register_mode_through_kamailio(kamailio: int, tmp_path: Path) -> None:
@@ -95,6 +101,9 @@ def test_register_mode_through_kamailio(kamailio: int, tmp_path: Path) -> None:
         assert record is not None and record.ended_at is not None
         assert record.caller_id == "+15550100001" and record.dialled == "1000" and record.flow == "banking"
         assert wait_for(lambda: srv.endpoint.active_calls() == 0)
+        assert options_status(kamailio, "1000", timeout=2) == "SIP/2.0 200 OK"  # relayed to voicebot, answered
+    # shut down: voicebot de-registered, so kamailio no longer knows where 1000 is
+    assert options_status(kamailio, "1000", timeout=2) == "SIP/2.0 404 Not Found"
 
 
 # ----- baresip: a softphone caller in trunk mode -------------------------------------------------------------

@@ -517,7 +517,7 @@ class CallMedia:
     def _recognized(self, result: RecognitionResult, finishing: _Finishing) -> None:
         event = finishing.event
         recognized = time.perf_counter()
-        timing = TurnTiming(event.speech_start_ms, event.speech_end_ms, self.now_ms,
+        timing = TurnTiming(event.speech_start_ms, event.speech_end_ms, event.at_ms,
                             (recognized - finishing.started) * 1000, 0.0, result.text, result.confidence,
                             finishing.previewed, finishing.previews)
         self._emit("recognized", text=result.text, confidence=round(result.confidence, 3),
