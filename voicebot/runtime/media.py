@@ -70,7 +70,7 @@ PREROLL_FRAMES = 15  # 300 ms of audio kept before speech onset so the recognize
 SYNTH_WORKERS = 2  # one per core: synthesis is CPU-bound, more threads would only add contention
 RECOGNITION_WORKERS = 2  # likewise for decoding utterances (the engines release the GIL while they decode)
 SESSION_WORKERS = 6  # engine steps and database writes: mostly waiting on I/O, shared by every call
-PREVIEW_AFTER_MS = 200  # silence after speech before an engine without partials previews the utterance
+PREVIEW_AFTER_MS = 150  # silence after speech before an engine without partials previews the utterance
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
