@@ -475,3 +475,28 @@ def test_a_slow_database_delays_the_answer_but_never_the_audio(engine: Engine, t
         record = store.get_call(session.call_id)
         assert record is not None and record.authenticated
         assert record is not None and record.ended_at is not None
+
+
+def test_the_silence_timer_starts_where_the_words_end_not_where_their_decay_does(
+        engine: Engine, tmp_path: Path) -> None:
+    # A VAD that hears anything above -70 dBFS as speech (as webrtcvad hears a voice's low-level tail).
+    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), ManualClock())
+    cache = PromptCache(tmp_path / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
+    media = CallMedia(session, cache, FakeRecognizer(["balance", "one two three four"]), EnergyVad(-70.0),
+                      phrases_by_intent(flow))
+    media.start("+15550100001", "+18005550100")
+    tail = (SPEECH // 200).astype(np.int16)  # 46 dB below the words: the decay of the last one
+    until_listening(media)
+    run(media, 15, SPEECH)
+    run(media, 10, tail)  # 200 ms of decay
+    run(media, 80)
+    ended = recognized(media)[0]
+    words_end = ended["speech_start_ms"] + 15 * 20  # type: ignore[operator]
+    assert ended["speech_end_ms"] == words_end  # not 200 ms later, at the end of the decay
+    # A quiet caller is heard all the same: the floor is relative to the utterance's own loudest frame.
+    quiet = (SPEECH // 100).astype(np.int16)
+    until_listening(media)
+    run(media, 15, quiet)
+    run(media, 80)
+    assert [r["text"] for r in recognized(media)] == ["balance", "one two three four"]

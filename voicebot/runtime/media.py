@@ -52,7 +52,7 @@ from voicebot.audio.endpointer import (
     SpeechEnded,
     SpeechStarted,
 )
-from voicebot.audio.pcm import ASR_RATE, PHONE_RATE, frame_samples
+from voicebot.audio.pcm import ASR_RATE, PHONE_RATE, frame_samples, rms_dbfs
 from voicebot.audio.resample import StreamResampler
 from voicebot.audio.vad import VadAnalyzer
 from voicebot.events import Dtmf, Hypothesis, NoInput, Utterance
@@ -71,6 +71,10 @@ SYNTH_WORKERS = 2  # one per core: synthesis is CPU-bound, more threads would on
 RECOGNITION_WORKERS = 2  # likewise for decoding utterances (the engines release the GIL while they decode)
 SESSION_WORKERS = 6  # engine steps and database writes: mostly waiting on I/O, shared by every call
 PREVIEW_AFTER_MS = 150  # silence after speech before an engine without partials previews the utterance
+#: A frame the VAD calls speech but this far (dB) below the utterance's loudest frame is the decay of the last
+#: word (or breath, line noise): counted as silence, so the end-of-speech timer starts where the words end.
+#: webrtcvad heard such tails of synthetic voices for 140-180 ms (-50 to -60 dBFS after words at -15 to -20).
+TAIL_FLOOR_DB = 35.0
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
@@ -269,6 +273,7 @@ class CallMedia:
         self._held_keys = ""  # keys pressed while an utterance is being recognized
         self._previewing = False  # the open stream can preview (its engine has no partial results)
         self._previews = 0  # previews started for the utterance in progress
+        self._peak_db = float("-inf")  # the loudest voiced frame of the utterance in progress (dBFS)
         self._first_audio: tuple[TurnTiming, float] | None = None  # a turn waiting for its answer's audio
         if background_session is None:
             background_session = isinstance(session.clock, SystemClock)
@@ -380,7 +385,7 @@ class CallMedia:
             # the endpointer may already have timed out and gone idle: start it afresh).
             self.endpointer.reset(self.now_ms)
             self._armed = True
-        voiced = self.vad.is_speech(frame, PHONE_RATE)
+        voiced = self._voiced(frame)
         events = self.endpointer.feed(voiced, self.now_ms)
         if self.endpointer.state in ("starting", "speaking", "stopping") or any(
             isinstance(e, SpeechStarted | SpeechEnded) for e in events
@@ -410,6 +415,15 @@ class CallMedia:
                 self._close_stream()
                 self._step(functools.partial(self.session.send, NoInput(at=self.session.clock.now())))
         self._maybe_preview()
+
+    def _voiced(self, frame: np.ndarray) -> bool:
+        if not self.vad.is_speech(frame, PHONE_RATE):
+            return False
+        level = rms_dbfs(frame)
+        if level < self._peak_db - TAIL_FLOOR_DB:
+            return False  # the tail of the last word, not more words
+        self._peak_db = max(self._peak_db, level)
+        return True
 
     def _maybe_preview(self) -> None:
         """Engines without partials: decode the utterance so far once the caller has paused a moment."""
@@ -496,6 +510,7 @@ class CallMedia:
         stream.accept(self.upsampler.flush())
         previewed, preview, previews = self._previewed, self._preview, self._previews
         self._previews = 0
+        self._peak_db = float("-inf")
         self.stream = None  # detached: the job below finishes and closes it
         self._close_stream()
         if previewed is not None and event.speech_end_ms <= previewed[1]:
@@ -621,6 +636,7 @@ class CallMedia:
         self._preview = None  # a preview still running is for this stream: its result is not wanted
         self._previewed = None
         self._previews = 0
+        self._peak_db = float("-inf")
 
     # ----- output ---------------------------------------------------------------------------------
 
