@@ -58,7 +58,7 @@ from voicebot.audio.vad import VadAnalyzer
 from voicebot.events import Dtmf, Hypothesis, NoInput, Utterance
 from voicebot.nlu.numbers import parse_digits
 from voicebot.runtime.clock import SystemClock
-from voicebot.runtime.serial_work import SerialWork
+from voicebot.runtime.serial_work import SerialWork, run_now
 from voicebot.runtime.session import CallSession
 from voicebot.tts.cache import PromptCache
 from voicebot.tts.prompts import load_recorded
@@ -114,36 +114,29 @@ class PromptQueue:
     """One call's prompt audio in order: texts waiting to be synthesized, audio made ready by a worker.
 
     Items are texts (synthesized on the pool, one sentence at a time) or ready arrays (recorded or cached
-    audio queued behind a prompt still being made). At most one worker task runs per call, so order holds.
-    ``cancel`` (barge-in, hang-up) drops everything queued; a sentence already being synthesized is finished
-    by its worker but discarded.
+    audio queued behind a prompt still being made). They are rendered on the call's ordered lane of the pool
+    (:class:`SerialWork`), so order holds. ``cancel`` (barge-in, hang-up) drops everything queued; a sentence
+    already being synthesized is finished by its worker but discarded.
     """
 
     def __init__(self, prompts: PromptCache, executor: ThreadPoolExecutor | None = None) -> None:
         self.prompts = prompts
-        self.executor = executor
+        self._lane = SerialWork(executor or synthesis_pool())
         self._lock = threading.Lock()
-        self._todo: deque[str | np.ndarray] = deque()
         self._ready: deque[np.ndarray] = deque()
-        self._running = False
-        self._generation = 0
+        self._generation = 0  # items put before the last cancel() belong to an older one and are dropped
         self.failed = 0
 
     def put(self, item: str | np.ndarray) -> None:
         with self._lock:
-            self._todo.append(item)
-            if self._running:
-                return
-            self._running = True
-        try:
-            (self.executor or synthesis_pool()).submit(self._run)
-        except RuntimeError:  # the pool is shut down (interpreter exit): render inline rather than drop
-            self._run()
+            generation = self._generation
+        self._lane.submit(lambda: self._render(item, generation))
 
     @property
     def pending(self) -> bool:
         with self._lock:
-            return self._running or bool(self._todo) or bool(self._ready)
+            ready = bool(self._ready)
+        return ready or not self._lane.idle
 
     def take(self) -> np.ndarray | None:
         with self._lock:
@@ -152,30 +145,22 @@ class PromptQueue:
     def cancel(self) -> None:
         with self._lock:
             self._generation += 1
-            self._todo.clear()
             self._ready.clear()
 
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                if not self._todo:
-                    self._running = False
-                    return
-                item = self._todo.popleft()
-                generation = self._generation
-            if isinstance(item, np.ndarray):
-                chunks: Any = (item,)
-            else:
-                chunks = self.prompts.stream(item)
-            try:
-                for chunk in chunks:
-                    with self._lock:
-                        if generation != self._generation:
-                            break
-                        self._ready.append(chunk)
-            except Exception:
-                log.exception("prompt synthesis failed: %r", item)
-                self.failed += 1
+    def _render(self, item: str | np.ndarray, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+        chunks: Any = (item,) if isinstance(item, np.ndarray) else self.prompts.stream(item)
+        try:
+            for chunk in chunks:
+                with self._lock:
+                    if generation != self._generation:
+                        break
+                    self._ready.append(chunk)
+        except Exception:
+            log.exception("prompt synthesis failed: %r", item)
+            self.failed += 1
 
 
 @dataclass
@@ -446,12 +431,7 @@ class CallMedia:
                 return self._recognition_executor.submit(job)
             except RuntimeError:  # the pool is shut down (interpreter exit): run it here rather than drop it
                 pass
-        done: Future[RecognitionResult] = Future()
-        try:
-            done.set_result(job())
-        except Exception as exc:
-            done.set_exception(exc)
-        return done
+        return run_now(job)
 
     def _collect(self) -> None:
         """Take in a preview or a final result that is ready."""

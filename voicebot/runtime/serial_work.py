@@ -8,14 +8,13 @@ calls, so twenty calls need a handful of threads, not twenty more.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import Any
+from typing import Any, TypeVar
 
-log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class SerialWork:
@@ -28,10 +27,9 @@ class SerialWork:
         self._running = False
 
     def submit(self, job: Callable[[], Any]) -> Future[Any]:
-        future: Future[Any] = Future()
         if self.executor is None:
-            _run(job, future)
-            return future
+            return run_now(job)
+        future: Future[Any] = Future()
         with self._lock:
             self._todo.append((job, future))
             if self._running:
@@ -56,6 +54,13 @@ class SerialWork:
                     return
                 job, future = self._todo.popleft()
             _run(job, future)
+
+
+def run_now(job: Callable[[], T]) -> Future[T]:
+    """Run ``job`` here and now; a future that is already done, with its result or its exception."""
+    future: Future[T] = Future()
+    _run(job, future)
+    return future
 
 
 def _run(job: Callable[[], Any], future: Future[Any]) -> None:
