@@ -385,8 +385,9 @@ class ManualPool:
             future.set_result(job())  # type: ignore[operator]
 
 
-def test_a_preview_that_arrives_after_more_speech_is_ignored(engine: Engine, tmp_path: Path) -> None:
-    recognizer = FakeRecognizer(["balance", "one two three four", "one two three four five"], previews=True)
+def at_the_pin_with_a_manual_pool(engine: Engine, tmp_path: Path,
+                                  recognizer: FakeRecognizer) -> tuple[CallMedia, ManualPool]:
+    """A call whose recognition jobs wait for the test, past the menu ("balance") and at the PIN prompt."""
     pool = ManualPool()
     media = speech_media(engine, tmp_path, recognizer, background_recognition=True,
                          recognition_executor=pool)
@@ -397,6 +398,12 @@ def test_a_preview_that_arrives_after_more_speech_is_ignored(engine: Engine, tmp
     run(media, 2)
     until_listening(media)
     assert media.listen is not None and media.listen.node == "ask_pin"
+    return media, pool
+
+
+def test_a_preview_that_arrives_after_more_speech_is_ignored(engine: Engine, tmp_path: Path) -> None:
+    recognizer = FakeRecognizer(["balance", "one two three four", "one two three four five"], previews=True)
+    media, pool = at_the_pin_with_a_manual_pool(engine, tmp_path, recognizer)
     run(media, 15, SPEECH)
     run(media, 15)  # a pause: a preview is taken ...
     assert len(pool.jobs) == 1
@@ -415,15 +422,7 @@ def test_a_preview_that_arrives_after_more_speech_is_ignored(engine: Engine, tmp
 
 def test_the_end_of_an_utterance_waits_for_the_preview_of_all_of_it(engine: Engine, tmp_path: Path) -> None:
     recognizer = FakeRecognizer(["balance", "one two", "one two three four"], previews=True)
-    pool = ManualPool()
-    media = speech_media(engine, tmp_path, recognizer, background_recognition=True,
-                         recognition_executor=pool)
-    until_listening(media)
-    run(media, 15, SPEECH)
-    run(media, 50)
-    pool.run_all()  # "balance"
-    run(media, 2)
-    until_listening(media)
+    media, pool = at_the_pin_with_a_manual_pool(engine, tmp_path, recognizer)
     run(media, 15, SPEECH)
     run(media, 15)
     pool.run_all()  # the first pause's preview: "one two"
