@@ -5,13 +5,14 @@ Each peer runs in a temp dir on ports chosen free at run time; the test is skipp
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib.util
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,48 +138,67 @@ def fill(template: str, **values: str) -> str:
     return text
 
 
+def baresip_setup(tmp_path: Path, wav: Path, caller: str) -> tuple[Path, Path]:
+    """baresip's config folder (caller audio from ``wav``, calling as ``caller``) and the folder where sndfile
+    writes what it received, on ports chosen free now."""
+    cfg, out = tmp_path / "baresip", tmp_path / "recorded"
+    cfg.mkdir()
+    out.mkdir()
+    sip_port, rtp_port = free_udp_ports(1), free_udp_ports(4)
+    (cfg / "config").write_text(fill("baresip_config.template", SIPPORT=str(sip_port), WAV=str(wav),
+                                     RTPPORTS=f"{rtp_port}-{rtp_port + 3}", OUT=str(out)))
+    (cfg / "accounts").write_text(fill("baresip_accounts.template", SIPPORT=str(sip_port), CALLER=caller))
+    (cfg / "contacts").write_text("")
+    return cfg, out
+
+
+def call_with_baresip(cfg: Path, srv: Any, limit_s: int, wait_s: float,
+                      script: Callable[[Callable[[str], None]], None]) -> tuple[Any, str]:
+    """baresip dials 1000 at ``srv`` and hangs up after ``limit_s``; ``script(send)`` drives it through its
+    stdin (``send("/sndcode 1")``); then up to ``wait_s`` for voicebot's result of the call. Returns that
+    result and baresip's output."""
+    before = len(srv.results)
+    uri = f"sip:1000@127.0.0.1:{srv.sip_port}"
+    proc = subprocess.Popen([BARESIP, "-f", str(cfg), "-e", f"/dial {uri}", "-t", str(limit_s)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def send(command: str) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(command + "\n")
+        proc.stdin.flush()
+
+    try:
+        script(send)
+        assert wait_for(lambda: len(srv.results) > before or proc.poll() is not None, wait_s)
+        assert wait_for(lambda: len(srv.results) > before, 5), "no call record"
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                send("/quit")
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log = proc.communicate()[0] if proc.stdout is not None else ""
+    return srv.results[-1], log
+
+
 def test_baresip_caller_asks_for_an_agent(tmp_path: Path) -> None:
     if BARESIP is None:
         pytest.skip("baresip (baresip-core) is not installed")
     engine = asr_engine()
-    cfg, out = tmp_path / "baresip", tmp_path / "recorded"
-    cfg.mkdir()
-    out.mkdir()
     wav = tmp_path / "caller.wav"
     caller_wav(wav)
-    sip_port, rtp_port = free_udp_ports(1), free_udp_ports(4)
-    (cfg / "config").write_text(fill("baresip_config.template", SIPPORT=str(sip_port), WAV=str(wav),
-                                     RTPPORTS=f"{rtp_port}-{rtp_port + 3}", OUT=str(out)))
-    (cfg / "accounts").write_text(fill("baresip_accounts.template", SIPPORT=str(sip_port), CALLER="+15559990000"))
-    (cfg / "contacts").write_text("")
+    cfg, out = baresip_setup(tmp_path, wav, "+15559990000")
+
+    def confirm(send: Callable[[str], None]) -> None:
+        if engine == "pocketsphinx":  # PocketSphinx may ask the caller to confirm: key 1
+            for _ in range(3):
+                time.sleep(6)
+                send("/sndcode 1")
+
     with voicebot_server(tmp_path / "data", engine=engine) as (srv, services):
-        before = len(srv.results)
-        uri = f"sip:1000@127.0.0.1:{srv.sip_port}"
-        proc = subprocess.Popen([BARESIP, "-f", str(cfg), "-e", f"/dial {uri}", "-t", "32"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            assert proc.stdin is not None
-            if engine == "pocketsphinx":  # PocketSphinx may ask the caller to confirm: key 1
-                for _ in range(3):
-                    time.sleep(6)
-                    proc.stdin.write("/sndcode 1\n")
-                    proc.stdin.flush()
-            assert wait_for(lambda: len(srv.results) > before or proc.poll() is not None, 36)
-            assert wait_for(lambda: len(srv.results) > before, 5), "no call record"
-        finally:
-            if proc.poll() is None:
-                try:
-                    assert proc.stdin is not None
-                    proc.stdin.write("/quit\n")
-                    proc.stdin.flush()
-                except OSError:
-                    pass
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-            log = proc.communicate()[0] if proc.stdout is not None else ""
-        result = srv.results[-1]
+        result, log = call_with_baresip(cfg, srv, 32, 36, confirm)
         record = services.store.get_call(result.call_id)
         assert record is not None, log[-3000:]
         assert record.caller_id == "+15559990000", log[-3000:]
@@ -250,43 +270,16 @@ def test_known_caller_hears_the_balance_spoken_by_the_ivr(tmp_path: Path) -> Non
         pytest.skip("baresip (baresip-core) is not installed")
     if importlib.util.find_spec("faster_whisper") is None:
         pytest.skip("faster-whisper is not installed")
-    cfg, out = tmp_path / "baresip", tmp_path / "recorded"
-    cfg.mkdir()
-    out.mkdir()
     wav = tmp_path / "caller.wav"
     balance_caller_wav(wav)
-    sip_port, rtp_port = free_udp_ports(1), free_udp_ports(4)
-    (cfg / "config").write_text(fill("baresip_config.template", SIPPORT=str(sip_port), WAV=str(wav),
-                                     RTPPORTS=f"{rtp_port}-{rtp_port + 3}", OUT=str(out)))
-    (cfg / "accounts").write_text(fill("baresip_accounts.template", SIPPORT=str(sip_port), CALLER="+15550100001"))
-    (cfg / "contacts").write_text("")
-    log = ""
+    cfg, out = baresip_setup(tmp_path, wav, "+15550100001")
+
+    def key_the_pin(send: Callable[[str], None]) -> None:
+        time.sleep(11.5)  # the greeting, "what's my balance", its recognition, most of the PIN prompt
+        send("/sndcode 1234")  # RFC 2833
+
     with voicebot_server(tmp_path / "data", engine="whisper") as (srv, services):
-        before = len(srv.results)
-        uri = f"sip:1000@127.0.0.1:{srv.sip_port}"
-        proc = subprocess.Popen([BARESIP, "-f", str(cfg), "-e", f"/dial {uri}", "-t", "40"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            assert proc.stdin is not None
-            time.sleep(11.5)  # the greeting, "what's my balance", its recognition, most of the PIN prompt
-            proc.stdin.write("/sndcode 1234\n")  # RFC 2833
-            proc.stdin.flush()
-            assert wait_for(lambda: len(srv.results) > before or proc.poll() is not None, 30)
-            assert wait_for(lambda: len(srv.results) > before, 5), "no call record"
-        finally:
-            if proc.poll() is None:
-                try:
-                    assert proc.stdin is not None
-                    proc.stdin.write("/quit\n")
-                    proc.stdin.flush()
-                except OSError:
-                    pass
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-            log = proc.communicate()[0] if proc.stdout is not None else ""
-        result = srv.results[-1]
+        result, log = call_with_baresip(cfg, srv, 40, 30, key_the_pin)
         record = services.store.get_call(result.call_id)
         assert record is not None, log[-3000:]
         assert record.caller_id == "+15550100001" and record.authenticated, (record.nodes, log[-2000:])
