@@ -25,14 +25,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 
-from sip_probe import Probe, answers_after, first_audio, pacing, pct, rss_mb
+from sip_probe import Probe, answers_after, first_audio, pacing, pct, rss_mb, run_sipp_calls
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "tests/telephony/sipp/balance_by_keypad.xml"
@@ -40,43 +36,8 @@ KEY_GAP_S = 1.0  # keys closer than this belong to one turn (the PIN digits are 
 
 
 def run(calls: int, probe: Probe, rtp_base: int, sipp: str) -> None:
-    from voicebot.runtime.app import open_services
-    from voicebot.storage.seed import seed_demo
-    from voicebot.telephony.endpoint import SipConfig
-    from voicebot.telephony.server import ServeSettings, VoicebotServer
-
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["VOICEBOT_DATA_DIR"] = str(Path(tmp) / "data")
-        services = open_services()
-        seed_demo(services.engine)
-        sip = SipConfig(sip_port=0, rtp_port_low=rtp_base, rtp_port_high=rtp_base + 4 * calls + 10,
-                        max_calls=calls, flows={"1000": ROOT / "flows/banking.yaml"},
-                        default_flow=ROOT / "flows/banking.yaml")
-        srv = VoicebotServer.create(ServeSettings(sip, shutdown_grace_seconds=2), engine="pocketsphinx",
-                                    services=services)
-        srv.start()
-        probe.reset()
-        try:
-            cpu0, wall0 = time.process_time(), time.monotonic()
-            done = subprocess.run(
-                [sipp, f"127.0.0.1:{srv.sip_port}", "-sf", str(SCENARIO), "-s", "1000", "-i", "127.0.0.1",
-                 "-p", "0", "-mi", "127.0.0.1", "-mp", str(rtp_base + 5000), "-m", str(calls), "-l", str(calls),
-                 "-r", str(calls), "-nostdin", "-timeout", "90s", "-timeout_error"],
-                cwd=tmp, capture_output=True, text=True, timeout=120,
-            )
-            deadline = time.monotonic() + 10
-            while len(srv.results) < calls and time.monotonic() < deadline:
-                time.sleep(0.05)
-            cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0) * 100
-            rss = rss_mb()
-            failed_sipp = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", done.stdout)
-            outcomes = []
-            for result in srv.results:
-                record = services.store.get_call(result.call_id)
-                outcomes.append(record.outcome if record is not None else None)
-        finally:
-            srv.shutdown(2)
-
+    done = run_sipp_calls(probe, sipp, lambda _tmp: SCENARIO, calls=calls, rate=calls, engine="pocketsphinx",
+                          rtp_base=rtp_base, sipp_timeout_s=90)
     sends, _heard, keys, invites = probe.snapshot()
     gaps, drifts = pacing(sends)
     audio = first_audio(sends, invites)
@@ -87,15 +48,15 @@ def run(calls: int, probe: Probe, rtp_base: int, sipp: str) -> None:
         last_keys = [at for index, at in enumerate(client_keys)
                      if index + 1 >= len(client_keys) or client_keys[index + 1] - at >= KEY_GAP_S]
         turns.extend(answers_after(last_keys, packets))
-    failed = int(failed_sipp[-1]) if failed_sipp else -1
-    bad = sum(1 for o in outcomes if o != "self_served") + max(0, calls - len(outcomes))
-    print(f"{calls:>3} calls | sipp rc {done.returncode}, failed {failed}, not self_served {bad} | "
+    print(f"{calls:>3} calls | sipp rc {done.done.returncode}, failed {done.failed}, "
+          f"not self_served {done.not_served} | "
           f"RTP gap p50 {pct(gaps, 50):.1f} p99 {pct(gaps, 99):.1f} max {max(gaps, default=float('nan')):.1f} ms, "
-          f"drift worst {max(drifts, key=abs, default=float('nan')):+.1f} ms | CPU {cpu:.0f}% RSS {rss:.0f} MB | "
+          f"drift worst {max(drifts, key=abs, default=float('nan')):+.1f} ms | "
+          f"CPU {done.cpu:.0f}% RSS {done.rss:.0f} MB | "
           f"INVITE->audio p50 {pct(audio, 50):.0f} p95 {pct(audio, 95):.0f} ms (n={len(audio)}) | "
           f"turn p50 {pct(turns, 50):.0f} p95 {pct(turns, 95):.0f} ms (n={len(turns)})", flush=True)
-    if failed != 0 or done.returncode != 0:
-        print(done.stdout[-1500:], done.stderr[-1500:])
+    if done.failed != 0 or done.done.returncode != 0:
+        print(done.done.stdout[-1500:], done.done.stderr[-1500:])
 
 
 def main() -> None:

@@ -7,14 +7,21 @@ arrival time of every caller packet and whether it carried speech, RFC 2833 key 
 from __future__ import annotations
 
 import itertools
+import os
+import re
 import resource
+import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
 #: A caller packet louder than this (peak, 16-bit) carries speech; the callers' files are digital silence
 #: between utterances, so any threshold well above zero and below soft speech works.
 SPEECH_PEAK = 300
@@ -163,3 +170,60 @@ def rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class SippRun:
+    """One sipp run against the in-process server, as the server saw it."""
+
+    done: subprocess.CompletedProcess[str]
+    failed: int  # sipp's count of failed calls (-1: sipp printed none)
+    not_served: int  # calls whose record did not end self_served, or that left no record
+    results: list[Any]  # the server's CallResult of each call (events, RTP stats)
+    cpu: float  # this process's CPU time / wall time while sipp ran (100 % = one core)
+    rss: float  # peak RSS of this process (MB)
+
+
+def run_sipp_calls(probe: Probe, sipp: str, scenario: Callable[[Path], Path], *, calls: int, rate: float,
+                   engine: str, rtp_base: int, sipp_timeout_s: int) -> SippRun:
+    """Start the server (trunk mode, flows/banking.yaml, ``engine``, the demo bank seeded, a fresh data
+    folder), run ``calls`` sipp callers of ``scenario(tmp_dir)`` started ``rate`` per second, and take the
+    server's results and records before shutting it down."""
+    from voicebot.runtime.app import open_services
+    from voicebot.storage.seed import seed_demo
+    from voicebot.telephony.endpoint import SipConfig
+    from voicebot.telephony.server import ServeSettings, VoicebotServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["VOICEBOT_DATA_DIR"] = str(Path(tmp) / "data")
+        scenario_file = scenario(Path(tmp))
+        services = open_services()
+        seed_demo(services.engine)
+        sip = SipConfig(sip_port=0, rtp_port_low=rtp_base, rtp_port_high=rtp_base + 4 * calls + 10,
+                        max_calls=calls, default_flow=ROOT / "flows/banking.yaml")
+        srv = VoicebotServer.create(ServeSettings(sip, shutdown_grace_seconds=2), engine=engine, services=services)
+        srv.start()
+        probe.reset()
+        try:
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            done = subprocess.run(
+                [sipp, f"127.0.0.1:{srv.sip_port}", "-sf", str(scenario_file), "-s", "1000", "-i", "127.0.0.1",
+                 "-p", "0", "-mi", "127.0.0.1", "-mp", str(rtp_base + 5000), "-m", str(calls), "-l", str(calls),
+                 "-r", f"{rate:g}", "-nostdin", "-timeout", f"{sipp_timeout_s}s", "-timeout_error"],
+                cwd=tmp, capture_output=True, text=True, timeout=sipp_timeout_s + 60,
+            )
+            deadline = time.monotonic() + 15
+            while len(srv.results) < calls and time.monotonic() < deadline:
+                time.sleep(0.05)
+            cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0) * 100
+            rss = rss_mb()
+            results = list(srv.results)
+            outcomes = []
+            for result in results:
+                record = services.store.get_call(result.call_id)
+                outcomes.append(record.outcome if record is not None else None)
+        finally:
+            srv.shutdown(2)
+    failed = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", done.stdout)
+    not_served = sum(1 for o in outcomes if o != "self_served") + max(0, calls - len(outcomes))
+    return SippRun(done, int(failed[-1]) if failed else -1, not_served, results, cpu, rss)

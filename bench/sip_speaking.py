@@ -23,14 +23,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 
-from sip_probe import Probe, answers_after, first_audio, pacing, pct, rss_mb, speech_ends
+from sip_probe import Probe, answers_after, first_audio, pacing, pct, rss_mb, run_sipp_calls, speech_ends
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLER = "+15550100001"
@@ -138,52 +134,19 @@ def write_caller(directory: Path) -> Path:
 
 
 def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp: str) -> None:
-    from voicebot.runtime.app import open_services
-    from voicebot.storage.seed import seed_demo
-    from voicebot.telephony.endpoint import SipConfig
-    from voicebot.telephony.server import ServeSettings, VoicebotServer
-
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["VOICEBOT_DATA_DIR"] = str(Path(tmp) / "data")
-        scenario = write_caller(Path(tmp))
-        services = open_services()
-        seed_demo(services.engine)
-        sip = SipConfig(sip_port=0, rtp_port_low=rtp_base, rtp_port_high=rtp_base + 4 * calls + 10,
-                        max_calls=calls, default_flow=ROOT / "flows/banking.yaml")
-        srv = VoicebotServer.create(ServeSettings(sip, shutdown_grace_seconds=2), engine=engine, services=services)
-        srv.start()
-        probe.reset()
-        try:
-            cpu0, wall0 = time.process_time(), time.monotonic()
-            done = subprocess.run(
-                [sipp, f"127.0.0.1:{srv.sip_port}", "-sf", str(scenario), "-s", "1000", "-i", "127.0.0.1",
-                 "-p", "0", "-mi", "127.0.0.1", "-mp", str(rtp_base + 5000), "-m", str(calls), "-l", str(calls),
-                 "-r", str(rate), "-nostdin", "-timeout", "120s", "-timeout_error"],
-                cwd=tmp, capture_output=True, text=True, timeout=180,
-            )
-            deadline = time.monotonic() + 15
-            while len(srv.results) < calls and time.monotonic() < deadline:
-                time.sleep(0.05)
-            cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0) * 100
-            rss = rss_mb()
-            failed_sipp = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", done.stdout)
-            outcomes = []
-            for result in srv.results:
-                record = services.store.get_call(result.call_id)
-                outcomes.append(record.outcome if record is not None else None)
-            # per call (by RTP port): the silence the endpointer waited before each recognized utterance
-            waited_by_port = {r.stats.get("rtp_port"): [e.at_ms - int(e.data["speech_end_ms"]) for e in r.events
-                                                       if e.kind == "recognized"] for r in srv.results}
-            recognized = [e.data for r in srv.results for e in r.events if e.kind == "recognized"]
-            # the server's own split of each turn after the end of speech, by the turn's place in the call
-            split: dict[int, list[dict[str, float]]] = {}
-            for r in srv.results:
-                for index, data in enumerate(e.data for e in r.events if e.kind == "answered"):
-                    split.setdefault(index, []).append(data)
-            previewed = sum(1 for data in recognized if data["previewed"])
-            previews = sum(int(data["previews"]) for data in recognized)
-        finally:
-            srv.shutdown(2)
+    done = run_sipp_calls(probe, sipp, write_caller, calls=calls, rate=rate, engine=engine, rtp_base=rtp_base,
+                          sipp_timeout_s=120)
+    # per call (by RTP port): the silence the endpointer waited before each recognized utterance
+    waited_by_port = {r.stats.get("rtp_port"): [e.at_ms - int(e.data["speech_end_ms"]) for e in r.events
+                                               if e.kind == "recognized"] for r in done.results}
+    recognized = [e.data for r in done.results for e in r.events if e.kind == "recognized"]
+    # the server's own split of each turn after the end of speech, by the turn's place in the call
+    split: dict[int, list[dict[str, float]]] = {}
+    for r in done.results:
+        for index, data in enumerate(e.data for e in r.events if e.kind == "answered"):
+            split.setdefault(index, []).append(data)
+    previewed = sum(1 for data in recognized if data["previewed"])
+    previews = sum(int(data["previews"]) for data in recognized)
 
     sends, heard, _keys, invites = probe.snapshot()
     gaps, drifts = pacing(sends)
@@ -201,16 +164,15 @@ def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp:
         waited.extend(call_waited)
         if len(call_turns) == len(call_waited):
             after.extend(t - w for t, w in zip(call_turns, call_waited, strict=True))
-    failed = int(failed_sipp[-1]) if failed_sipp else -1
-    not_served = sum(1 for o in outcomes if o != "self_served") + max(0, calls - len(outcomes))
-    print(f"{calls:>3} speaking calls at {rate:g}/s ({engine}) | sipp rc {done.returncode}, failed {failed}, "
-          f"not self_served {not_served} | turn p50 {pct(turns, 50):.0f} p95 {pct(turns, 95):.0f} ms "
+    print(f"{calls:>3} speaking calls at {rate:g}/s ({engine}) | sipp rc {done.done.returncode}, "
+          f"failed {done.failed}, not self_served {done.not_served} | "
+          f"turn p50 {pct(turns, 50):.0f} p95 {pct(turns, 95):.0f} ms "
           f"(n={len(turns)}; silence waited p50 {pct(waited, 50):.0f} p95 {pct(waited, 95):.0f} ms, "
           f"{previewed} of {len(waited)} results from a preview, {previews} previews) | "
           f"RTP gap p99 {pct(gaps, 99):.1f} "
           f"max {max(gaps, default=float('nan')):.0f} ms, "
           f"drift worst {max(drifts, key=abs, default=float('nan')):+.1f} ms"
-          f" | INVITE->audio p95 {pct(audio, 95):.0f} ms | CPU {cpu:.0f}% RSS {rss:.0f} MB", flush=True)
+          f" | INVITE->audio p95 {pct(audio, 95):.0f} ms | CPU {done.cpu:.0f}% RSS {done.rss:.0f} MB", flush=True)
     if after:
         print(f"      turn latency - silence waited: p50 {pct(after, 50):.0f} p95 {pct(after, 95):.0f} ms "
               f"(n={len(after)})")
@@ -222,8 +184,8 @@ def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp:
         print(f"      server, {name}: " + ", ".join(
             f"{key} p50 {pct([row[key] for row in rows], 50):.0f} p95 {pct([row[key] for row in rows], 95):.0f}"
             for key in ("recognize_ms", "step_ms", "first_audio_ms")))
-    if failed != 0 or done.returncode != 0:
-        print(done.stdout[-1500:], done.stderr[-1500:])
+    if done.failed != 0 or done.done.returncode != 0:
+        print(done.done.stdout[-1500:], done.done.stderr[-1500:])
 
 
 def main() -> None:
