@@ -33,53 +33,8 @@ CALLER = "+15550100001"
 UTTERANCES = {"balance": "what's my balance", "pin": "one two three four", "done": "no thanks"}
 UTTERANCE_NAMES = ["menu answer -> PIN prompt", "PIN -> balance", "no thanks -> goodbye"]
 
-SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="speaking_caller">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:{caller}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=ptime:20
-      a=sendrecv
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true" rrs="true"/>
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Contact: <sip:{caller}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <!-- the welcome and "How can I help you today?"; the answer barges in on the list of options -->
+#: The caller's script between the ACK and the IVR's BYE (voicebot.telephony.demo.caller_scenario adds those).
+SCRIPT = """  <!-- the welcome and "How can I help you today?"; the answer barges in on the list of options -->
   <pause milliseconds="4100"/>
   <nop><action><exec rtp_stream="{balance},1,0"/></action></nop>
   <!-- the utterance, its recognition and the PIN prompt -->
@@ -88,39 +43,18 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <!-- the PIN, the balance and "Is there anything else I can help you with?" -->
   <pause milliseconds="{done_wait_ms}"/>
   <nop><action><exec rtp_stream="{done},1,0"/></action></nop>
-  <recv request="BYE" timeout="20000"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-</scenario>
 """
 
 
 def write_caller(directory: Path) -> Path:
-    import numpy as np
+    from voicebot.telephony.demo import caller_scenario, write_speech
 
-    from voicebot.audio.g711 import mulaw_encode
-    from voicebot.testing.voices import Voice, synthesize
-
-    seconds = {}
-    for name, text in UTTERANCES.items():
-        speech = synthesize(Voice("flite", "slt"), text).astype(np.int16)
-        # 200 ms lead, the words, 1.5 s of silence: rtp_stream stops at the end of the file
-        pcm = np.concatenate([np.zeros(1600, np.int16), speech, np.zeros(12000, np.int16)])
-        (directory / f"{name}.ulaw").write_bytes(mulaw_encode(pcm))
-        seconds[name] = len(pcm) / 8000
-    text = SCENARIO
+    # each file: 200 ms lead, the words, 1.5 s of silence (rtp_stream stops at the end of the file)
+    seconds = {name: write_speech(directory / f"{name}.ulaw", text, trailing_silence_s=1.5)
+               for name, text in UTTERANCES.items()}
+    text = caller_scenario("speaking_caller", "voicebot speaking caller: every answer spoken", SCRIPT, CALLER,
+                           display="Caller")
     for key, value in {
-        "caller": CALLER,
         "balance": str(directory / "balance.ulaw"),
         "pin": str(directory / "pin.ulaw"),
         "done": str(directory / "done.ulaw"),

@@ -35,23 +35,22 @@ BALANCE_TEXT = "what's my balance"
 BALANCE_TEXT_KEYWORD = "balance"
 DONE_TEXT = "no thanks"
 
-#: The caller's script. Pauses let the IVR's prompts play first (speech during a prompt would barge in,
-#: which works too, but the demo is meant to be listened to in order).
-SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+#: A sipp caller (UAC): INVITE offering PCMU and telephone-event, ACK; then the script; then it waits up to
+#: 20 s for the IVR's BYE and answers it. ``{caller}`` and ``{display}`` are filled in by :func:`caller_scenario`.
+CALLER_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
-<!-- voicebot demo caller: PCMU + telephone-event; speech by rtp_stream (raw mu-law), PIN by RFC 2833 pcaps. -->
-<scenario name="voicebot_demo">
+<!-- {description} -->
+<scenario name="{name}">
   <send retrans="500">
     <![CDATA[
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Demo Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      From: "{display}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: 1 INVITE
       Contact: <sip:{caller}@[local_ip]:[local_port]>
       Max-Forwards: 70
-      Subject: voicebot demo
       Content-Type: application/sdp
       Content-Length: [len]
 
@@ -79,7 +78,7 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     <![CDATA[
       ACK [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Demo Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      From: "{display}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: 1 ACK
@@ -90,23 +89,8 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
 
-  <!-- the greeting and the main menu question -->
-  <pause milliseconds="{greeting_ms}"/>
-  <nop><action><exec rtp_stream="{balance},1,0"/></action></nop>
-  <!-- the speech, its recognition, the PIN prompt -->
-  <pause milliseconds="{pin_wait_ms}"/>{confirm}
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_1.pcap"/></action></nop>
-  <pause milliseconds="500"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_2.pcap"/></action></nop>
-  <pause milliseconds="500"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_3.pcap"/></action></nop>
-  <pause milliseconds="500"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_4.pcap"/></action></nop>
-  <!-- the balance, then "Is there anything else I can help you with?" -->
-  <pause milliseconds="{balance_wait_ms}"/>
-  {done_action}
-
-  <recv request="BYE" timeout="{bye_timeout_ms}"/>
+"""
+CALLER_TAIL = """  <recv request="BYE" timeout="20000"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -122,6 +106,39 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
 </scenario>
 """
+
+
+def caller_scenario(name: str, description: str, script: str, caller: str = CALLER,
+                    display: str = "Demo Caller") -> str:
+    """A whole sipp caller scenario: :data:`CALLER_HEAD`, ``script`` (pauses, ``rtp_stream`` speech, DTMF
+    pcaps), :data:`CALLER_TAIL`."""
+    text = CALLER_HEAD.replace("{name}", name).replace("{description}", description) + script + CALLER_TAIL
+    return text.replace("{caller}", caller).replace("{display}", display)
+
+
+#: The caller's script. Pauses let the IVR's prompts play first (speech during a prompt would barge in,
+#: which works too, but the demo is meant to be listened to in order).
+SCENARIO = caller_scenario(
+    "voicebot_demo",
+    "voicebot demo caller: PCMU + telephone-event; speech by rtp_stream (raw mu-law), PIN by RFC 2833 pcaps.",
+    """  <!-- the greeting and the main menu question -->
+  <pause milliseconds="{greeting_ms}"/>
+  <nop><action><exec rtp_stream="{balance},1,0"/></action></nop>
+  <!-- the speech, its recognition, the PIN prompt -->
+  <pause milliseconds="{pin_wait_ms}"/>{confirm}
+  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_1.pcap"/></action></nop>
+  <pause milliseconds="500"/>
+  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_2.pcap"/></action></nop>
+  <pause milliseconds="500"/>
+  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_3.pcap"/></action></nop>
+  <pause milliseconds="500"/>
+  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_4.pcap"/></action></nop>
+  <!-- the balance, then "Is there anything else I can help you with?" -->
+  <pause milliseconds="{balance_wait_ms}"/>
+  {done_action}
+
+""",
+)
 
 
 #: Key 1 ("yes") when the recognizer's confidence calls for a confirmation ("I heard check balance. Is that right?").
@@ -169,7 +186,7 @@ def _free_rtp_range(size: int = 20) -> tuple[int, int]:
     raise DemoError("no free block of RTP ports on 127.0.0.1")
 
 
-def _write_speech(path: Path, text: str, trailing_silence_s: float = 1.2) -> float:
+def write_speech(path: Path, text: str, trailing_silence_s: float = 1.2) -> float:
     """Caller speech as raw mu-law (no header, what ``rtp_stream`` plays), with silence after it so the
     IVR's endpointer hears the end of the utterance. Returns the duration in seconds."""
     from voicebot.audio.g711 import mulaw_encode
@@ -197,15 +214,14 @@ def write_scenario(
     ``confirm``: the caller of a low-confidence recognizer (PocketSphinx): key 1 to confirm the recognized
     request before the PIN, and key 2 (no) instead of "no thanks" at the end."""
     balance, done = directory / "balance.ulaw", directory / "no_thanks.ulaw"
-    balance_s = _write_speech(balance, balance_text)
-    _write_speech(done, DONE_TEXT)
+    balance_s = write_speech(balance, balance_text)
+    write_speech(done, DONE_TEXT)
     scenario = directory / "demo_caller.xml"
     # PocketSphinx rarely hears "no thanks" from this voice: that caller answers the last question by key 2 (no).
     done_action = (f'<nop><action><exec play_pcap_audio="{PCAPS}/dtmf_2833_2.pcap"/></action></nop>' if confirm
                    else '<nop><action><exec rtp_stream="{done},1,0"/></action></nop>')
     text = SCENARIO.replace("{confirm}", CONFIRM if confirm else "").replace("{done_action}", done_action)
     for key, value in {
-        "caller": CALLER,
         "greeting_ms": str(int(greeting_s * 1000) + 600),
         "balance": str(balance),
         "done": str(done),
@@ -213,7 +229,6 @@ def write_scenario(
         "pin_wait_ms": str(int(balance_s * 1000) + 2500),
         # verify, the balance (about 7 s), the last question
         "balance_wait_ms": str(int((8.5 + anything_else_s) * 1000)),
-        "bye_timeout_ms": "20000",
         "pcaps": str(PCAPS),
     }.items():
         text = text.replace("{" + key + "}", value)
