@@ -25,9 +25,10 @@ such as "agent" or "main menu" during a PIN), so a command is never forced into 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from voicebot.actions import Listen
 from voicebot.events import Hypothesis
@@ -91,6 +92,15 @@ _EXTRA_WORDS: dict[str, tuple[str, ...]] = {
 
 class RecognizerError(RuntimeError):
     """A recognizer that cannot be created or used (missing model, missing package, engine failure)."""
+
+
+def import_engine(module: str, engine: str, package: str) -> Any:
+    """The engine's Python package ``module``, imported on first use by its adapter, or a clear error naming
+    the pip ``package`` that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise RecognizerError(f"{engine} is not installed: pip install {package}") from exc
 
 
 @dataclass(frozen=True)

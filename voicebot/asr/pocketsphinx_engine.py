@@ -44,7 +44,6 @@ The only module that imports ``pocketsphinx`` (lazily, so the rest of voicebot r
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
@@ -52,7 +51,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from voicebot.asr.base import GrammarSpec, RecognitionResult, RecognizerError
+from voicebot.asr.base import GrammarSpec, RecognitionResult, RecognizerError, import_engine
 from voicebot.asr.grammars import GARBAGE_WORDS, in_grammar, jsgf
 from voicebot.events import Hypothesis
 
@@ -81,10 +80,7 @@ Screen = Literal["off", "confidence", "reject"]
 
 def _module() -> Any:
     """The ``pocketsphinx`` package, imported on first use (it ships no type information)."""
-    try:
-        return importlib.import_module("pocketsphinx")
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise RecognizerError("PocketSphinx is not installed: pip install pocketsphinx") from exc
+    return import_engine("pocketsphinx", "PocketSphinx", "pocketsphinx")
 
 
 def default_model_dir() -> Path:

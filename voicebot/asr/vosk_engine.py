@@ -25,7 +25,6 @@ The only module that imports ``vosk`` (lazily, so the rest of voicebot runs with
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import math
@@ -35,7 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voicebot.asr.base import GrammarSpec, RecognitionResult, RecognizerError
+from voicebot.asr.base import GrammarSpec, RecognitionResult, RecognizerError, import_engine
 from voicebot.asr.grammars import UNK, vosk_grammar_json
 from voicebot.asr.models import default_vosk_model_path
 from voicebot.asr.shared import SharedModels
@@ -53,11 +52,7 @@ SAMPLE_RATE = 16000
 
 def _module() -> Any:
     """The ``vosk`` package, imported on first use (it ships no type information)."""
-    try:
-        vosk = importlib.import_module("vosk")
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise RecognizerError("Vosk is not installed: pip install vosk") from exc
-    return vosk
+    return import_engine("vosk", "Vosk", "vosk")
 
 
 def is_vosk_model(path: Path) -> bool:

@@ -62,6 +62,7 @@ from voicebot.asr.base import (
     GrammarSpec,
     RecognitionResult,
     RecognizerError,
+    import_engine,
 )
 from voicebot.asr.grammars import grammar_phrases, normalize_phrase
 from voicebot.asr.shared import SharedModels
@@ -116,10 +117,7 @@ _DATE_PROMPT = "March third. The twenty first of June."
 
 def _module() -> Any:
     """The ``faster_whisper`` package, imported on first use (its type information is incomplete)."""
-    try:
-        return importlib.import_module("faster_whisper")
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise RecognizerError("faster-whisper is not installed: pip install faster-whisper") from exc
+    return import_engine("faster_whisper", "faster-whisper", "faster-whisper")
 
 
 def default_model_path() -> Path:
