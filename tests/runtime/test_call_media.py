@@ -15,16 +15,14 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from voicebot.asr.base import RecognitionResult
+from voicebot.asr.base import RecognitionResult, Recognizer
 from voicebot.asr.fake import FakeRecognizer
 from voicebot.audio.pcm import PHONE_RATE
-from voicebot.audio.vad import EnergyVad
+from voicebot.audio.vad import EnergyVad, VadAnalyzer
 from voicebot.config import load_config
 from voicebot.runtime.app import load_flow_with
-from voicebot.runtime.clock import ManualClock
-from voicebot.asr.base import Recognizer
-from voicebot.audio.vad import VadAnalyzer
 from voicebot.runtime.call import FRAME, Call, CallSpeech
+from voicebot.runtime.clock import ManualClock
 from voicebot.runtime.listen_turn import TurnInputs
 from voicebot.runtime.pools import Executors, synthesis_pool
 from voicebot.runtime.session import CallSession

@@ -249,6 +249,7 @@ class Call:
             return
         before = self.phase
         if before == "ivr":
+            self.ivr.now_ms = self.now_ms
             self.ivr.hang_up()
             self.ivr.settle()
         # A caller who leaves before their answer has played to its end was not served (the flow's own
