@@ -39,6 +39,7 @@ from voicebot.runtime.call_events import (
     Offered,
     Phase,
     PhaseChanged,
+    PromptPlayed,
     PromptQueued,
 )
 from voicebot.runtime.ivr import IvrPhase
@@ -166,7 +167,7 @@ class Call:
         if self.finished:
             out = np.zeros(FRAME, dtype=np.int16)
         elif self._goodbye_seq is not None:
-            out, _ended = self.playout.next_frame()
+            out = self._play()
             if not self.playout.speaking:
                 self._end("shutdown")
         elif self.phase == "ivr":
@@ -174,7 +175,7 @@ class Call:
             if self.ivr.done:
                 self._ivr_over()
         elif self.phase in ("queued", "ringing"):
-            out, _ended = self.playout.next_frame()  # hold audio (and, later, announcements)
+            out = self._play()  # hold audio (and, later, announcements)
         else:
             out = np.zeros(FRAME, dtype=np.int16)  # bridged: the bridge relays the agent's audio (next step)
         if self.recorder is not None:
@@ -183,6 +184,13 @@ class Call:
             secure = secure or self._secure()
             self.recorder.write(self._silence if secure else heard, self._silence if secure else out)
         self.now_ms += FRAME_MS
+        return out
+
+    def _play(self) -> np.ndarray:
+        """A frame of the playout outside the IVR (the goodbye, hold audio), its finished prompts published."""
+        out, finished = self.playout.next_frame()
+        for end in finished:
+            self._publish(PromptPlayed(call_id=self.call_id, at_ms=self.now_ms, seq=end.seq, node=end.node))
         return out
 
     def _secure(self) -> bool:

@@ -293,7 +293,9 @@ class IvrPhase:
 
     def _stop_playback(self, why: str) -> None:
         self._publish(BargeIn(call_id=self.session.call_id, at_ms=self.now_ms, by=why))
-        self.playout.cancel()
+        cut = self.playout.cancel()
+        if cut is not None and cut == self._answer_seq:
+            self.answer_heard = True  # the caller heard the start of their answer and chose to go on
         self._first_audio = None
 
     def _output(self) -> np.ndarray:

@@ -120,6 +120,8 @@ class Playout:
         self.queued_seq = 0  # the number of the last prompt queued
         self.chunk_started = False  # set by next_frame() when a new piece of prompt audio began in that frame
         self._played: set[int] = set()
+        self._head = 1  # the number of the prompt at the head of the queue (the one playing, or next)
+        self._head_started = False  # some of the head prompt's audio has been played
         self._playing: np.ndarray | None = None
         self._pos = 0
         self._hold: np.ndarray | None = None
@@ -148,11 +150,16 @@ class Playout:
         self.queue.put_ready(PromptEnd(self.queued_seq, node))
         return self.queued_seq
 
-    def cancel(self) -> None:
-        """Barge-in or hang-up: drop what is playing and queued (hold audio, if any, goes on)."""
+    def cancel(self) -> int | None:
+        """Barge-in or hang-up: drop what is playing and queued (hold audio, if any, goes on).
+
+        Returns the number of the prompt whose audio was being played (heard in part), if one was."""
+        cut = self._head if self._head_started else None
         self.queue.cancel()
         self._playing = None
         self._pos = 0
+        self._head, self._head_started = self.queued_seq + 1, False
+        return cut
 
     def hold(self, clip: np.ndarray) -> None:
         """Loop ``clip`` whenever no prompt plays, until :meth:`stop_hold`."""
@@ -198,7 +205,7 @@ class Playout:
                     break
                 assert not isinstance(item, PromptEnd)
                 self._playing, self._pos = item, 0
-                self.chunk_started = True
+                self.chunk_started = self._head_started = True
             take = min(FRAME - filled, len(self._playing) - self._pos)
             out[filled:filled + take] = self._playing[self._pos:self._pos + take]
             filled += take
@@ -215,6 +222,7 @@ class Playout:
         for end in self.queue.take_ends():
             self._played.add(end.seq)
             finished.append(end)
+            self._head, self._head_started = end.seq + 1, False
 
     def _fill_hold(self, out: np.ndarray, filled: int) -> None:
         clip = self._hold
