@@ -106,18 +106,16 @@ def _open(flow: Path):  # type: ignore[no-untyped-def]
 def _console(services, compiled, debug: bool):  # type: ignore[no-untyped-def]
     from voicebot.runtime.clock import ManualClock
     from voicebot.runtime.console import Console
-    from voicebot.runtime.session import CallSession
 
     clock = ManualClock(time.time())
-    session = CallSession(compiled, services.registry, services.store, clock)
-    return Console(session, clock, click.echo, debug=debug)
+    return Console(services.session(compiled, clock), clock, click.echo, debug=debug)
 
 
 @main.command("test")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def test_cmd(paths: tuple[Path, ...]) -> None:
     """Run conversation tests (YAML files with turns and expectations)."""
-    from voicebot.testing.conversation import ConversationSpecError, run_file
+    from voicebot.runtime.conversations import ConversationSpecError, run_file
 
     files: list[Path] = []
     for path in paths:
