@@ -3,6 +3,7 @@ the goodbye on shutdown, and what "self-served" means (issue 8 item 8), on virtu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,11 +64,19 @@ def test_the_phases_a_call_moves_through() -> None:
         assert before not in afters  # no phase moves to itself
 
 
-def test_a_transition_the_phase_does_not_allow_is_refused(engine: Engine, tmp_path: Path) -> None:
+def test_a_transition_the_phase_does_not_allow_is_refused_and_the_call_goes_on(
+        engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     call = make_media(engine, tmp_path, [])
     call.bridge("alice")  # nobody is waiting: an ACD bug, never the caller's doing
-    with pytest.raises(PhaseError, match="ivr -> bridged"):
+    with caplog.at_level(logging.ERROR, logger="voicebot.call"):
         run(call, 1)
+    assert call.phase == "ivr" and not call.finished
+    assert "ACD command refused" in caplog.text and "ivr -> bridged is not a transition" in caplog.text
+    assert not any(isinstance(e, Bridged) for e in call.events)
+    run(call, 20)
+    assert call.speaking  # the greeting goes on
+    with pytest.raises(PhaseError):
+        call._move("wrap_up")  # the table itself refuses
 
 
 # ----- the handoff policy --------------------------------------------------------------------------

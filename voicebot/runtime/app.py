@@ -51,7 +51,8 @@ class Services:
     acd: AcdPort | None = None
     _recognizers: dict[str, Recognizer] = field(default_factory=dict, init=False, repr=False)
     _prompts: PromptCache | None = field(default=None, init=False, repr=False)
-    _speech: dict[tuple[int, int], CallSpeech] = field(default_factory=dict, init=False, repr=False)
+    _speech: dict[tuple[int, int], tuple[CompiledFlow, Recognizer, CallSpeech]] = field(
+        default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def load(self, flow_path: Path) -> CompiledFlow:
@@ -83,11 +84,12 @@ class Services:
         key = (id(flow), id(recognizer))
         prompts = self.prompts()
         with self._lock:
-            speech = self._speech.get(key)
-            if speech is None:
+            kept = self._speech.get(key)
+            if kept is None:
                 inputs = TurnInputs(recognizer, WebRtcVad(VAD_AGGRESSIVENESS), phrases_by_intent(flow))
-                speech = self._speech[key] = CallSpeech(prompts, inputs)
-            return speech
+                # The flow and recognizer are kept with it: alive, their ids cannot be reused by others.
+                kept = self._speech[key] = (flow, recognizer, CallSpeech(prompts, inputs))
+            return kept[2]
 
     def session(self, flow: CompiledFlow, clock: Clock | None = None) -> CallSession:
         return CallSession(flow, self.registry, self.store, clock or SystemClock(),
@@ -101,12 +103,6 @@ class Services:
         recorder = StereoRecorder(recordings_dir / f"{session.call_id}.wav") if recordings_dir is not None else None
         return Call(session, self.speech(flow, recognizer), executors or Executors.shared(), bus=self.bus,
                     acd=self.acd, recorder=recorder)
-
-    def close(self) -> None:
-        for recognizer in self._recognizers.values():
-            recognizer.close()
-        self._recognizers.clear()
-        self.engine.dispose()
 
 
 def load_flow_with(flow_path: Path, config: Config, registry: ActionRegistry) -> CompiledFlow:

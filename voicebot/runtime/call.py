@@ -160,7 +160,12 @@ class Call:
         if self.finished:
             return np.zeros(FRAME, dtype=np.int16)
         while not self._commands.empty():
-            self._commands.get_nowait()()
+            command = self._commands.get_nowait()
+            try:
+                command()
+            except PhaseError:
+                # A confused ACD must not cost the caller their call: refuse the move, keep the call as it is.
+                log.exception("call %s: ACD command refused", self.call_id)
         if self._closing and self._goodbye_seq is None and not self.finished:
             self._say_goodbye()
         secure = self._secure()
