@@ -50,10 +50,8 @@ def new_call(session: CallSession, cache: PromptCache, recognizer: Recognizer, v
     return Call(session, speech, Executors.inline(**executors), acd=acd)
 
 
-CallMedia = Call
 
-
-def make_media(engine: Engine, tmp_path: Path, texts: list[str], acd: AcdPort | None = None) -> CallMedia:
+def make_media(engine: Engine, tmp_path: Path, texts: list[str], acd: AcdPort | None = None) -> Call:
     flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
     clock = ManualClock()
     session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), clock)
@@ -63,7 +61,7 @@ def make_media(engine: Engine, tmp_path: Path, texts: list[str], acd: AcdPort | 
     return media
 
 
-def run(media: CallMedia, frames: int, frame: np.ndarray = SILENCE, keys: str = "") -> list[np.ndarray]:
+def run(media: Call, frames: int, frame: np.ndarray = SILENCE, keys: str = "") -> list[np.ndarray]:
     clock = media.session.clock
     out = []
     for index in range(frames):
@@ -73,7 +71,7 @@ def run(media: CallMedia, frames: int, frame: np.ndarray = SILENCE, keys: str = 
     return out
 
 
-def until_listening(media: CallMedia, limit: int = 2000) -> int:
+def until_listening(media: Call, limit: int = 2000) -> int:
     ticks = 0
     while media.speaking and ticks < limit:
         run(media, 1)
@@ -81,5 +79,5 @@ def until_listening(media: CallMedia, limit: int = 2000) -> int:
     return ticks
 
 
-def kinds(media: CallMedia) -> list[str]:
+def kinds(media: Call) -> list[str]:
     return [e.kind for e in media.events]

@@ -18,7 +18,7 @@ from tests.runtime.call_harness import (
     ROOT,
     SILENCE,
     SPEECH,
-    CallMedia,
+    Call,
     engine,
     kinds,
     make_media,
@@ -138,7 +138,7 @@ nodes:
     assert media.finished and any(e.kind == "play" for e in media.events)
 
 
-def slow_media(engine: Engine, tmp_path: Path, delay: float) -> tuple[CallMedia, FakeSynthesizer]:
+def slow_media(engine: Engine, tmp_path: Path, delay: float) -> tuple[Call, FakeSynthesizer]:
     flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
     session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), ManualClock())
     voice = FakeSynthesizer(sample_rate=PHONE_RATE, delay=delay)
@@ -227,7 +227,7 @@ def test_speech_late_in_a_long_prompt_still_barges_in(engine: Engine, tmp_path: 
     assert next(e for e in media.events if e.kind == "recognized").data["text"] == "balance"
 
 
-def speech_media(engine: Engine, tmp_path: Path, recognizer: FakeRecognizer, **kwargs: Executor) -> CallMedia:
+def speech_media(engine: Engine, tmp_path: Path, recognizer: FakeRecognizer, **kwargs: Executor) -> Call:
     flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
     session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), ManualClock())
     cache = PromptCache(tmp_path / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
@@ -236,7 +236,7 @@ def speech_media(engine: Engine, tmp_path: Path, recognizer: FakeRecognizer, **k
     return media
 
 
-def say_and_wait(media: CallMedia, speech_frames: int = 15) -> int:
+def say_and_wait(media: Call, speech_frames: int = 15) -> int:
     """Speak, then stay silent until the utterance is recognized; the silence it took (ms)."""
     until_listening(media)
     run(media, speech_frames, SPEECH)
@@ -248,7 +248,7 @@ def say_and_wait(media: CallMedia, speech_frames: int = 15) -> int:
     raise AssertionError("the utterance was never recognized")
 
 
-def recognized(media: CallMedia) -> list[dict[str, object]]:
+def recognized(media: Call) -> list[dict[str, object]]:
     return [e.data for e in media.events if e.kind == "recognized"]
 
 
@@ -367,7 +367,7 @@ class ManualPool(Executor):
 
 
 def at_the_pin_with_a_manual_pool(engine: Engine, tmp_path: Path,
-                                  recognizer: FakeRecognizer) -> tuple[CallMedia, ManualPool]:
+                                  recognizer: FakeRecognizer) -> tuple[Call, ManualPool]:
     """A call whose recognition jobs wait for the test, past the menu ("balance") and at the PIN prompt."""
     pool = ManualPool()
     media = speech_media(engine, tmp_path, recognizer, recognition=pool)
