@@ -104,6 +104,9 @@ def run_call(
     ``stop`` set (the grace period is over): the call is ended at once, and BYE is sent.
     """
     silence = np.zeros(FRAME, dtype=np.int16)
+    # The endpoint's own shutdown hook, where the channel has one (SipEndpoint.request_end sets it): the same
+    # request as ``closing``, per call.
+    end_requested: threading.Event | None = getattr(channel, "end_requested", None)
     ended_by = "ivr"
     ticks = 0
     pacer: Pacer | None = None
@@ -121,7 +124,7 @@ def run_call(
                 ended_by = "shutdown"
                 call.end_now("shutdown")
                 break
-            if closing is not None and closing.is_set() and not said_goodbye:
+            if not said_goodbye and any(e is not None and e.is_set() for e in (closing, end_requested)):
                 said_goodbye = True
                 call.shutdown()
             frame = channel.read_frame()
