@@ -1,0 +1,113 @@
+"""The ACD's port for the call owner: one object, every operation a call's life needs.
+
+The call owner (runtime) holds one :class:`AcdService` per process and calls it on its events:
+
+====================================  ==========================================================
+call event                            service call
+====================================  ==========================================================
+the flow's Handoff action             ``enqueue(call_id, handoff, ...)`` -> the entry (its id goes in
+                                      ``X-Voicebot-Handoff``)
+every tick (or ~250 ms)               ``route()`` -> offers to ring; callback offers to make
+agent phone answered (200 OK)         ``accept(offer_id, token)`` (StaleOffer: hang up that leg)
+agent 486/603/unreachable             ``decline(offer_id, token, reason)``
+caller hung up while queued/ringing   ``abandon(entry_id)``
+caller pressed 1 for a callback       ``request_callback(entry_id, number)``
+callback: the caller's leg ended      ``callback_result(entry_id, outcome)``
+agent or caller hung up after bridge  ``complete(entry_id)``
+agent dropped mid-call                ``requeue(entry_id)`` (caller back at the front)
+every second                          ``reconcile()``
+process start                         ``recover()`` (this node's live callers of the last run)
+====================================  ==========================================================
+
+Time comes from the injected clock (epoch seconds), so tests drive it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from voicebot.acd.agent_store import AgentStore
+from voicebot.acd.callbacks import CallbackStore
+from voicebot.acd.config import AcdSettings
+from voicebot.acd.reconcile import Repairs, reconcile, recover_node
+from voicebot.acd.status import QueueStatus, WaitingRow, queue_status, waiting_in
+from voicebot.acd.store import Accepted, AcdStore, RouteResult
+from voicebot.storage.acd_models import QueueEntry
+
+Clock = Callable[[], float]
+
+
+def default_node_name() -> str:
+    """This process's name among nodes: ``VOICEBOT_NODE`` or host name; used to recover after restarts."""
+    return os.environ.get("VOICEBOT_NODE") or socket.gethostname()
+
+
+class AcdService:
+    def __init__(self, engine: Engine, settings: AcdSettings, *, clock: Clock | None = None,
+                 node: str | None = None) -> None:
+        import time
+
+        self.engine = engine
+        self.settings = settings
+        self.node = node if node is not None else default_node_name()
+        self._clock: Clock = clock or time.time
+        self.entries = AcdStore(engine, settings, router=self.node)
+        self.agents = AgentStore(engine, settings)
+        self.callbacks = CallbackStore(engine, settings)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    # ----- the caller's side ----------------------------------------------------------------------
+
+    def enqueue(self, call_id: str, queue: str, *, priority: int = 0, skills: tuple[str, ...] = (),
+                handoff: dict[str, Any] | None = None, caller_id: str = "", customer_id: int | None = None,
+                vip: bool = False) -> QueueEntry:
+        return self.entries.enqueue(call_id, queue, self.now(), priority=priority, caller_id=caller_id,
+                                    customer_id=customer_id, vip=vip, skills=skills, handoff=handoff, node=self.node)
+
+    def abandon(self, entry_id: int, reason: str = "caller hung up") -> QueueEntry:
+        return self.entries.abandon(entry_id, self.now(), reason)
+
+    def request_callback(self, entry_id: int, number: str) -> QueueEntry:
+        return self.callbacks.request(entry_id, number, self.now())
+
+    def callback_result(self, entry_id: int, outcome: str, detail: str = "") -> QueueEntry:
+        return self.callbacks.result(entry_id, outcome, self.now(), detail)
+
+    # ----- routing and offers ---------------------------------------------------------------------
+
+    def route(self) -> RouteResult:
+        return self.entries.route(self.now())
+
+    def accept(self, offer_id: int, token: int) -> Accepted:
+        return self.entries.accept(offer_id, token, self.now())
+
+    def decline(self, offer_id: int, token: int, reason: str = "declined") -> None:
+        self.entries.decline(offer_id, token, self.now(), reason)
+
+    def complete(self, entry_id: int, reason: str = "call ended") -> QueueEntry:
+        return self.entries.complete(entry_id, self.now(), reason)
+
+    def requeue(self, entry_id: int, reason: str = "agent hung up") -> QueueEntry:
+        return self.entries.requeue(entry_id, self.now(), reason)
+
+    def reconcile(self) -> Repairs:
+        return reconcile(self.engine, self.settings, self.now())
+
+    def recover(self) -> list[int]:
+        return recover_node(self.engine, self.settings, self.node, self.now())
+
+    # ----- views ----------------------------------------------------------------------------------
+
+    def status(self) -> list[QueueStatus]:
+        return queue_status(self.engine, self.settings, self.now())
+
+    def waiting(self, queue: str) -> list[WaitingRow]:
+        return waiting_in(self.engine, self.settings, queue, self.now())
