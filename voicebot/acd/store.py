@@ -174,6 +174,7 @@ class AcdStore:
             # Ring-all: the other phones stop ringing and their agents are free again.
             release_offers(session, self.engine, entry, now, "cancelled", f"answered by {agent.login}")
             move_agent(session, agent, "busy", now, f"answered entry {entry.id}")
+            self._renew_lease(agent, now)  # answering the phone proves presence as a heartbeat does
             agent.current_entry_id = entry.id
             entry.agent_id = agent.id
             attempt_id = None
@@ -262,6 +263,7 @@ class AcdStore:
             if agent is not None and agent.state == "busy" and agent.current_entry_id == entry.id:
                 agent.calls_handled += 1
                 agent.talk_ms += talk_ms
+                self._renew_lease(agent, now)
                 start_wrap_up(session, agent, self.settings.queue(entry.queue).wrap_up_seconds, now)
             return entry
 
@@ -287,6 +289,11 @@ class AcdStore:
             if agent is None or agent.state != "wrap_up":
                 raise AcdError(f"agent {agent_id} is not in wrap-up")
             finish_wrap_up(session, agent, now)
+
+    def _renew_lease(self, agent: Agent, now: datetime) -> None:
+        renewed = now + timedelta(seconds=self.settings.agents.lease_seconds)
+        if agent.lease_expires_at is None or as_utc(agent.lease_expires_at) < renewed:
+            agent.lease_expires_at = renewed
 
     def _entry(self, session: Session, entry_id: int) -> QueueEntry:
         entry = get_locked(session, self.engine, QueueEntry, entry_id)
