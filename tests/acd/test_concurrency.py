@@ -1,0 +1,76 @@
+"""Two router processes racing on one database never offer one entry twice or one agent two entries."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from tests.acd.router_worker import SETTINGS
+from voicebot.acd.config import parse_acd
+from voicebot.acd.service import AcdService
+from voicebot.storage.acd_models import AgentTransition, Offer, QueueEntry
+from voicebot.storage.db import session_scope
+
+ENTRIES, AGENTS = 150, 12
+
+pytestmark = pytest.mark.integration
+
+
+def test_two_routers_race_without_double_offers(engine: Engine, db_url: str) -> None:
+    acd = AcdService(engine, parse_acd(SETTINGS), node="setup")
+    for i in range(AGENTS):
+        acd.agents.add(f"agent{i:02d}", "pw", skills={"s": 3}, now=acd.now())
+        acd.agents.login(f"agent{i:02d}", acd.now())
+    for i in range(ENTRIES):
+        acd.enqueue(f"call{i:03d}", "q")
+    start = time.time() + 2.0
+    deadline = start + 120
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    routers = [
+        subprocess.Popen([sys.executable, "-m", "tests.acd.router_worker", db_url, f"router{n}", str(n),
+                          str(deadline), str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env)
+        for n in (1, 2)
+    ]
+    outputs = [r.communicate(timeout=180) for r in routers]
+    for router, (_out, err) in zip(routers, outputs, strict=True):
+        assert router.returncode == 0, f"router failed ({router.returncode}): {err[-2000:]}"
+    made = [int(out.strip()) for out, _ in outputs]
+    assert all(n > 0 for n in made), f"both routers must have routed to make this a race: {made}"
+
+    with session_scope(engine) as session:
+        offers = list(session.exec(select(Offer)).all())
+        entries = list(session.exec(select(QueueEntry)).all())
+    assert {e.status for e in entries} == {"completed"}, "every caller was answered once"
+    assert sum(made) == len(offers)
+    by_entry: dict[int, list[Offer]] = defaultdict(list)
+    by_agent: dict[int, list[Offer]] = defaultdict(list)
+    for offer in offers:
+        assert offer.decided_at is not None and offer.status in ("accepted", "declined")
+        by_entry[offer.entry_id].append(offer)
+        by_agent[offer.agent_id].append(offer)
+    for entry_id, mine in by_entry.items():
+        assert sum(o.status == "accepted" for o in mine) == 1, f"entry {entry_id} answered more than once"
+        # Two routers offering one entry at once would both have read fence k and written k + 1: a
+        # repeated token. Distinct consecutive tokens prove every offer came from its own claim.
+        assert sorted(o.token for o in mine) == list(range(1, len(mine) + 1)), f"entry {entry_id}: {mine}"
+    # Each agent's transitions, in the order written (under the agent's row lock), form one unbroken
+    # chain through the state machine: an agent reserved twice would break it (reserved -> reserved).
+    with session_scope(engine) as session:
+        transitions = list(session.exec(select(AgentTransition).order_by(col(AgentTransition.id))).all())
+    chains: dict[int, list[AgentTransition]] = defaultdict(list)
+    for transition in transitions:
+        chains[transition.agent_id].append(transition)
+    for agent_id, chain in chains.items():
+        for before, after in itertools.pairwise(chain):
+            assert before.to_state == after.from_state, f"agent {agent_id}: {before} then {after}"
+        reserved = sum(t.to_state == "reserved" for t in chain)
+        assert reserved == len(by_agent[agent_id]), f"agent {agent_id}: one reservation per offer"
