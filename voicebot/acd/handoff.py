@@ -145,9 +145,13 @@ def build_handoff(flow: CompiledFlow, steps: Sequence[StepLike], handoff: Handof
             text = text.replace(secret, MASK)
         return mask_digits(text)
 
+    for step in steps:  # secure values collected and cleared mid-call are secrets too
+        secrets |= {str(step.state.slots[k]) for k in step.state.secure_slots if step.state.slots.get(k) is not None}
+    secrets.discard("")
     started = state.started_at
     transcript: list[TranscriptLine] = []
     slot_conf: dict[str, float] = {}
+    seen: dict[str, Any] = {}
     intent: IntentInfo | None = None
     before = initial or CallState()
     for step in steps:
@@ -165,6 +169,8 @@ def build_handoff(flow: CompiledFlow, steps: Sequence[StepLike], handoff: Handof
         for name, value in after.slots.items():
             if before.slots.get(name) != value:
                 slot_conf[name] = confidence if confidence is not None else 1.0
+                # Kept even when a subflow clears it later: the agent sees a PIN was given (masked).
+                seen[name] = value
         for action in step.actions:
             if isinstance(action, Say | Play):
                 text = action.text if isinstance(action, Say) else action.fallback_text
@@ -188,7 +194,7 @@ def build_handoff(flow: CompiledFlow, steps: Sequence[StepLike], handoff: Handof
         slots=[
             SlotInfo(name=name, value=MASK if name in state.secure_slots else _jsonable(value),
                      confidence=round(slot_conf.get(name, 1.0), 3), masked=name in state.secure_slots)
-            for name, value in state.slots.items()
+            for name, value in {**seen, **state.slots}.items()
         ],
         ivr_path=list(state.path),
         transcript=transcript,
