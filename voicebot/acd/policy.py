@@ -98,10 +98,16 @@ def effective_priority(entry: EntryView, queue: QueueSettings, now: float) -> in
 
 def service_order(settings: AcdSettings, entries: Iterable[EntryView], now: float) -> list[EntryView]:
     """Entries in the order they are served: effective priority, then enqueue time, then id."""
-    return sorted(
-        entries,
-        key=lambda e: (-effective_priority(e, settings.queue(e.queue), now), e.enqueued_at, e.id),
-    )
+    entries = list(entries)
+    queues = {name: settings.queue(name) for name in {e.queue for e in entries}}
+
+    def key(e: EntryView) -> tuple[int, float, int]:
+        # effective_priority() inlined: this key runs for every waiting entry on every routing round.
+        q = queues[e.queue]
+        aged = int(max(0.0, now - e.enqueued_at) // q.priority_aging_seconds)
+        return (-(q.priority + e.priority + (q.vip_priority if e.vip else 0) + aged), e.enqueued_at, e.id)
+
+    return sorted(entries, key=key)
 
 
 def _has_skills(agent: AgentView, skills: Iterable[str]) -> bool:
@@ -151,12 +157,15 @@ def decide(
     new_cursors: dict[str, str] = {}
     assigned: set[int] = set()
 
+    queues = {name: settings.queue(name) for name in {e.queue for e in entries}}
+    exhausted: set[str] = set()  # queues whose every candidate agent is taken
     for entry in service_order(settings, (e for e in entries if _due(e, now)), now):
         if len(taken) >= len(routable):
             break  # nobody left to offer to: the rest wait
-        queue = settings.queue(entry.queue)
-        required = tuple(dict.fromkeys((*queue.skills, *entry.skills)))
-        sticky = _sticky_choice(entry, queue, required, by_id, taken, now)
+        if entry.queue in exhausted and entry.sticky_agent is None:
+            continue
+        queue = queues[entry.queue]
+        sticky = _sticky_choice(entry, queue, by_id, taken, now) if entry.sticky_agent is not None else None
         if sticky == "wait":
             continue
         if sticky is not None:
@@ -170,7 +179,11 @@ def decide(
             while head < len(candidates) and candidates[head].id in taken:
                 head += 1
             heads[entry.queue] = head
-            pool = (a for a in candidates[head:] if a.id not in taken and _has_skills(a, entry.skills))
+            if head == len(candidates):
+                exhausted.add(entry.queue)
+                continue
+            extra = entry.skills
+            pool = (a for a in candidates[head:] if a.id not in taken and (not extra or _has_skills(a, extra)))
             if queue.strategy == "ring-all":
                 chosen = list(pool)
             else:
@@ -188,7 +201,8 @@ def decide(
 
     overflows = [
         move for e in entries
-        if e.id not in assigned and (move := _overflow(settings, e, now)) is not None
+        if queues[e.queue].max_wait_seconds is not None and e.id not in assigned
+        and (move := _overflow(queues[e.queue], e, now)) is not None
     ]
     return Decision(tuple(assignments), tuple(overflows), new_cursors)
 
@@ -197,11 +211,12 @@ def _due(entry: EntryView, now: float) -> bool:
     return entry.not_before is None or entry.not_before <= now
 
 
-def _sticky_choice(entry: EntryView, queue: QueueSettings, required: tuple[str, ...],
-                   agents: Mapping[int, AgentView], taken: set[int], now: float) -> AgentView | Literal["wait"] | None:
+def _sticky_choice(entry: EntryView, queue: QueueSettings, agents: Mapping[int, AgentView], taken: set[int],
+                   now: float) -> AgentView | Literal["wait"] | None:
     """The caller's last agent if free; "wait" while they are busy and the sticky window lasts."""
     if entry.sticky_agent is None or queue.sticky_agent_seconds <= 0:
         return None
+    required = (*queue.skills, *entry.skills)
     agent = agents.get(entry.sticky_agent)
     if agent is None or not _has_skills(agent, required):
         return None
@@ -213,10 +228,9 @@ def _sticky_choice(entry: EntryView, queue: QueueSettings, required: tuple[str, 
     return None
 
 
-def _overflow(settings: AcdSettings, entry: EntryView, now: float) -> OverflowMove | None:
+def _overflow(queue: QueueSettings, entry: EntryView, now: float) -> OverflowMove | None:
     if entry.kind != "live":
         return None
-    queue = settings.queue(entry.queue)
     if queue.max_wait_seconds is None:
         return None
     since = entry.queued_at if entry.queued_at is not None else entry.enqueued_at
