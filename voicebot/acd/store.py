@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -19,7 +20,7 @@ from voicebot.acd.config import AcdSettings
 from voicebot.acd.policy import AgentView, Decision, EntryView, decide
 from voicebot.acd.tx import AcdError, StaleOffer, call_record, claim, epoch, get_locked, locked, move_agent, ms_between
 from voicebot.storage.acd_models import Agent, CallbackAttempt, Offer, QueueEntry, RouterCursor
-from voicebot.storage.db import as_utc
+from voicebot.storage.db import as_utc, is_postgres
 
 log = logging.getLogger("voicebot.acd")
 
@@ -102,9 +103,13 @@ class AcdStore:
     def route(self, now: datetime) -> RouteResult:
         """One routing round: claim waiting entries and routable agents, decide, write the offers."""
         with claim(self.engine) as session:
-            entries = list(session.exec(locked(self.engine, select(QueueEntry).where(
-                QueueEntry.status == "waiting").order_by(col(QueueEntry.id)))).all())
-            if not entries:
+            # Only the columns the policy needs (not the handoff payloads): this runs every round over
+            # every waiting entry. The rows are claimed all the same (FOR UPDATE locks them).
+            query = sa_select(*_VIEW_COLUMNS).where(col(QueueEntry.status) == "waiting").order_by(col(QueueEntry.id))
+            if is_postgres(self.engine):
+                query = query.with_for_update(skip_locked=True)
+            views = [_row_view(row) for row in session.execute(query).all()]
+            if not views:
                 return RouteResult()
             free = list(session.exec(locked(self.engine, select(Agent).where(
                 Agent.state == "available").order_by(col(Agent.id)))).all())
@@ -112,8 +117,11 @@ class AcdStore:
             others = list(session.exec(select(Agent).where(
                 col(Agent.state).in_(("reserved", "busy", "wrap_up"))).order_by(col(Agent.id))).all())
             cursors = {c.queue: c.last_login for c in session.exec(select(RouterCursor)).all()}
-            decision = decide(self.settings, [entry_view(e) for e in entries],
-                              [agent_view(a) for a in free + others], now.timestamp(), cursors)
+            decision = decide(self.settings, views, [agent_view(a) for a in free + others], now.timestamp(), cursors)
+            touched = {a.entry_id for a in decision.assignments} | {m.entry_id for m in decision.overflows}
+            if not touched:
+                return RouteResult()
+            entries = session.exec(select(QueueEntry).where(col(QueueEntry.id).in_(touched))).all()
             return self._apply(session, decision, {e.id: e for e in entries if e.id is not None},
                                {a.id: a for a in free if a.id is not None}, now)
 
@@ -311,6 +319,22 @@ def entry_view(entry: QueueEntry) -> EntryView:
         priority=entry.priority, queued_at=epoch(entry.queued_at), skills=tuple(entry.skills), vip=entry.vip,
         sticky_agent=entry.sticky_agent_id, kind="callback" if entry.kind == "callback" else "live",
         not_before=epoch(entry.not_before), visited=tuple(entry.visited), callback_offered=entry.callback_offered,
+    )
+
+
+_VIEW_COLUMNS = tuple(col(c) for c in (
+    QueueEntry.id, QueueEntry.queue, QueueEntry.enqueued_at, QueueEntry.priority, QueueEntry.queued_at,
+    QueueEntry.skills, QueueEntry.vip, QueueEntry.sticky_agent_id, QueueEntry.kind, QueueEntry.not_before,
+    QueueEntry.visited, QueueEntry.callback_offered,
+))
+
+
+def _row_view(row: Any) -> EntryView:
+    return EntryView(
+        id=row.id, queue=row.queue, enqueued_at=epoch(row.enqueued_at) or 0.0, priority=row.priority,
+        queued_at=epoch(row.queued_at), skills=tuple(row.skills), vip=row.vip, sticky_agent=row.sticky_agent_id,
+        kind="callback" if row.kind == "callback" else "live", not_before=epoch(row.not_before),
+        visited=tuple(row.visited), callback_offered=row.callback_offered,
     )
 
 
