@@ -419,3 +419,38 @@ def test_agents_rows_are_never_left_reserved_without_an_offer(engine: Engine, cl
     assert reserved == set(pending) and len(pending) == len(set(pending))
     assert offered == pending_entries
     assert len(entries) == 5
+
+
+def test_restart_puts_a_callback_being_dialled_back_in_line(engine: Engine, clock: Clock) -> None:
+    acd = make(engine, clock, node="n1")
+    staff(acd, "alice")
+    entry = acd.enqueue("c1", "general")
+    acd.request_callback(entry.id or 0, "+1555")
+    (offer,) = acd.route().offers
+    acd.accept(offer.offer_id, offer.token)
+    assert entry_row(engine, entry.id or 0).status == "dialling"
+    clock.advance(5)
+    assert make(engine, clock, node="n1").recover() == []
+    row = entry_row(engine, entry.id or 0)
+    assert (row.status, row.kind, row.enqueued_at) == ("waiting", "callback", datetime.fromtimestamp(clock.t - 5, UTC))
+    assert [(a.attempt, a.outcome) for a in acd.callbacks.attempts(entry.id or 0)] == [(1, "failed")]
+    assert agent_state(acd, "alice")[0] == "wrap_up"
+
+
+def test_missed_offer_without_break_puts_the_agent_last_in_the_idle_line(engine: Engine, clock: Clock) -> None:
+    s = settings(**QUEUES)
+    s = s.model_copy(update={"agents": s.agents.model_copy(update={"missed_offer_break": False})})
+    acd = make(engine, clock, s)
+    staff(acd, "alice")
+    clock.advance(1)
+    staff(acd, "bob")
+    acd.enqueue("c1", "general")
+    (offer,) = acd.route().offers
+    assert offer.agent_login == "alice"
+    clock.advance(16)
+    acd.reconcile()
+    assert agent_state(acd, "alice") == ("available", "missed offer")
+    for login in ("alice", "bob"):
+        acd.agents.heartbeat(login, acd.now())
+    (again,) = acd.route().offers
+    assert again.agent_login == "bob"
