@@ -1,6 +1,10 @@
-"""One router process for the concurrency test: routes, answers or declines its offers, until done.
+"""Processes for the concurrency test.
 
-Run as ``python -m tests.acd.router_worker URL NAME SEED DEADLINE_EPOCH START_EPOCH``.
+``python -m tests.acd.router_worker URL NAME SEED DEADLINE_EPOCH START_EPOCH [HANGUPS]``
+
+A router (NAME ``router*``) routes, reconciles, and answers or declines its own offers until nobody waits.
+The caller process (NAME ``callers``) hangs up HANGUPS random waiting or ringing callers meanwhile, as
+callers do, racing the routers' answers.
 """
 
 from __future__ import annotations
@@ -9,22 +13,21 @@ import random
 import sys
 import time
 
+from sqlmodel import col, select
+
 from voicebot.acd.config import parse_acd
 from voicebot.acd.service import AcdService
-from voicebot.acd.tx import StaleOffer
-from voicebot.storage.db import make_engine
+from voicebot.acd.tx import AcdError, StaleOffer
+from voicebot.storage.acd_models import QueueEntry
+from voicebot.storage.db import make_engine, session_scope
 
 SETTINGS = {"queues": {"q": {"skills": ["s"], "wrap_up_seconds": 0, "offer_timeout_seconds": 30}}}
 
 
-def main(url: str, name: str, seed: int, deadline: float, start: float) -> int:
-    rng = random.Random(seed)
-    engine = make_engine(url)
-    acd = AcdService(engine, parse_acd(SETTINGS), node=name)
-    while time.time() < start:  # both routers begin together
-        time.sleep(0.001)
+def route_loop(acd: AcdService, rng: random.Random, deadline: float, strict: bool) -> int:
     offers = 0
     while time.time() < deadline:
+        acd.reconcile()
         result = acd.route()
         offers += len(result.offers)
         for offer in result.offers:
@@ -35,17 +38,49 @@ def main(url: str, name: str, seed: int, deadline: float, start: float) -> int:
                     acd.accept(offer.offer_id, offer.token)
                     acd.complete(offer.entry_id)
             except StaleOffer:
-                return 3  # nobody else may touch this router's offers: a stale token here is a bug
+                if strict:
+                    raise  # nobody else touches this router's offers: a stale token is a bug
         if not result.offers:
             waiting = acd.status()[0]
             if waiting.waiting == 0 and waiting.offered == 0:
                 break
             time.sleep(0.002)
-    print(offers)
+    return offers
+
+
+def hangup_loop(acd: AcdService, rng: random.Random, deadline: float, hangups: int) -> int:
+    done = 0
+    while done < hangups and time.time() < deadline:
+        with session_scope(acd.engine) as session:
+            ids = list(session.exec(select(QueueEntry.id).where(
+                col(QueueEntry.status).in_(("waiting", "offered")))).all())
+        if not ids:
+            break
+        try:
+            acd.abandon(rng.choice([i for i in ids if i is not None]))
+            done += 1
+        except AcdError:
+            pass  # answered (or abandoned) in between: the race this process is here for
+        time.sleep(rng.uniform(0, 0.01))
+    return done
+
+
+def main(url: str, name: str, seed: int, deadline: float, start: float, hangups: int) -> int:
+    rng = random.Random(seed)
+    engine = make_engine(url)
+    acd = AcdService(engine, parse_acd(SETTINGS), node=name)
+    while time.time() < start:  # everyone begins together
+        time.sleep(0.001)
+    if name == "callers":
+        count = hangup_loop(acd, rng, deadline, hangups)
+    else:
+        count = route_loop(acd, rng, deadline, strict=hangups == 0)
+    print(count)
     engine.dispose()
     return 0
 
 
 if __name__ == "__main__":
     url, name, seed, deadline, start = sys.argv[1:6]
-    sys.exit(main(url, name, int(seed), float(deadline), float(start)))
+    hangups = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+    sys.exit(main(url, name, int(seed), float(deadline), float(start), hangups))

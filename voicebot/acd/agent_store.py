@@ -97,13 +97,15 @@ class AgentStore:
         """available, break (with a reason) or logged_out, by the agent or a supervisor. Leaving while an
         offer rings cancels it: the caller keeps their place."""
         with claim(self.engine) as session:
+            # Lock order entry -> agent (as accept and abandon take them): the entry the agent is
+            # reserved for is found unlocked, locked first, and the agent re-checked under its lock.
+            seen = session.exec(select(Agent.current_entry_id).where(Agent.login == login)).first()
+            entry = get_locked(session, self.engine, QueueEntry, seen) if seen is not None else None
             agent = self._locked(session, login)
             check_manual(agent.state, state)
-            if agent.state == "reserved" and agent.current_entry_id is not None:
-                entry = get_locked(session, self.engine, QueueEntry, agent.current_entry_id)
-                if entry is not None:
-                    # Only this agent's offer ends; ring-all siblings keep ringing.
-                    release_offers_of(session, self.engine, entry, agent, now, f"agent went {state}")
+            if agent.state == "reserved" and entry is not None and agent.current_entry_id == entry.id:
+                # Only this agent's offer ends; ring-all siblings keep ringing.
+                release_offers_of(session, self.engine, entry, agent, now, f"agent went {state}")
             move_agent(session, agent, state, now, reason)
             if state != "logged_out":
                 agent.lease_expires_at = now + timedelta(seconds=self.settings.agents.lease_seconds)

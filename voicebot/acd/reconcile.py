@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.store import finish_entry, finish_wrap_up, release_offers, requeue_if_unoffered, start_wrap_up
-from voicebot.acd.tx import call_record, claim, get_locked, locked, move_agent, ms_between
+from voicebot.acd.tx import call_record, claim, get_locked, locked, move_agent, ms_between, try_lock
 from voicebot.storage.acd_models import ENTRY_FINAL, Agent, CallbackAttempt, Offer, QueueEntry
 
 log = logging.getLogger("voicebot.acd")
@@ -62,9 +62,11 @@ def _expire_offers(session: Session, engine: Engine, settings: AcdSettings, now:
     offers = session.exec(locked(engine, select(Offer).where(
         Offer.status == "pending", col(Offer.expires_at) <= now))).all()
     for offer in offers:
+        entry = try_lock(session, engine, QueueEntry, offer.entry_id)
+        if entry is None:
+            continue  # someone is acting on this entry right now (e.g. accepting): next round
         offer.status, offer.decided_at = "timeout", now
         session.add(offer)
-        entry = get_locked(session, engine, QueueEntry, offer.entry_id)
         agent = get_locked(session, engine, Agent, offer.agent_id)
         if agent is not None and agent.state == "reserved" and agent.current_entry_id == offer.entry_id:
             if settings.agents.missed_offer_break:
@@ -72,8 +74,7 @@ def _expire_offers(session: Session, engine: Engine, settings: AcdSettings, now:
             else:
                 move_agent(session, agent, "available", now, "missed offer")
                 agent.available_since = now
-        if entry is not None:
-            requeue_if_unoffered(session, entry)
+        requeue_if_unoffered(session, entry)
         repairs.offers_timed_out.append(offer.id or 0)
         log.warning("offer %s of entry %s to agent %s rang out; the entry keeps its place",
                     offer.id, offer.entry_id, offer.agent_id)
@@ -86,15 +87,16 @@ def _lapsed_leases(session: Session, engine: Engine, now: datetime, repairs: Rep
         col(Agent.lease_expires_at) <= now))).all()
     for agent in agents:
         if agent.state == "reserved" and agent.current_entry_id is not None:
-            entry = get_locked(session, engine, QueueEntry, agent.current_entry_id)
+            entry = try_lock(session, engine, QueueEntry, agent.current_entry_id)
+            if entry is None:
+                continue  # the offer is being answered or ended right now: next round
             offer = session.exec(select(Offer).where(Offer.entry_id == agent.current_entry_id,
                                                      Offer.agent_id == agent.id, Offer.status == "pending")).first()
             if offer is not None:
                 offer.status, offer.decided_at = "cancelled", now
                 session.add(offer)
             move_agent(session, agent, "logged_out", now, "presence lease lapsed")
-            if entry is not None:
-                requeue_if_unoffered(session, entry)
+            requeue_if_unoffered(session, entry)
         else:
             move_agent(session, agent, "logged_out", now, "presence lease lapsed")
         repairs.agents_logged_out.append(agent.login)

@@ -223,11 +223,15 @@ class AcdStore:
 
     def _current_offer(self, session: Session, offer_id: int, token: int,
                        now: datetime) -> tuple[Offer, QueueEntry]:
-        offer = get_locked(session, self.engine, Offer, offer_id)
-        if offer is None:
+        # Lock order everywhere: entry, then offer, then agent (then call record), so that two
+        # transactions on PostgreSQL never wait for each other in a circle. The offer's entry never
+        # changes, so reading it unlocked first is safe.
+        entry_id = session.exec(select(Offer.entry_id).where(Offer.id == offer_id)).first()
+        if entry_id is None:
             raise StaleOffer(f"offer {offer_id} does not exist")
-        entry = get_locked(session, self.engine, QueueEntry, offer.entry_id)
-        if entry is None:
+        entry = get_locked(session, self.engine, QueueEntry, entry_id)
+        offer = get_locked(session, self.engine, Offer, offer_id)
+        if entry is None or offer is None:
             raise StaleOffer(f"offer {offer_id}: its entry is gone")
         if offer.token != token or entry.fence != token:
             raise StaleOffer(f"offer {offer_id}: stale token {token} (current {entry.fence})")
@@ -263,11 +267,11 @@ class AcdStore:
             status = "callback_completed" if entry.kind == "callback" else "completed"
             finish_entry(session, entry, status, now, reason)
             talk_ms = ms_between(entry.answered_at, now) or 0
+            agent = get_locked(session, self.engine, Agent, entry.agent_id) if entry.agent_id else None
             record = call_record(session, entry.call_id, entry.enqueued_at)
             record.talk_ms = talk_ms
             record.outcome = "callback_completed" if entry.kind == "callback" else "answered"
             session.add(record)
-            agent = get_locked(session, self.engine, Agent, entry.agent_id) if entry.agent_id else None
             if agent is not None and agent.state == "busy" and agent.current_entry_id == entry.id:
                 agent.calls_handled += 1
                 agent.talk_ms += talk_ms

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from voicebot.acd.agents import check_transition
@@ -65,6 +65,19 @@ def get_locked(session: Session, engine: Engine, model: type[T], key: Any) -> T 
     if is_postgres(engine):
         return session.get(model, key, with_for_update=True)
     return session.get(model, key)
+
+
+def try_lock(session: Session, engine: Engine, model: type[T], key: Any) -> T | None:
+    """The row ``key`` locked, or None if another transaction holds it (PostgreSQL: SKIP LOCKED).
+
+    For the reconciler, which takes locks out of the usual entry -> offer -> agent order: rather than
+    wait (and risk a deadlock) it leaves a busy row to its next round.
+    """
+    if not is_postgres(engine):
+        return session.get(model, key)
+    mapper_key = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
+    query = select(model).where(mapper_key == key).with_for_update(skip_locked=True)
+    return session.exec(query).first()
 
 
 def move_agent(session: Session, agent: Agent, target: str, now: datetime, reason: str = "") -> None:
