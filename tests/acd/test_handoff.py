@@ -107,3 +107,36 @@ def test_committed_json_schema_is_fresh() -> None:
     assert committed == handoff_json_schema(), (
         "docs/handoff.schema.json is stale: run 'voicebot handoff-schema -o docs/handoff.schema.json'")
     assert committed["properties"]["schema_version"]["const"] == 1
+
+
+def test_a_built_payload_is_queued_with_vip_from_the_customer_database(
+        bank: Engine, banking: CompiledFlow, tmp_path: Path) -> None:
+    from voicebot.acd.config import load_acd_settings
+    from voicebot.acd.service import AcdService
+
+    call = CallSession(banking, default_registry(), CallStore(bank, tmp_path / "spool"), ManualClock())
+    call.start("+15550100002", "")
+    call.keys("1")
+    call.keys("4321")
+    call.keys("0")
+    payload = build_handoff(banking, call.history, _handed_off(call))
+    acd = AcdService(bank, load_acd_settings(), node="t")
+    entry = acd.enqueue_handoff(payload)
+    assert (entry.queue, entry.priority, entry.skills, entry.vip, entry.caller_id) == (
+        "vip", 20, ["banking", "vip"], True, "+15550100002")
+    stored = HandoffPayload.model_validate(acd.waiting("vip")[0].entry.handoff)
+    assert stored == payload and "4321" not in json.dumps(acd.waiting("vip")[0].entry.handoff)
+    # The database is the authority: a customer no longer VIP there is not queued as VIP.
+    from voicebot.storage.bank_models import Customer
+    from voicebot.storage.db import session_scope
+
+    with session_scope(bank) as session:
+        bob = session.get(Customer, payload.customer.id if payload.customer else None)
+        assert bob is not None
+        bob.vip = False
+        session.add(bob)
+    assert acd.enqueue_handoff(payload).vip is False
+    # A database without that customer: what the flow learned decides.
+    empty = make_engine(f"sqlite:///{tmp_path}/empty.db")
+    create_tables(empty)
+    assert AcdService(empty, load_acd_settings(), node="t").enqueue_handoff(payload).vip is True

@@ -5,8 +5,8 @@ The call owner (runtime) holds one :class:`AcdService` per process and calls it 
 ====================================  ==========================================================
 call event                            service call
 ====================================  ==========================================================
-the flow's Handoff action             ``enqueue(call_id, handoff, ...)`` -> the entry (its id goes in
-                                      ``X-Voicebot-Handoff``)
+the flow's Handoff action             ``enqueue_handoff(build_handoff(flow, history, action))`` -> the
+                                      entry (its id goes in ``X-Voicebot-Handoff``)
 every tick (or ~250 ms)               ``route()`` -> offers to ring; callback offers to make
 agent phone answered (200 OK)         ``accept(offer_id, token)`` (StaleOffer: hang up that leg)
 agent 486/603/unreachable             ``decline(offer_id, token, reason)``
@@ -24,6 +24,7 @@ Time comes from the injected clock (epoch seconds), so tests drive it.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -35,12 +36,31 @@ from sqlalchemy.engine import Engine
 from voicebot.acd.agent_store import AgentStore
 from voicebot.acd.callbacks import CallbackStore
 from voicebot.acd.config import AcdSettings
+from voicebot.acd.handoff import HandoffPayload
 from voicebot.acd.reconcile import Repairs, reconcile, recover_node
 from voicebot.acd.status import QueueStatus, WaitingRow, queue_status, waiting_in
 from voicebot.acd.store import Accepted, AcdStore, RouteResult
 from voicebot.storage.acd_models import QueueEntry
+from voicebot.storage.db import session_scope
 
 Clock = Callable[[], float]
+
+log = logging.getLogger("voicebot.acd")
+
+
+def customer_vip(engine: Engine, customer_id: int | None) -> bool | None:
+    """Whether the customer is VIP in the customer database; None when unknown or unreachable."""
+    if customer_id is None:
+        return None
+    from voicebot.storage.bank_models import Customer
+
+    try:
+        with session_scope(engine) as session:
+            customer = session.get(Customer, customer_id)
+    except Exception as exc:  # the customer database is optional for queueing: never lose the caller
+        log.warning("customer %s: VIP status unknown (%s)", customer_id, type(exc).__name__)
+        return None
+    return None if customer is None else bool(customer.vip)
 
 
 def default_node_name() -> str:
@@ -71,6 +91,18 @@ class AcdService:
                 vip: bool = False) -> QueueEntry:
         return self.entries.enqueue(call_id, queue, self.now(), priority=priority, caller_id=caller_id,
                                     customer_id=customer_id, vip=vip, skills=skills, handoff=handoff, node=self.node)
+
+    def enqueue_handoff(self, payload: HandoffPayload) -> QueueEntry:
+        """Queue a call from its pre-qualified handoff (:func:`voicebot.acd.handoff.build_handoff`): queue,
+        priority and skills from the flow's handoff node, VIP from the customer database."""
+        customer = payload.customer
+        customer_id = customer.id if customer else None
+        vip = customer_vip(self.engine, customer_id)
+        if vip is None:  # no customer database reachable: what the flow learned from it
+            vip = bool(customer and customer.vip)
+        return self.enqueue(payload.call_id, payload.queue.name, priority=payload.queue.priority,
+                            skills=tuple(payload.queue.skills), handoff=payload.model_dump(mode="json"),
+                            caller_id=payload.caller_id, customer_id=customer_id, vip=vip)
 
     def abandon(self, entry_id: int, reason: str = "caller hung up") -> QueueEntry:
         return self.entries.abandon(entry_id, self.now(), reason)
