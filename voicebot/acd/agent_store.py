@@ -11,8 +11,8 @@ from sqlmodel import Session, col, select
 
 from voicebot.acd.agents import check_manual
 from voicebot.acd.config import AcdSettings
+from voicebot.acd.entry_ops import requeue_if_unoffered
 from voicebot.acd.passwords import hash_password, verify_password
-from voicebot.acd.store import requeue_if_unoffered
 from voicebot.acd.tx import AcdError, claim, get_locked, move_agent
 from voicebot.storage.acd_models import Agent, AgentTransition, Offer, QueueEntry
 from voicebot.storage.db import session_scope

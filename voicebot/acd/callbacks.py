@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from voicebot.acd.config import AcdSettings
+from voicebot.acd.entry_ops import release_offers, start_wrap_up
 from voicebot.acd.reconcile import fail_callback
-from voicebot.acd.store import release_offers, start_wrap_up
 from voicebot.acd.tx import AcdError, call_record, claim, get_locked
 from voicebot.storage.acd_models import Agent, CallbackAttempt, QueueEntry
 from voicebot.storage.db import session_scope

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from voicebot.acd.config import AcdSettings
-from voicebot.acd.store import finish_entry, finish_wrap_up, release_offers, requeue_if_unoffered, start_wrap_up
+from voicebot.acd.entry_ops import finish_entry, finish_wrap_up, release_offers, requeue_if_unoffered, start_wrap_up
 from voicebot.acd.tx import call_record, claim, get_locked, locked, move_agent, ms_between, try_lock
 from voicebot.storage.acd_models import ENTRY_FINAL, Agent, CallbackAttempt, Offer, QueueEntry
 

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.policy import effective_priority, service_order
-from voicebot.acd.store import agent_view, entry_view
+from voicebot.acd.views import agent_view, entry_view
 from voicebot.storage.acd_models import Agent, QueueEntry
 from voicebot.storage.db import as_utc, session_scope
 

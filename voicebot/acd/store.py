@@ -17,8 +17,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from voicebot.acd.config import AcdSettings
-from voicebot.acd.policy import AgentView, Decision, EntryView, decide
-from voicebot.acd.tx import AcdError, StaleOffer, call_record, claim, epoch, get_locked, locked, move_agent, ms_between
+from voicebot.acd.entry_ops import (
+    finish_entry,
+    finish_wrap_up,
+    last_agent,
+    release_offers,
+    requeue_if_unoffered,
+    start_wrap_up,
+)
+from voicebot.acd.policy import Decision, decide
+from voicebot.acd.tx import AcdError, StaleOffer, call_record, claim, get_locked, locked, move_agent, ms_between
+from voicebot.acd.views import VIEW_COLUMNS, agent_view, row_view
 from voicebot.storage.acd_models import Agent, CallbackAttempt, Offer, QueueEntry, RouterCursor
 from voicebot.storage.db import as_utc, is_postgres
 
@@ -86,7 +95,7 @@ class AcdStore:
                 handoff: dict[str, Any] | None = None, node: str = "") -> QueueEntry:
         """A new waiting entry; the caller's previous agent (if any) is remembered for sticky routing."""
         with claim(self.engine) as session:
-            sticky = _last_agent(session, caller_id) if caller_id else None
+            sticky = last_agent(session, caller_id) if caller_id else None
             entry = QueueEntry(call_id=call_id, queue=queue, priority=priority, caller_id=caller_id,
                                customer_id=customer_id, vip=vip, skills=list(skills), handoff=handoff or {},
                                enqueued_at=now, queued_at=now, sticky_agent_id=sticky, node=node)
@@ -105,10 +114,10 @@ class AcdStore:
         with claim(self.engine) as session:
             # Only the columns the policy needs (not the handoff payloads): this runs every round over
             # every waiting entry. The rows are claimed all the same (FOR UPDATE locks them).
-            query = sa_select(*_VIEW_COLUMNS).where(col(QueueEntry.status) == "waiting").order_by(col(QueueEntry.id))
+            query = sa_select(*VIEW_COLUMNS).where(col(QueueEntry.status) == "waiting").order_by(col(QueueEntry.id))
             if is_postgres(self.engine):
                 query = query.with_for_update(skip_locked=True)
-            views = [_row_view(row) for row in session.execute(query).all()]
+            views = [row_view(row) for row in session.execute(query).all()]
             if not views:
                 return RouteResult()
             free = list(session.exec(locked(self.engine, select(Agent).where(
@@ -312,99 +321,3 @@ class AcdStore:
         if entry is None:
             raise AcdError(f"no queue entry {entry_id}")
         return entry
-
-
-# ----- helpers shared with the reconciler and callbacks --------------------------------------------
-
-
-def entry_view(entry: QueueEntry) -> EntryView:
-    return EntryView(
-        id=entry.id or 0, queue=entry.queue, enqueued_at=epoch(entry.enqueued_at) or 0.0,
-        priority=entry.priority, queued_at=epoch(entry.queued_at), skills=tuple(entry.skills), vip=entry.vip,
-        sticky_agent=entry.sticky_agent_id, kind="callback" if entry.kind == "callback" else "live",
-        not_before=epoch(entry.not_before), visited=tuple(entry.visited), callback_offered=entry.callback_offered,
-    )
-
-
-_VIEW_COLUMNS = tuple(col(c) for c in (
-    QueueEntry.id, QueueEntry.queue, QueueEntry.enqueued_at, QueueEntry.priority, QueueEntry.queued_at,
-    QueueEntry.skills, QueueEntry.vip, QueueEntry.sticky_agent_id, QueueEntry.kind, QueueEntry.not_before,
-    QueueEntry.visited, QueueEntry.callback_offered,
-))
-
-
-def _row_view(row: Any) -> EntryView:
-    return EntryView(
-        id=row.id, queue=row.queue, enqueued_at=epoch(row.enqueued_at) or 0.0, priority=row.priority,
-        queued_at=epoch(row.queued_at), skills=tuple(row.skills), vip=row.vip, sticky_agent=row.sticky_agent_id,
-        kind="callback" if row.kind == "callback" else "live", not_before=epoch(row.not_before),
-        visited=tuple(row.visited), callback_offered=row.callback_offered,
-    )
-
-
-def agent_view(agent: Agent) -> AgentView:
-    return AgentView(
-        id=agent.id or 0, login=agent.login, state=agent.state,
-        lease_expires_at=epoch(agent.lease_expires_at) or 0.0, skills=dict(agent.skills),
-        idle_since=epoch(agent.available_since) or 0.0, calls=agent.calls_handled,
-        talk_seconds=agent.talk_ms / 1000,
-    )
-
-
-def release_offers(session: Session, engine: Engine, entry: QueueEntry, now: datetime, status: str,
-                   reason: str) -> int:
-    """End the entry's pending offers with ``status``; their reserved agents are available again
-    (keeping their place in the idle line: they did nothing wrong). Returns how many were ended."""
-    pending = session.exec(locked(engine, select(Offer).where(
-        Offer.entry_id == entry.id, Offer.status == "pending"), skip_locked=False)).all()
-    for offer in pending:
-        offer.status, offer.decided_at = status, now
-        session.add(offer)
-        agent = get_locked(session, engine, Agent, offer.agent_id)
-        if agent is not None and agent.state == "reserved" and agent.current_entry_id == entry.id:
-            move_agent(session, agent, "available", now, reason)
-    return len(pending)
-
-
-def requeue_if_unoffered(session: Session, entry: QueueEntry) -> None:
-    """An offered entry with no pending offer left goes back to waiting, keeping its enqueue time."""
-    if entry.status != "offered":
-        return
-    still = session.exec(select(Offer.id).where(Offer.entry_id == entry.id, Offer.status == "pending")).first()
-    if still is None:
-        entry.status = "waiting"
-        session.add(entry)
-
-
-def finish_entry(session: Session, entry: QueueEntry, status: str, now: datetime, reason: str) -> None:
-    entry.status, entry.ended_at, entry.end_reason = status, now, reason
-    session.add(entry)
-    log.info("entry %s (call %s) %s: %s", entry.id, entry.call_id, status, reason)
-
-
-def start_wrap_up(session: Session, agent: Agent, seconds: float, now: datetime) -> None:
-    if seconds <= 0:
-        move_agent(session, agent, "available", now, "call ended")
-        return
-    move_agent(session, agent, "wrap_up", now, "call ended")
-    agent.wrap_until = now + timedelta(seconds=seconds)
-
-
-def finish_wrap_up(session: Session, agent: Agent, now: datetime) -> None:
-    """Wrap-up over: the agent is available and the call's record gets its wrap-up time."""
-    wrap_ms = ms_between(agent.state_since, now)
-    last = session.exec(select(QueueEntry).where(QueueEntry.agent_id == agent.id)
-                        .order_by(col(QueueEntry.ended_at).desc(), col(QueueEntry.id).desc())).first()
-    if last is not None:
-        record = call_record(session, last.call_id, last.enqueued_at)
-        record.wrap_ms = wrap_ms
-        session.add(record)
-    move_agent(session, agent, "available", now, "wrap-up over")
-
-
-def _last_agent(session: Session, caller_id: str) -> int | None:
-    """The agent who last served this caller (sticky routing)."""
-    return session.exec(
-        select(QueueEntry.agent_id).where(QueueEntry.caller_id == caller_id, col(QueueEntry.agent_id).is_not(None))
-        .order_by(col(QueueEntry.answered_at).desc(), col(QueueEntry.id).desc())
-    ).first()
