@@ -21,7 +21,10 @@ from voicebot.acd.tx import AcdError, StaleOffer
 from voicebot.storage.acd_models import QueueEntry
 from voicebot.storage.db import make_engine, session_scope
 
-SETTINGS = {"queues": {"q": {"skills": ["s"], "wrap_up_seconds": 0, "offer_timeout_seconds": 30}}}
+# Leases long enough that a slow run on a loaded machine never logs an agent out mid-test (lapses are
+# tested in test_store.py); here only the claims are under test.
+SETTINGS = {"queues": {"q": {"skills": ["s"], "wrap_up_seconds": 0, "offer_timeout_seconds": 300}},
+            "agents": {"lease_seconds": 3600}}
 
 
 def route_loop(acd: AcdService, rng: random.Random, deadline: float, strict: bool) -> int:
