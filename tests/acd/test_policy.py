@@ -193,3 +193,11 @@ def test_the_shipped_demo_queues_parse_with_the_documented_defaults() -> None:
     general = s.queue("general")
     assert (general.offer_timeout_seconds, general.service_level_seconds, general.short_abandon_seconds) == (15, 20, 5)
     assert s.queue("vip").overflow.queue == "general"
+
+
+def test_overflow_never_moves_an_entry_back_into_a_queue_it_left() -> None:
+    s = settings(a={**BANKING, "max_wait_seconds": 10, "overflow": {"queue": "b"}},
+                 b={**BANKING, "max_wait_seconds": 10, "overflow": {"queue": "a"}})
+    assert [(m.to_queue) for m in decide(s, [entry(1, NOW - 20, queue="a")], [], NOW).overflows] == ["b"]
+    moved = entry(1, NOW - 40, queue="b", queued_at=NOW - 20, visited=("a",))
+    assert decide(s, [moved], [], NOW).overflows == ()

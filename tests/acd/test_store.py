@@ -454,3 +454,16 @@ def test_missed_offer_without_break_puts_the_agent_last_in_the_idle_line(engine:
         acd.agents.heartbeat(login, acd.now())
     (again,) = acd.route().offers
     assert again.agent_login == "bob"
+
+
+def test_a_busy_agent_is_not_logged_out_by_a_lapsed_lease(engine: Engine, clock: Clock) -> None:
+    acd = make(engine, clock)
+    staff(acd, "alice")
+    entry = acd.enqueue("c1", "general")
+    (offer,) = acd.route().offers
+    acd.accept(offer.offer_id, offer.token)
+    clock.advance(600)  # a long call, no console heartbeat
+    assert acd.reconcile().agents_logged_out == []
+    assert agent_state(acd, "alice")[0] == "busy"
+    acd.complete(entry.id or 0)
+    assert agent_state(acd, "alice")[0] == "wrap_up"

@@ -15,9 +15,10 @@ from sqlmodel import Field, SQLModel
 
 from voicebot.storage.db import UTCDateTime, utc_now
 
-#: Entry statuses. waiting/offered are active; the rest are final.
-ENTRY_ACTIVE = ("waiting", "offered")
-ENTRY_FINAL = ("answered", "completed", "abandoned", "callback_completed", "callback_failed", "cancelled")
+#: Entry statuses: in line (waiting, offered), with an agent (dialling: a callback's caller leg is being
+#: placed; answered: talking), and final.
+ENTRY_ACTIVE = ("waiting", "offered", "dialling", "answered")
+ENTRY_FINAL = ("completed", "abandoned", "callback_completed", "callback_failed", "cancelled")
 
 
 class Agent(SQLModel, table=True):
