@@ -467,3 +467,17 @@ def test_a_busy_agent_is_not_logged_out_by_a_lapsed_lease(engine: Engine, clock:
     assert agent_state(acd, "alice")[0] == "busy"
     acd.complete(entry.id or 0)
     assert agent_state(acd, "alice")[0] == "wrap_up"
+
+
+def test_ending_wrap_up_early_records_its_time(engine: Engine, clock: Clock) -> None:
+    acd = make(engine, clock)
+    staff(acd, "alice")
+    entry = acd.enqueue("c1", "general")
+    (offer,) = acd.route().offers
+    acd.accept(offer.offer_id, offer.token)
+    clock.advance(30)
+    acd.complete(entry.id or 0)
+    clock.advance(4)
+    acd.agents.set_state("alice", "available", acd.now())
+    assert agent_state(acd, "alice")[0] == "available"
+    assert record(engine, "c1").wrap_ms == 4000

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from voicebot.acd.agents import check_manual
 from voicebot.acd.config import AcdSettings
-from voicebot.acd.entry_ops import requeue_if_unoffered
+from voicebot.acd.entry_ops import finish_wrap_up, requeue_if_unoffered
 from voicebot.acd.passwords import hash_password, verify_password
 from voicebot.acd.tx import AcdError, claim, get_locked, move_agent
 from voicebot.storage.acd_models import Agent, AgentTransition, Offer, QueueEntry
@@ -106,7 +106,13 @@ class AgentStore:
             if agent.state == "reserved" and entry is not None and agent.current_entry_id == entry.id:
                 # Only this agent's offer ends; ring-all siblings keep ringing.
                 release_offers_of(session, self.engine, entry, agent, now, f"agent went {state}")
-            move_agent(session, agent, state, now, reason)
+            if agent.state == "wrap_up":
+                # Ending wrap-up early (or leaving from it) still records the wrap-up time on the call.
+                finish_wrap_up(session, agent, now)
+                if state != "available":
+                    move_agent(session, agent, state, now, reason)
+            else:
+                move_agent(session, agent, state, now, reason)
             if state != "logged_out":
                 agent.lease_expires_at = now + timedelta(seconds=self.settings.agents.lease_seconds)
             session.add(agent)

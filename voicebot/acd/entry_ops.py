@@ -59,7 +59,7 @@ def finish_wrap_up(session: Session, agent: Agent, now: datetime) -> None:
     """Wrap-up over: the agent is available and the call's record gets its wrap-up time."""
     wrap_ms = ms_between(agent.state_since, now)
     last = session.exec(select(QueueEntry).where(QueueEntry.agent_id == agent.id)
-                        .order_by(col(QueueEntry.ended_at).desc(), col(QueueEntry.id).desc())).first()
+                        .order_by(col(QueueEntry.ended_at).desc().nulls_last(), col(QueueEntry.id).desc())).first()
     if last is not None:
         record = call_record(session, last.call_id, last.enqueued_at)
         record.wrap_ms = wrap_ms
@@ -71,5 +71,5 @@ def last_agent(session: Session, caller_id: str) -> int | None:
     """The agent who last served this caller (sticky routing)."""
     return session.exec(
         select(QueueEntry.agent_id).where(QueueEntry.caller_id == caller_id, col(QueueEntry.agent_id).is_not(None))
-        .order_by(col(QueueEntry.answered_at).desc(), col(QueueEntry.id).desc())
+        .order_by(col(QueueEntry.answered_at).desc().nulls_last(), col(QueueEntry.id).desc())
     ).first()
