@@ -77,7 +77,7 @@ class AcdService:
         self.settings = settings
         self.node = node if node is not None else default_node_name()
         self._clock: Clock = clock or time.time
-        self.entries = AcdStore(engine, settings, router=self.node)
+        self.entries = AcdStore(engine, settings, router=self.node, clock=self.now)
         self.agents = AgentStore(engine, settings)
         self.callbacks = CallbackStore(engine, settings)
 

@@ -8,6 +8,7 @@ clock decides time, as everywhere in voicebot. The call owner (runtime) calls th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,10 +84,17 @@ class Accepted:
 
 
 class AcdStore:
-    def __init__(self, engine: Engine, settings: AcdSettings, router: str = "") -> None:
+    def __init__(self, engine: Engine, settings: AcdSettings, router: str = "",
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
         self.settings = settings
         self.router = router
+        #: Read again once a claim holds its locks: a request that waited for another router's
+        #: transaction must not stamp (and time its offer lease from) the moment it started waiting.
+        self.clock = clock
+
+    def _locked_now(self, now: datetime) -> datetime:
+        return max(now, self.clock()) if self.clock is not None else now
 
     # ----- entries --------------------------------------------------------------------------------
 
@@ -95,6 +103,7 @@ class AcdStore:
                 handoff: dict[str, Any] | None = None, node: str = "") -> QueueEntry:
         """A new waiting entry; the caller's previous agent (if any) is remembered for sticky routing."""
         with claim(self.engine) as session:
+            now = self._locked_now(now)
             sticky = last_agent(session, caller_id) if caller_id else None
             entry = QueueEntry(call_id=call_id, queue=queue, priority=priority, caller_id=caller_id,
                                customer_id=customer_id, vip=vip, skills=list(skills), handoff=handoff or {},
@@ -112,6 +121,7 @@ class AcdStore:
     def route(self, now: datetime) -> RouteResult:
         """One routing round: claim waiting entries and routable agents, decide, write the offers."""
         with claim(self.engine) as session:
+            now = self._locked_now(now)
             # Only the columns the policy needs (not the handoff payloads): this runs every round over
             # every waiting entry. The rows are claimed all the same (FOR UPDATE locks them).
             query = sa_select(*VIEW_COLUMNS).where(col(QueueEntry.status) == "waiting").order_by(col(QueueEntry.id))
@@ -182,6 +192,7 @@ class AcdStore:
     def accept(self, offer_id: int, token: int, now: datetime) -> Accepted:
         """The agent answered. Raises StaleOffer if the offer is no longer current (fencing)."""
         with claim(self.engine) as session:
+            now = self._locked_now(now)
             offer, entry = self._current_offer(session, offer_id, token, now)
             agent = get_locked(session, self.engine, Agent, offer.agent_id)
             if agent is None or agent.state != "reserved" or agent.current_entry_id != entry.id:
@@ -220,6 +231,7 @@ class AcdStore:
         """The agent declined (or their phone answered busy/unreachable): the entry keeps its place and
         the agent goes to the back of the idle line."""
         with claim(self.engine) as session:
+            now = self._locked_now(now)
             offer, entry = self._current_offer(session, offer_id, token, now)
             offer.status, offer.decided_at = "declined", now
             session.add(offer)
@@ -256,6 +268,7 @@ class AcdStore:
         """The caller hung up while waiting or ringing: ringing phones stop, the record says
         ``abandoned_in_queue`` with the time waited (short abandons are told apart by reports)."""
         with claim(self.engine) as session:
+            now = self._locked_now(now)
             entry = self._entry(session, entry_id)
             if entry.status not in ("waiting", "offered"):
                 raise AcdError(f"entry {entry_id} is {entry.status}, not waiting")
@@ -270,6 +283,7 @@ class AcdStore:
     def complete(self, entry_id: int, now: datetime, reason: str = "call ended") -> QueueEntry:
         """The agent's conversation ended: the agent goes to wrap-up (or available with no wrap-up)."""
         with claim(self.engine) as session:
+            now = self._locked_now(now)
             entry = self._entry(session, entry_id)
             if entry.status != "answered":
                 raise AcdError(f"entry {entry_id} is {entry.status}, not answered")
@@ -291,6 +305,7 @@ class AcdStore:
     def requeue(self, entry_id: int, now: datetime, reason: str = "agent hung up") -> QueueEntry:
         """The agent left mid-call: the caller goes back to the front of the queue, keeping their place."""
         with claim(self.engine) as session:
+            now = self._locked_now(now)
             entry = self._entry(session, entry_id)
             if entry.status not in ("answered", "dialling"):
                 raise AcdError(f"entry {entry_id} is {entry.status}, not with an agent")
@@ -306,6 +321,7 @@ class AcdStore:
 
     def end_wrap_up(self, agent_id: int, now: datetime) -> None:
         with claim(self.engine) as session:
+            now = self._locked_now(now)
             agent = get_locked(session, self.engine, Agent, agent_id)
             if agent is None or agent.state != "wrap_up":
                 raise AcdError(f"agent {agent_id} is not in wrap-up")
