@@ -1,6 +1,6 @@
 """Processes for the concurrency test.
 
-``python -m tests.acd.router_worker URL NAME SEED DEADLINE_EPOCH START_EPOCH [HANGUPS]``
+``python -m tests.acd.router_worker URL NAME SEED DEADLINE_EPOCH BARRIER_DIR PARTIES HANGUPS``
 
 A router (NAME ``router*``) routes, reconciles, and answers or declines its own offers until nobody waits.
 The caller process (NAME ``callers``) hangs up HANGUPS random waiting or ringing callers meanwhile, as
@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import sys
 import time
+from pathlib import Path
 
 from sqlmodel import col, select
 
@@ -47,7 +48,9 @@ def route_loop(acd: AcdService, rng: random.Random, deadline: float, strict: boo
             waiting = acd.status()[0]
             if waiting.waiting == 0 and waiting.offered == 0:
                 break
-            time.sleep(0.002)
+        # A real router ticks; a tiny random pause lets the other one win the lock now and then (SQLite's
+        # busy handler backs off, so a router looping without pause could take every round).
+        time.sleep(rng.uniform(0, 0.004))
     return offers
 
 
@@ -68,11 +71,16 @@ def hangup_loop(acd: AcdService, rng: random.Random, deadline: float, hangups: i
     return done
 
 
-def main(url: str, name: str, seed: int, deadline: float, start: float, hangups: int) -> int:
+def main(url: str, name: str, seed: int, deadline: float, barrier: Path, parties: int, hangups: int) -> int:
     rng = random.Random(seed)
     engine = make_engine(url)
     acd = AcdService(engine, parse_acd(SETTINGS), node=name)
-    while time.time() < start:  # everyone begins together
+    # Everyone begins together: each process announces itself once imported and connected, then waits
+    # for the others (a fixed start time fails when one process starts slowly on a loaded machine).
+    (barrier / f"{name}.ready").touch()
+    while len(list(barrier.glob("*.ready"))) < parties:
+        if time.time() > deadline:
+            return 4
         time.sleep(0.001)
     if name == "callers":
         count = hangup_loop(acd, rng, deadline, hangups)
@@ -84,6 +92,5 @@ def main(url: str, name: str, seed: int, deadline: float, start: float, hangups:
 
 
 if __name__ == "__main__":
-    url, name, seed, deadline, start = sys.argv[1:6]
-    hangups = int(sys.argv[6]) if len(sys.argv) > 6 else 0
-    sys.exit(main(url, name, int(seed), float(deadline), float(start), hangups))
+    url, name, seed, deadline, barrier, parties, hangups = sys.argv[1:8]
+    sys.exit(main(url, name, int(seed), float(deadline), Path(barrier), int(parties), int(hangups)))

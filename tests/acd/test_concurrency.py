@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("hangups", [0, 40], ids=["answers", "with-hangups"])
-def test_two_routers_race_without_double_offers(engine: Engine, db_url: str, hangups: int) -> None:
+def test_two_routers_race_without_double_offers(engine: Engine, db_url: str, hangups: int, tmp_path: Path) -> None:
     """Two routers route, reconcile, answer and decline; optionally a third process hangs callers up
     meanwhile (racing the answers: the lock order must hold without deadlocks)."""
     acd = AcdService(engine, parse_acd(SETTINGS), node="setup")
@@ -34,17 +35,18 @@ def test_two_routers_race_without_double_offers(engine: Engine, db_url: str, han
         acd.agents.login(f"agent{i:02d}", acd.now())
     for i in range(ENTRIES):
         acd.enqueue(f"call{i:03d}", "q")
-    start = time.time() + 2.0
-    deadline = start + 120
+    deadline = time.time() + 150
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
     names = ["router1", "router2"] + (["callers"] if hangups else [])
     processes = [
         subprocess.Popen([sys.executable, "-m", "tests.acd.router_worker", db_url, name, str(n), str(deadline),
-                          str(start), str(hangups)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env)
+                          str(barrier), str(len(names)), str(hangups)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
         for n, name in enumerate(names)
     ]
-    outputs = [p.communicate(timeout=180) for p in processes]
+    outputs = [p.communicate(timeout=200) for p in processes]
     for process, (_out, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, f"{process.args[4]} failed ({process.returncode}): {err[-2000:]}"
     made = [int(out.strip()) for out, _ in outputs[:2]]
