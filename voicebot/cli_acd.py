@@ -125,6 +125,18 @@ def agents_login(login: str, password: str, on_break: str | None) -> None:
     click.echo(f"agent {agent.login} is {agent.state}; presence lasts {lease:g} s unless renewed by a heartbeat")
 
 
+@agents.command("heartbeat")
+@click.argument("login")
+def agents_heartbeat(login: str) -> None:
+    """Renew an agent's presence lease (what the console does periodically; for scripts and phones)."""
+    acd = _service()
+    try:
+        agent = acd.agents.heartbeat(login, acd.now())
+    except AcdError as exc:
+        raise _fail(exc) from None
+    click.echo(f"agent {agent.login}: {agent.state}, present until {_iso(agent.lease_expires_at)}")
+
+
 @agents.command("logout")
 @click.argument("login")
 def agents_logout(login: str) -> None:

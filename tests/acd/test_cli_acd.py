@@ -45,6 +45,7 @@ def test_agent_lifecycle_from_the_command_line(data: Path) -> None:
     table = run("agents", "list").output.splitlines()
     assert table[0].split()[:4] == ["login", "name", "state", "reason"] and set(table[1]) <= {"-", " "}
     assert "alice" in table[2] and "available" in table[2] and "banking:5,vip:4" in table[2]
+    assert "present until" in run("agents", "heartbeat", "alice").output
     run("agents", "state", "alice", "break", "--reason", "coaching")
     (agent,) = json.loads(run("agents", "list", "--json").output)
     assert (agent["state"], agent["reason"], agent["sip_uri"]) == ("break", "coaching", "sip:alice@127.0.0.1:5070")
@@ -52,6 +53,7 @@ def test_agent_lifecycle_from_the_command_line(data: Path) -> None:
     run("agents", "logout", "alice")
     assert json.loads(run("agents", "list", "--json").output)[0]["state"] == "logged_out"
     assert "no agent" in run("agents", "logout", "nobody", ok=False).output
+    assert "log in again" in run("agents", "heartbeat", "alice", ok=False).output
 
 
 def test_queues_status_and_show_with_the_handoff(data: Path) -> None:
