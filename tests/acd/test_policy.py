@@ -201,3 +201,22 @@ def test_overflow_never_moves_an_entry_back_into_a_queue_it_left() -> None:
     assert [(m.to_queue) for m in decide(s, [entry(1, NOW - 20, queue="a")], [], NOW).overflows] == ["b"]
     moved = entry(1, NOW - 40, queue="b", queued_at=NOW - 20, visited=("a",))
     assert decide(s, [moved], [], NOW).overflows == ()
+
+
+def test_the_example_in_docs_acd_parses_and_states_the_defaults() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from voicebot.acd.config import AgentSettings, CallbackSettings, QueueSettings, parse_acd
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "acd.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", text, re.S)
+    assert block is not None
+    example = parse_acd(yaml.safe_load(block.group(1))["acd"])
+    shown = example.queue("general").model_dump(exclude={"description", "skills"})
+    defaults = QueueSettings().model_dump(exclude={"description", "skills"})
+    differing = {k for k in shown if shown[k] != defaults[k]}
+    assert differing == {"sticky_agent_seconds", "max_wait_seconds", "overflow"}  # as the text says
+    assert example.callbacks == CallbackSettings() and example.agents == AgentSettings()
