@@ -481,3 +481,18 @@ def test_ending_wrap_up_early_records_its_time(engine: Engine, clock: Clock) -> 
     acd.agents.set_state("alice", "available", acd.now())
     assert agent_state(acd, "alice")[0] == "available"
     assert record(engine, "c1").wrap_ms == 4000
+
+
+def test_the_agents_ringing_offer_with_its_handoff(engine: Engine, clock: Clock) -> None:
+    acd = make(engine, clock)
+    staff(acd, "alice")
+    assert acd.offer_for("alice") is None and acd.offer_for("nobody") is None
+    acd.enqueue("c1", "general", handoff={"schema_version": 1, "call_id": "c1", "queue": {"name": "general"}})
+    clock.advance(3)
+    (offer,) = acd.route().offers
+    clock.advance(2)
+    ringing = acd.offer_for("alice")
+    assert ringing is not None and ringing.offer == offer
+    assert ringing.handoff["queue"]["wait_seconds"] == 5.0 and ringing.handoff["queue"]["offers"] == 1
+    acd.accept(ringing.offer.offer_id, ringing.offer.token)
+    assert acd.offer_for("alice") is None

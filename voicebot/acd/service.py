@@ -38,7 +38,7 @@ from voicebot.acd.callbacks import CallbackStore
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.handoff import HandoffPayload
 from voicebot.acd.reconcile import Repairs, reconcile, recover_node
-from voicebot.acd.status import QueueStatus, WaitingRow, queue_status, waiting_in
+from voicebot.acd.status import AgentOffer, QueueStatus, WaitingRow, agent_offer, queue_status, waiting_in
 from voicebot.acd.store import Accepted, AcdStore, RouteResult
 from voicebot.storage.acd_models import QueueEntry
 from voicebot.storage.db import session_scope
@@ -143,3 +143,7 @@ class AcdService:
 
     def waiting(self, queue: str) -> list[WaitingRow]:
         return waiting_in(self.engine, self.settings, queue, self.now())
+
+    def offer_for(self, login: str) -> AgentOffer | None:
+        """What is ringing for this agent (for the console's screen pop and its accept/decline)."""
+        return agent_offer(self.engine, login, self.now())

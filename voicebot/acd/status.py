@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from voicebot.acd.config import AcdSettings
+from voicebot.acd.handoff import with_queue_figures
 from voicebot.acd.policy import effective_priority, service_order
+from voicebot.acd.store import OfferInfo
 from voicebot.acd.views import agent_view, entry_view
-from voicebot.storage.acd_models import Agent, QueueEntry
+from voicebot.storage.acd_models import Agent, Offer, QueueEntry
 from voicebot.storage.db import as_utc, session_scope
 
 
@@ -73,6 +76,31 @@ def queue_status(engine: Engine, settings: AcdSettings, now: datetime) -> list[Q
                 1 for e in answered if e.answered_at and as_utc(e.answered_at) - as_utc(e.enqueued_at) <= sl),
         ))
     return out
+
+
+@dataclass(frozen=True)
+class AgentOffer:
+    """The offer ringing for an agent now, with what the agent should see (the screen pop's data)."""
+
+    offer: OfferInfo
+    handoff: dict[str, Any]
+
+
+def agent_offer(engine: Engine, login: str, now: datetime) -> AgentOffer | None:
+    """The agent's pending offer, if any: what a console shows and answers with (offer id + token)."""
+    with session_scope(engine) as session:
+        agent = session.exec(select(Agent).where(Agent.login == login)).first()
+        if agent is None or agent.id is None:
+            return None
+        offer = session.exec(select(Offer).where(Offer.agent_id == agent.id, Offer.status == "pending")
+                             .order_by(col(Offer.id).desc())).first()
+        entry = session.get(QueueEntry, offer.entry_id) if offer is not None else None
+    if offer is None or entry is None or as_utc(offer.expires_at) <= now:
+        return None
+    info = OfferInfo(offer.id or 0, offer.token, entry.id or 0, entry.call_id, entry.queue, entry.kind, agent.id,
+                     agent.login, agent.sip_uri, offer.expires_at)
+    handoff = with_queue_figures(entry.handoff, as_utc(entry.enqueued_at), now, entry.offers) if entry.handoff else {}
+    return AgentOffer(info, handoff)
 
 
 def waiting_in(engine: Engine, settings: AcdSettings, queue: str, now: datetime) -> list[WaitingRow]:
