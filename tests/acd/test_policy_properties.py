@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from voicebot.acd.config import STRATEGIES, AcdSettings, parse_acd
@@ -47,7 +47,7 @@ def worlds(draw: st.DrawFn) -> tuple[AcdSettings, list[EntryView], list[AgentVie
     return s, entries, agents
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_no_double_offer_and_only_eligible_agents(world: tuple[AcdSettings, list[EntryView], list[AgentView]]) -> None:
     s, entries, agents = world
@@ -71,7 +71,7 @@ def test_no_double_offer_and_only_eligible_agents(world: tuple[AcdSettings, list
                 assert agent.skills.get(skill, 0) > 0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_fifo_within_a_priority(world: tuple[AcdSettings, list[EntryView], list[AgentView]]) -> None:
     """A plain entry (no extra skills, no sticky agent, due) is never passed over for a later plain entry
@@ -97,7 +97,7 @@ def _priority(s: AcdSettings, e: EntryView) -> int:
     return queue.priority + e.priority + (queue.vip_priority if e.vip else 0) + int((NOW - e.enqueued_at) // 60)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     arrivals=st.lists(st.lists(st.integers(0, 9), min_size=1, max_size=3), min_size=5, max_size=60),
     strategy=st.sampled_from(STRATEGIES),
