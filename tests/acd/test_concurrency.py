@@ -38,12 +38,13 @@ def test_two_routers_race_without_double_offers(engine: Engine, db_url: str, han
     deadline = time.time() + 150
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    root = str(Path(__file__).resolve().parents[2])  # so "tests.acd.router_worker" imports from any cwd
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     names = ["router1", "router2"] + (["callers"] if hangups else [])
     processes = [
         subprocess.Popen([sys.executable, "-m", "tests.acd.router_worker", db_url, name, str(n), str(deadline),
                           str(barrier), str(len(names)), str(hangups)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=env)
+                         text=True, env=env, cwd=root)
         for n, name in enumerate(names)
     ]
     outputs = [p.communicate(timeout=200) for p in processes]
