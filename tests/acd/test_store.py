@@ -496,3 +496,15 @@ def test_the_agents_ringing_offer_with_its_handoff(engine: Engine, clock: Clock)
     assert ringing.handoff["queue"]["wait_seconds"] == 5.0 and ringing.handoff["queue"]["offers"] == 1
     acd.accept(ringing.offer.offer_id, ringing.offer.token)
     assert acd.offer_for("alice") is None
+
+
+def test_position_in_line_follows_the_serving_order(engine: Engine, clock: Clock) -> None:
+    acd = make(engine, clock)
+    first = acd.enqueue("c1", "general")
+    clock.advance(1)
+    second = acd.enqueue("c2", "general")
+    vip = acd.enqueue("c3", "general", vip=True)
+    assert [acd.position(e.id or 0) for e in (vip, first, second)] == [1, 2, 3]
+    acd.abandon(vip.id or 0)
+    assert [acd.position(e.id or 0) for e in (vip, first, second)] == [None, 1, 2]
+    assert acd.position(999) is None

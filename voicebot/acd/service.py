@@ -144,6 +144,15 @@ class AcdService:
     def waiting(self, queue: str) -> list[WaitingRow]:
         return waiting_in(self.engine, self.settings, queue, self.now())
 
+    def position(self, entry_id: int) -> int | None:
+        """The entry's place in its queue's serving order (1 = next), for "you are number 3 in line";
+        None when it is no longer waiting."""
+        with session_scope(self.engine) as session:
+            entry = session.get(QueueEntry, entry_id)
+        if entry is None:
+            return None
+        return next((row.position for row in self.waiting(entry.queue) if row.entry.id == entry_id), None)
+
     def offer_for(self, login: str) -> AgentOffer | None:
         """What is ringing for this agent (for the console's screen pop and its accept/decline)."""
         return agent_offer(self.engine, login, self.now())
