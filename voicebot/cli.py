@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from voicebot.cli_acd import register as register_acd_commands
 from voicebot.flow.errors import FlowError
 from voicebot.flow.loader import FLOW_SUFFIXES
 
@@ -446,6 +447,9 @@ def calls_show(call_id: str | None, last: bool, as_json: bool) -> None:
             click.echo(f"{key:>15}: {json.dumps(value) if isinstance(value, dict | list) else value}")
     click.echo(f"{'events':>15}: {len(data['events'])}")
 
+
+# The ACD commands (agents, queues, callbacks, handoff-schema) live in their own module.
+register_acd_commands(main)
 
 if __name__ == "__main__":
     main()

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from voicebot.storage.call_models import CallEvent, CallRecord, HandoffRequest
+from voicebot.storage.call_models import ACD_OUTCOMES, CallEvent, CallRecord, HandoffRequest
 from voicebot.storage.db import as_utc, session_scope, to_jsonable, utc_now
 
 __all__ = ["SPOOLED", "CallStore", "to_jsonable"]
@@ -267,7 +267,10 @@ def _apply_step(session: Session, op: dict[str, Any]) -> None:
 def _apply_finish(session: Session, op: dict[str, Any]) -> None:
     ended_at = _dt(op["ended_at"])
     record = _ensure_record(session, op["call_id"], ended_at)
-    record.ended_at, record.outcome, record.error = ended_at, op["outcome"], op["error"]
+    # The ACD's outcome (answered, abandoned_in_queue, ...) is more precise than the flow's "handoff".
+    keep_acd_outcome = record.outcome in ACD_OUTCOMES and op["outcome"] == "handoff"
+    record.ended_at, record.error = ended_at, op["error"]
+    record.outcome = record.outcome if keep_acd_outcome else op["outcome"]
     record.authenticated, record.customer_id = op["authenticated"], op["customer_id"]
     record.intents, record.slots, record.nodes = op["intents"], op["slots"], op["nodes"]
     record.handoff = op["handoff"]
