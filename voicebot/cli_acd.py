@@ -70,19 +70,21 @@ def agents() -> None:
 @click.option("--name", default="", help="Display name (default: the login).")
 @click.option("--sip-uri", default="", help="Where the agent's phone rings, e.g. sip:alice@10.0.0.5:5062.")
 @click.option("--skills", default="", help='Skills with proficiency 1-5: "banking:5,cards:3" (default 3).')
+@click.option("--role", type=click.Choice(["agent", "supervisor"]), default="agent", show_default=True,
+              help="A supervisor also sees the supervisor view of the web console.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="Stored as an argon2id hash (asked for when not given).")
-def agents_add(login: str, name: str, sip_uri: str, skills: str, password: str) -> None:
+def agents_add(login: str, name: str, sip_uri: str, skills: str, role: str, password: str) -> None:
     """Create an agent account."""
     from voicebot.acd.agent_store import parse_skills
 
     acd = _service()
     try:
         agent = acd.agents.add(login, password, name=name, sip_uri=sip_uri, skills=parse_skills(skills),
-                               now=acd.now())
+                               now=acd.now(), role=role)
     except AcdError as exc:
         raise _fail(exc) from None
-    click.echo(f"agent {agent.login} added (logged out)")
+    click.echo(f"{role} {agent.login} added (logged out)")
 
 
 def _agent_row(agent: Any, now: datetime) -> dict[str, Any]:

@@ -1,0 +1,98 @@
+"""Fixtures of the web console tests: a real SQLite file with the demo bank, agents, and the app."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from voicebot.acd.config import AcdSettings, parse_acd
+from voicebot.acd.service import AcdService
+from voicebot.storage.db import create_tables, make_engine
+from voicebot.storage.seed import seed_demo
+from voicebot.web.app import create_app
+from voicebot.web.settings import WebSettings, parse_web
+
+PASSWORD = "correct horse battery"
+QUEUES: dict[str, Any] = {
+    "general": {"skills": ["banking"], "wrap_up_seconds": 30, "offer_timeout_seconds": 60},
+    "vip": {"skills": ["banking", "vip"], "priority": 10, "wrap_up_seconds": 30, "offer_timeout_seconds": 60},
+    "cards": {"skills": ["banking"], "wrap_up_seconds": 30},
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        import time
+
+        self.t = time.time()
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path}/web.db")
+    create_tables(engine)
+    seed_demo(engine)
+    return engine
+
+
+@pytest.fixture
+def acd_settings() -> AcdSettings:
+    return parse_acd({"queues": QUEUES})
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def acd(engine: Engine, acd_settings: AcdSettings, clock: Clock) -> AcdService:
+    service = AcdService(engine, acd_settings, clock=clock, node="web-test")
+    now = service.now()
+    service.agents.add("alice", PASSWORD, name="Alice Agent", skills={"banking": 5, "vip": 4}, now=now)
+    service.agents.add("bob", PASSWORD, name="Bob Agent", skills={"banking": 3}, now=now)
+    service.agents.add("sue", PASSWORD, name="Sue Supervisor", skills={}, now=now, role="supervisor")
+    return service
+
+
+@pytest.fixture
+def web_settings() -> WebSettings:
+    return parse_web({"secret": "test-secret", "max_login_failures": 3, "lockout_seconds": 120,
+                      "webhooks": {"urls": ["http://127.0.0.1:9/hook"], "secret": "s3cret", "max_attempts": 3,
+                                   "backoff_seconds": 1}}, env={})
+
+
+@pytest.fixture
+def client(engine: Engine, acd_settings: AcdSettings, web_settings: WebSettings, acd: AcdService) -> Iterator[TestClient]:
+    app = create_app(engine, acd_settings, web_settings, acd=acd, run_webhooks=False)
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def login_csrf(client: TestClient) -> str:
+    page = client.get("/login")
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+def log_in(client: TestClient, login: str, password: str = PASSWORD) -> str:
+    """Log in through the form; returns the session's CSRF token (from the page's hx-headers)."""
+    token = login_csrf(client)
+    response = client.post("/login", data={"login": login, "password": password, "csrf_token": token})
+    assert response.status_code == 200, response.text
+    match = re.search(r'X-CSRF-Token&#34;: &#34;([^&]+)&#34;|"X-CSRF-Token": "([^"]+)"', response.text)
+    assert match, response.text[:2000]
+    return match.group(1) or match.group(2)

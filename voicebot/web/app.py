@@ -1,0 +1,119 @@
+"""The web app: ``create_app()`` builds it; ``voicebot web`` and ``voicebot serve`` run it with uvicorn.
+
+Pages are rendered on the server (Jinja2, autoescaped: a caller's name or a note with HTML shows as text),
+live parts are pushed as HTML fragments over server-sent events and swapped in by htmx (vendored, no build
+step). The JSON API under ``/api`` serves the same data (OpenAPI at ``/docs`` and ``/openapi.json``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from voicebot.acd.config import AcdSettings
+from voicebot.acd.service import AcdService
+from voicebot.web import agent, api, pages, supervisor
+from voicebot.web.auth import NotLoggedIn
+from voicebot.web.context import HERE, WebContext
+from voicebot.web.settings import WebSettings
+from voicebot.web.webhooks import Webhooks, WebhookWorker
+
+log = logging.getLogger("voicebot.web")
+
+
+def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings, *, acd: AcdService | None = None,
+               hooks: Webhooks | None = None, run_webhooks: bool = True) -> FastAPI:
+    """The app on ``engine`` (tables must exist). ``run_webhooks``: deliver webhooks from a background
+    thread while the app runs (off in tests that drive deliveries themselves)."""
+    acd = acd or AcdService(engine, acd_settings)
+    hooks = hooks or Webhooks(engine, settings.webhooks, clock=acd.now)
+    context = WebContext.build(engine, acd, settings, hooks)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = WebhookWorker(hooks) if run_webhooks else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(title="voicebot console", version="1", lifespan=lifespan,
+                  description="The agent's and supervisor's screens of voicebot, and their JSON API.")
+    app.state.web = context
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    for module in (pages, agent, supervisor, api):
+        app.include_router(module.router)
+    _mount_metrics(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> Response:
+        """The database answers (503 otherwise)."""
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:  # any driver error means "not ready"
+            return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.exception_handler(NotLoggedIn)
+    def not_logged_in(request: Request, exc: NotLoggedIn) -> Response:
+        if request.url.path.startswith("/api/") or "text/event-stream" in request.headers.get("accept", ""):
+            return JSONResponse({"detail": str(exc)}, status_code=401)
+        if request.headers.get("HX-Request"):
+            return Response(status_code=401, headers={"HX-Redirect": "/login?expired=1"})
+        return RedirectResponse(f"/login?expired=1&next={request.url.path}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/") or request.headers.get("HX-Request"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return context.page(request, "error.html", None, status_code=exc.status_code, status=exc.status_code,
+                            detail=exc.detail)
+
+    return app
+
+
+def _mount_metrics(app: FastAPI) -> None:
+    """Prometheus ``/metrics`` (helper "reports": ``voicebot/metrics.py``), when it exists."""
+    try:
+        from voicebot import metrics  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    router: Any = getattr(metrics, "router", None)
+    if router is not None:
+        app.include_router(router)
+    elif hasattr(metrics, "app"):
+        app.mount("/metrics", metrics.app)
+
+
+def app_from_environment(config_path: Path | None = None, settings: WebSettings | None = None) -> FastAPI:
+    """The app on the configured database (``DATABASE_URL`` or the data folder) and configuration
+    (``config_path``, else VOICEBOT_CONFIG or ./voicebot.yaml, over the embedded defaults)."""
+    from voicebot.acd.config import parse_acd
+    from voicebot.config import config_document
+    from voicebot.storage.db import create_tables, make_engine
+    from voicebot.web.settings import parse_web
+
+    document, _source = config_document(config_path)
+    engine = make_engine()
+    create_tables(engine)
+    return create_app(engine, parse_acd(document.get("acd")), settings or parse_web(document.get("web")))
