@@ -96,3 +96,33 @@ def log_in(client: TestClient, login: str, password: str = PASSWORD) -> str:
     match = re.search(r'X-CSRF-Token&#34;: &#34;([^&]+)&#34;|"X-CSRF-Token": "([^"]+)"', response.text)
     assert match, response.text[:2000]
     return match.group(1) or match.group(2)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def handed_off_call(engine: Engine, spool: Path, caller: str = "+15550100002") -> Any:
+    """A real banking call through the flow engine (text): balance, the PIN spoken, then "agent".
+    Returns the handoff payload built from it, as the call owner builds it."""
+    from voicebot.acd.handoff import build_handoff
+    from voicebot.actions import Handoff
+    from voicebot.config import load_config
+    from voicebot.runtime.app import load_flow_with
+    from voicebot.runtime.clock import ManualClock
+    from voicebot.runtime.session import CallSession
+    from voicebot.services.registry import default_registry
+    from voicebot.storage.calls import CallStore
+
+    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    clock = ManualClock()
+    call = CallSession(flow, default_registry(), CallStore(engine, spool), clock)
+    call.start(caller, "+18005550100")
+    clock.advance(2)
+    call.say("balance", confidence=0.91)
+    clock.advance(3)
+    call.say("four three two one", confidence=0.7)
+    clock.advance(4)
+    call.say("agent", confidence=0.88)
+    handoffs = [a for step in call.history for a in step.actions if isinstance(a, Handoff)]
+    assert len(handoffs) == 1, [step.actions for step in call.history]
+    return build_handoff(flow, call.history, handoffs[0])
