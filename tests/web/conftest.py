@@ -75,7 +75,8 @@ def web_settings() -> WebSettings:
 
 
 @pytest.fixture
-def client(engine: Engine, acd_settings: AcdSettings, web_settings: WebSettings, acd: AcdService) -> Iterator[TestClient]:
+def client(engine: Engine, acd_settings: AcdSettings, web_settings: WebSettings,
+           acd: AcdService) -> Iterator[TestClient]:
     app = create_app(engine, acd_settings, web_settings, acd=acd, run_webhooks=False)
     with TestClient(app, base_url="http://testserver") as test_client:
         yield test_client

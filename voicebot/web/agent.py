@@ -9,7 +9,9 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
+from voicebot.acd.handoff import with_queue_figures
 from voicebot.acd.tx import AcdError, StaleOffer
+from voicebot.storage.db import as_utc
 from voicebot.web.auth import User
 from voicebot.web.context import WebContext
 from voicebot.web.live import stream
@@ -102,7 +104,9 @@ def own_entry(context: WebContext, user: User, entry_id: int) -> Any:
 def _call_page(request: Request, context: WebContext, user: User, entry_id: int, *, message: str = "",
                error: str = "", status_code: int = 200) -> Response:
     entry = own_entry(context, user, entry_id)
-    handoff = entry.handoff or {}
+    # The wait the caller had: from their place in line to the answer.
+    handoff = with_queue_figures(entry.handoff, as_utc(entry.enqueued_at), as_utc(entry.answered_at or context.now()),
+                                 entry.offers) if entry.handoff else {}
     history = customer_history(context.engine, entry.customer_id, entry.caller_id, exclude_call=entry.call_id)
     tickets = tickets_for_entry(context.engine, entry_id)
     mine = next((t for t in reversed(tickets) if t.agent == user.login), None)

@@ -89,7 +89,7 @@ def login(request: Request, context: Context, login: Annotated[str, Form()], pas
         message = (f"Too many failed attempts: try again in {int(locked) + 1} s." if locked > 0
                    else "Wrong login or password.")
         return _login_page(request, context, message, 429 if locked > 0 else 401, login)
-    if agent.state == "logged_out":
+    if agent.state == "logged_out" and (agent.role or "agent") == "agent":
         try:  # presence starts "not ready": the agent says when they are available
             agent = context.acd.agents.login(login, now, "break", "getting ready")
         except (AcdError, ValueError) as exc:

@@ -12,6 +12,7 @@ from voicebot.acd.tx import AcdError
 from voicebot.storage.acd_models import Agent, QueueEntry
 from voicebot.storage.db import as_utc, session_scope
 from voicebot.web.context import WebContext
+from voicebot.web.tickets import customer_history
 
 
 def agent_row(context: WebContext, login: str) -> Agent:
@@ -35,8 +36,13 @@ def agent_console(context: WebContext, login: str) -> dict[str, Any]:
         current = last_entry_of(context, agent)
     wrap_left = (as_utc(agent.wrap_until) - now).total_seconds() if agent.wrap_until and agent.state == "wrap_up" \
         else None
+    history = None
+    if offer is not None:
+        customer = offer.handoff.get("customer") or {}
+        history = customer_history(context.engine, customer.get("id"), str(offer.handoff.get("caller_id") or ""),
+                                   exclude_call=offer.offer.call_id, limit=4)
     return {
-        "agent": agent, "now": now, "in_state": seconds_since(agent.state_since, now),
+        "agent": agent, "now": now, "history": history, "in_state": seconds_since(agent.state_since, now),
         "lease_left": seconds_since(agent.lease_expires_at, now),
         "offer": offer, "offer_left": (as_utc(offer.offer.expires_at) - now).total_seconds() if offer else None,
         "current": current, "wrap_left": None if wrap_left is None else max(0.0, wrap_left),
@@ -68,8 +74,11 @@ def supervisor_board(context: WebContext) -> dict[str, Any]:
         queue = context.acd.settings.queue(status.queue)
         offered_today, abandoned = _offered_today(context, status.queue, now)
         row = asdict(status)
+        # Service level over today's calls whose fate is known (answered, or abandoned after the short-abandon
+        # threshold); callers still waiting are not counted yet either way.
+        decided = status.answered_today + status.abandoned_today - abandoned
         row.update(offered_today=offered_today, service_level=(
-            status.answered_within_sl_today / offered_today if offered_today else None),
+            status.answered_within_sl_today / decided if decided > 0 else None),
             service_level_seconds=queue.service_level_seconds, short_abandoned_today=abandoned)
         queues.append(row)
     agents: list[dict[str, Any]] = [{"login": a.login, "name": a.name, "role": a.role or "agent", "state": a.state,

@@ -1,0 +1,139 @@
+"""The console in a real browser (Debian chromium): an agent logs in, goes available, a real banking call
+says "agent", the screen pop shows who and why, the agent writes a ticket; the supervisor view updates live."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from tests.web.browser import artifacts_dir, chromium, click, present, text_of, wait_for
+from tests.web.conftest import PASSWORD, handed_off_call
+from voicebot.acd.config import AcdSettings
+from voicebot.acd.service import AcdService
+from voicebot.storage.db import session_scope
+from voicebot.storage.web_models import Ticket
+from voicebot.web.app import create_app
+from voicebot.web.server import WebServer
+from voicebot.web.settings import parse_web
+
+pytestmark = pytest.mark.integration
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+@pytest.fixture
+def site(engine: Engine, acd_settings: AcdSettings, acd: AcdService) -> Iterator[str]:
+    settings = parse_web({"secret": "browser-test", "push_seconds": 0.3, "heartbeat_seconds": 2}, env={})
+    server = WebServer(create_app(engine, acd_settings, settings, acd=acd, run_webhooks=False), "127.0.0.1", 0)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    driver = chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def sign_in(driver: Any, site: str, login: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{site}/login")
+    driver.find_element(By.ID, "login").send_keys(login)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "sign-in").click()
+    wait_for(driver, lambda d: "/login" not in d.current_url)
+
+
+def save(driver: Any, name: str, *, docs: bool = False) -> Path:
+    path = artifacts_dir() / name
+    driver.save_screenshot(str(path))
+    if docs:
+        DOCS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(DOCS / name))
+    return path
+
+
+def test_agent_answers_a_pre_qualified_call_and_writes_the_ticket(
+        site: str, browser: Any, acd: AcdService, engine: Engine, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    sign_in(browser, site, "alice")
+    assert browser.current_url.endswith("/agent")
+    assert text_of(browser, "#agent-state") == "Break"  # signed in "getting ready"
+    click(browser, "#go-available")
+    wait_for(browser, lambda d: text_of(d, "#agent-state") == "Available")
+    assert acd.agents.get("alice").state == "available"
+
+    # A real call through the flow engine: balance, PIN, "agent"; queued and routed by the ACD.
+    payload = handed_off_call(engine, tmp_path / "spool")
+    entry = acd.enqueue_handoff(payload)
+    assert [o.agent_login for o in acd.route().offers] == ["alice"]
+
+    # The screen pop arrives over server-sent events, without a reload.
+    wait_for(browser, lambda d: present(d, "#offer"))
+    assert "Bob Smith" in text_of(browser, "#pop-name") and "VIP" in text_of(browser, "#pop-name")
+    assert text_of(browser, "#pop-intent") == "speak to agent 88%"
+    assert text_of(browser, "#pop-auth") == "Verified by pin"
+    slots = text_of(browser, "#pop-slots")
+    assert "●●●● verified input" in slots and "4321" not in browser.page_source
+    save(browser, "console-screen-pop.png", docs=True)
+
+    click(browser, "#accept")
+    wait_for(browser, lambda d: d.current_url.endswith(f"/agent/calls/{entry.id}"))
+    assert "Bob Smith" in text_of(browser, "#call-name")
+    assert acd.agents.get("alice").state == "busy"
+    browser.find_element(By.ID, "notes").send_keys("Balance explained; <b>card</b> to be reissued.")
+    browser.find_element(By.ID, "tags").send_keys("balance, card")
+    Select(browser.find_element(By.ID, "disposition")).select_by_visible_text("resolved")
+    browser.find_element(By.ID, "close-ticket").click()
+    wait_for(browser, lambda d: "Ticket closed" in text_of(d, "#message"))
+    assert "closed" in text_of(browser, "#ticket-status")
+    save(browser, "console-call.png", docs=True)
+
+    with session_scope(engine) as session:
+        ticket = session.exec(select(Ticket)).one()
+    assert (ticket.call_id, ticket.agent, ticket.disposition, ticket.tags, ticket.status) == (
+        payload.call_id, "alice", "resolved", ["balance", "card"], "closed")
+    assert ticket.notes == "Balance explained; <b>card</b> to be reissued."
+
+    # The caller hangs up: the wrap-up timer shows on the page, live.
+    acd.complete(entry.id or 0)
+    wait_for(browser, lambda d: "wrap-up:" in text_of(d, "#wrap-timer"))
+    assert text_of(browser, "#agent-state") == "Wrap Up"
+
+
+def test_supervisor_view_updates_live_while_calls_queue(
+        site: str, browser: Any, acd: AcdService, engine: Engine, tmp_path: Path) -> None:
+
+    sign_in(browser, site, "sue")
+    assert browser.current_url.endswith("/supervisor")
+    assert text_of(browser, "#waiting-vip") == "0"
+    acd.agents.login("bob", acd.now(), "break", "lunch")
+    for n in range(3):
+        acd.enqueue_handoff(handed_off_call(engine, tmp_path / f"spool{n}"))
+        wait_for(browser, lambda d, n=n: text_of(d, "#waiting-vip") == str(n + 1))  # no reload: SSE
+    entry = acd.enqueue("c-general", "general", caller_id="+15550100001",
+                        handoff={"call_id": "c-general", "caller_id": "+15550100001",
+                                 "customer": {"name": "Alice Johnson"}, "intent": {"name": "lost_card",
+                                                                                   "confidence": 0.9},
+                                 "queue": {"name": "general"}})
+    wait_for(browser, lambda d: text_of(d, "#waiting-general") == "1")
+    acd.request_callback(entry.id or 0, "+15550100001")
+    wait_for(browser, lambda d: present(d, f"#cancel-callback-{entry.id}"))
+    assert "lunch" in text_of(browser, "#agent-bob")
+    save(browser, "supervisor.png", docs=True)
+    click(browser, f"#cancel-callback-{entry.id}")
+    wait_for(browser, lambda d: "cancelled" in text_of(d, "#message"))
+    assert acd.callbacks.pending() == []
