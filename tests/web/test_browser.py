@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tests.web.browser import artifacts_dir, chromium, click, present, text_of, wait_for
-from tests.web.conftest import PASSWORD, handed_off_call
+from tests.web.conftest import PASSWORD, Clock, handed_off_call
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.service import AcdService
 from voicebot.storage.db import session_scope
@@ -25,15 +25,24 @@ pytestmark = pytest.mark.integration
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
-@pytest.fixture
-def site(engine: Engine, acd_settings: AcdSettings, acd: AcdService) -> Iterator[str]:
-    settings = parse_web({"secret": "browser-test", "push_seconds": 0.3, "heartbeat_seconds": 2}, env={})
+def _serve(engine: Engine, acd_settings: AcdSettings, acd: AcdService, **web: Any) -> Iterator[str]:
+    settings = parse_web({"secret": "browser-test", "push_seconds": 0.3, "heartbeat_seconds": 1, **web}, env={})
     server = WebServer(create_app(engine, acd_settings, settings, acd=acd, run_webhooks=False), "127.0.0.1", 0)
     server.start()
     try:
         yield f"http://127.0.0.1:{server.port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def site(engine: Engine, acd_settings: AcdSettings, acd: AcdService) -> Iterator[str]:
+    yield from _serve(engine, acd_settings, acd)
+
+
+@pytest.fixture
+def short_site(engine: Engine, acd_settings: AcdSettings, acd: AcdService) -> Iterator[str]:
+    yield from _serve(engine, acd_settings, acd, session_seconds=3)
 
 
 @pytest.fixture
@@ -65,7 +74,7 @@ def save(driver: Any, name: str, *, docs: bool = False) -> Path:
 
 
 def test_agent_answers_a_pre_qualified_call_and_writes_the_ticket(
-        site: str, browser: Any, acd: AcdService, engine: Engine, tmp_path: Path) -> None:
+        site: str, browser: Any, acd: AcdService, engine: Engine, clock: Clock, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -75,6 +84,12 @@ def test_agent_answers_a_pre_qualified_call_and_writes_the_ticket(
     click(browser, "#go-available")
     wait_for(browser, lambda d: text_of(d, "#agent-state") == "Available")
     assert acd.agents.get("alice").state == "available"
+    # The page's heartbeat renews the presence lease (the ACD's clock is the test's, so it moves on demand).
+    lease = acd.agents.get("alice").lease_expires_at
+    clock.advance(20)
+    wait_for(browser, lambda _d: acd.agents.get("alice").lease_expires_at != lease)
+    renewed = acd.agents.get("alice").lease_expires_at
+    assert lease is not None and renewed is not None and (renewed - lease).total_seconds() == pytest.approx(20)
 
     # A real call through the flow engine: balance, PIN, "agent"; queued and routed by the ACD.
     payload = handed_off_call(engine, tmp_path / "spool")
@@ -137,3 +152,11 @@ def test_supervisor_view_updates_live_while_calls_queue(
     click(browser, f"#cancel-callback-{entry.id}")
     wait_for(browser, lambda d: "cancelled" in text_of(d, "#message"))
     assert acd.callbacks.pending() == []
+
+
+def test_an_expired_session_sends_the_open_console_back_to_the_login_form(short_site: str, browser: Any) -> None:
+    sign_in(browser, short_site, "alice")
+    assert browser.current_url.endswith("/agent")
+    # No reload by the user: the live stream notices the expiry and the page goes to the login form.
+    wait_for(browser, lambda d: "/login" in d.current_url and "expired=1" in d.current_url, timeout=30)
+    assert "Your session ended" in text_of(browser, ".notice")
