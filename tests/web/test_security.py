@@ -169,3 +169,21 @@ def test_supervisor_forces_a_state_and_cancels_a_callback(client: TestClient, ac
     assert client.post(f"/supervisor/callbacks/{entry.id}/cancel", data={"csrf_token": csrf}).status_code == 200
     assert acd.callbacks.pending() == []
     assert client.post(f"/supervisor/callbacks/{entry.id}/cancel", data={}).status_code == 403  # CSRF
+
+
+def test_documented_defaults() -> None:
+    """docs/agents-guide.md and docs/supervisors-guide.md state these defaults."""
+    from voicebot.config import config_document
+
+    settings = parse_web(config_document(env={})[0].get("web"), env={})
+    assert (settings.enabled, settings.host, settings.port) == (True, "127.0.0.1", 8080)
+    assert (settings.max_login_failures, settings.lockout_seconds, settings.session_seconds) == (5, 300, 8 * 3600)
+    assert settings.heartbeat_seconds == 15 and settings.push_seconds == 1
+    assert settings.dispositions == ("resolved", "follow-up", "escalated", "fraud-report", "no-action")
+    hooks = settings.webhooks
+    assert (hooks.urls, hooks.max_attempts, hooks.backoff_seconds, hooks.timeout_seconds) == ((), 6, 2, 5)
+    env = parse_web({}, env={"VOICEBOT_WEB_PORT": "9090", "VOICEBOT_WEB_HOST": "0.0.0.0",
+                             "VOICEBOT_WEB_ENABLED": "false", "VOICEBOT_WEBHOOK_SECRET": "s"})
+    assert (env.port, env.host, env.enabled, env.webhooks.secret) == (9090, "0.0.0.0", False, "s")
+    with pytest.raises(ValueError, match="extra"):
+        parse_web({"prot": 80}, env={})
