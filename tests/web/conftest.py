@@ -39,12 +39,32 @@ class Clock:
         self.t += seconds
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path}/web.db")
+def _seeded(url: str) -> Engine:
+    engine = make_engine(url)
     create_tables(engine)
     seed_demo(engine)
     return engine
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The demo bank on a SQLite file, and on PostgreSQL (a fresh database; see tests/acd/conftest.py)."""
+    if request.param == "sqlite":
+        yield _seeded(f"sqlite:///{tmp_path}/web.db")
+        return
+    from tests.acd.conftest import fresh_postgres_database
+
+    for url in fresh_postgres_database():
+        engine = _seeded(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Engine:
+    return _seeded(f"sqlite:///{tmp_path}/web.db")
 
 
 @pytest.fixture

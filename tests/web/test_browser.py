@@ -36,6 +36,12 @@ def _serve(engine: Engine, acd_settings: AcdSettings, acd: AcdService, **web: An
 
 
 @pytest.fixture
+def engine(sqlite_engine: Engine) -> Engine:
+    """The browser tests run on SQLite only (the same pages are tested on PostgreSQL over HTTP)."""
+    return sqlite_engine
+
+
+@pytest.fixture
 def site(engine: Engine, acd_settings: AcdSettings, acd: AcdService) -> Iterator[str]:
     yield from _serve(engine, acd_settings, acd)
 
