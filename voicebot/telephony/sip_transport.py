@@ -1,0 +1,55 @@
+"""The SIP UDP socket: one receive thread handing every datagram with its source address to the user agent."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger("voicebot.sip")
+
+
+class UdpTransport:
+    def __init__(self, host: str, port: int, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))  # port 0: any free port (tests)
+        self.sock.settimeout(0.1)
+        self.host = host
+        self.port = int(self.sock.getsockname()[1])
+        self._on_datagram = on_datagram
+        self._running = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._running = True
+        self._thread = threading.Thread(target=self._recv_loop, name="sip-recv", daemon=True)
+        self._thread.start()
+
+    def send(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.sock.sendto(data, addr)
+        except OSError as exc:
+            log.warning("SIP send to %s:%d failed: %s", addr[0], addr[1], exc)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+        self.sock.close()
+
+    def _recv_loop(self) -> None:
+        while self._running:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                if not self._running:
+                    break
+                continue
+            try:
+                self._on_datagram(data, (str(addr[0]), int(addr[1])))
+            except Exception:
+                # A bug in handling one datagram must not stop the endpoint from hearing the next one.
+                log.exception("error while handling a SIP datagram from %s:%d", addr[0], addr[1])
