@@ -94,6 +94,10 @@ class SipCall:
         with self._keys_lock:
             self._keys.append(key)
 
+    def keys_pending(self) -> str:
+        with self._keys_lock:
+            return "".join(self._keys)
+
     def take_keys(self) -> str:
         with self._keys_lock:
             keys, self._keys = "".join(self._keys), []

@@ -66,6 +66,10 @@ class Message:
                 out.extend(split_list(value) if name in LISTS else [value])
         return out
 
+    def text(self, name: str) -> str:
+        """Every value of a header joined with ", " (a whole list header)."""
+        return ", ".join(self.all(name))
+
     def get(self, name: str) -> str:
         values = self.all(name)
         return values[0] if values else ""

@@ -119,13 +119,15 @@ class UserAgent:
     # ----- sending ----------------------------------------------------------------------------------------
 
     def respond(self, request: sm.Message, source: tuple[str, int], status: int, reason: str, *, to_tag: str = "",
-                headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> bytes:
+                headers: list[tuple[str, str]] | None = None, body: bytes = b"", send: bool = True) -> bytes:
+        """Build a response and (unless ``send`` is False) send it where the request came from (RFC 3581)."""
         extra = [("User-Agent", USER_AGENT), *(headers or [])]
         if status in (405, 501) or (request.method == "OPTIONS" and status == 200):
             extra.append(("Allow", ALLOW))
         data = sm.response(request, status, reason, to_tag=to_tag or (new_tag() if status > 100 else ""),
                            source=source, headers=extra, body=body)
-        self.transport.send(data, source)  # RFC 3581: where the request came from
+        if send:
+            self.transport.send(data, source)
         return data
 
     def contact(self) -> str:
@@ -363,8 +365,9 @@ class UserAgent:
             if call.state != CallState.RINGING:
                 return
             call.final_response = self.respond(call.invite, call.invite_source, status, reason,
-                                               to_tag=call.dialog.local_tag)
-        call.finish(f"{status} {reason}")
+                                               to_tag=call.dialog.local_tag, send=False)
+            call.finish(f"{status} {reason}")
+        self.transport.send(call.final_response, call.invite_source)
 
     def _ack(self, msg: sm.Message) -> None:
         with self.lock:
@@ -400,12 +403,14 @@ class UserAgent:
             else:
                 self.respond(msg, source, 481, "Call/Transaction Does Not Exist")
             return
-        self.respond(msg, source, 200, "OK")
         with call.lock:
             if call.state == CallState.RINGING and call.direction == "in" and call.invite is not None:
                 call.final_response = self.respond(call.invite, call.invite_source, 487, "Request Terminated",
-                                                   to_tag=call.dialog.local_tag)
+                                                   to_tag=call.dialog.local_tag, send=False)
+                call.finish("caller hung up")
+                self.transport.send(call.final_response, call.invite_source)
             call.finish("caller hung up" if call.direction == "in" else "callee hung up")
+        self.respond(msg, source, 200, "OK")  # after the call ended: its slot is already free
         log.info("call %s: BYE received", call.call_id)
 
     def _cancel(self, msg: sm.Message, source: tuple[str, int]) -> None:
@@ -419,8 +424,9 @@ class UserAgent:
             if call.state != CallState.RINGING:
                 return  # already answered (the caller ends it with BYE) or already ended
             call.final_response = self.respond(call.invite, call.invite_source, 487, "Request Terminated",
-                                               to_tag=call.dialog.local_tag)
-            call.finish("cancelled")
+                                               to_tag=call.dialog.local_tag, send=False)
+            call.finish("cancelled")  # first: the slot is free when the 487 arrives
+            self.transport.send(call.final_response, call.invite_source)
         log.info("call %s cancelled before answer", call.call_id)
 
     def _forget(self, call: SipCall) -> None:
