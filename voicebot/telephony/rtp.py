@@ -4,8 +4,8 @@
   are encoded with the negotiated law (pyVoIP's 8-bit path measured 25-26 dB SNR, FINDINGS.md).
 * **Pacing**: no send thread; the call loop calls :meth:`RtpStream.send_frame` on its 20 ms schedule.
 * **Latching** (issue 8 item 6): the first valid packet from the offer's IP address fixes the peer's source
-  address, port and SSRC; packets from anyone else (audio and telephone-events alike) are dropped and counted in
-  ``dropped_foreign``, and we send to the latched address from then on (symmetric RTP, RFC 4961). A peer that
+  address and port, and the first audio (and the first telephone-event) packet from there its SSRC; packets
+  from anyone else (audio and telephone-events alike) are dropped and counted in ``dropped_foreign``, and we send to the latched address from then on (symmetric RTP, RFC 4961). A peer that
   restarts its stream (a new SSRC from the latched address and port for ``RELATCH_PACKETS`` packets in a row)
   is followed.
 * **DTMF guard**: event ids above 15 are dropped; each press is reported once (by its RTP timestamp).
@@ -117,7 +117,10 @@ class RtpStream:
         self.on_key = on_key
         self._warn = warn or RateLimitedLog(log)
         self._on_close = on_close
-        self.latched: tuple[str, int, int] | None = None  # (address, port, ssrc)
+        self.latched: tuple[str, int] | None = None  # the peer's media source address and port
+        #: the SSRC of each kind of packet ("audio", "event"), latched by the first of its kind from there: some
+        #: senders (sipp's pcaps, some gateways) send telephone-events with their own SSRC.
+        self.ssrcs: dict[str, int] = {}
         self._relatch: tuple[int, int] = (0, 0)  # (candidate ssrc, consecutive packets)
         self._rx_lock = threading.Lock()
         self._rx: deque[np.ndarray] = deque()
@@ -178,15 +181,15 @@ class RtpStream:
         self._release()
 
     def _accept_source(self, packet: RtpPacket, addr: tuple[str, int]) -> bool:
+        kind = "event" if packet.payload_type == self.dtmf_pt else "audio"
         if self.latched is None:
             if self.remote[0] not in ("0.0.0.0", addr[0]):
                 return False
-            self.latched = (addr[0], addr[1], packet.ssrc)
+            self.latched = (addr[0], addr[1])
             self.remote = (addr[0], addr[1])  # symmetric RTP: answer where the media comes from
-            return True
-        host, port, ssrc = self.latched
-        if (addr[0], addr[1]) != (host, port):
+        if (addr[0], addr[1]) != self.latched:
             return False
+        ssrc = self.ssrcs.setdefault(kind, packet.ssrc)
         if packet.ssrc == ssrc:
             self._relatch = (0, 0)
             return True
@@ -194,8 +197,8 @@ class RtpStream:
         count = count + 1 if candidate == packet.ssrc else 1
         self._relatch = (packet.ssrc, count)
         if count >= RELATCH_PACKETS:
-            log.info("RTP port %d: the peer restarted its stream (SSRC %08x)", self.port, packet.ssrc)
-            self.latched = (host, port, packet.ssrc)
+            log.info("RTP port %d: the peer restarted its %s stream (SSRC %08x)", self.port, kind, packet.ssrc)
+            self.ssrcs[kind] = packet.ssrc
             return True
         return False
 
@@ -213,7 +216,8 @@ class RtpStream:
             self.dropped += 1
             self.dropped_foreign += 1
             self._warn.warning(f"rtp-foreign-{self.port}", "RTP port %d: dropped a packet from %s:%d SSRC %08x "
-                               "(media is latched to %s)", self.port, addr[0], addr[1], packet.ssrc, self.latched)
+                               "(media is latched to %s, SSRCs %s)", self.port, addr[0], addr[1], packet.ssrc,
+                               self.latched, {k: f"{v:08x}" for k, v in self.ssrcs.items()})
             return
         if packet.payload_type == self.dtmf_pt:
             self._telephone_event(packet)
