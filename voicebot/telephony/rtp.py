@@ -6,8 +6,8 @@
 * **Latching** (issue 8 item 6): the first valid packet from the offer's IP address fixes the peer's source
   address and port, and the first audio (and the first telephone-event) packet from there its SSRC; packets
   from anyone else (audio and telephone-events alike) are dropped and counted in ``dropped_foreign``, and we
-  send to the latched address from then on (symmetric RTP, RFC 4961). A peer that restarts its stream (a new SSRC from the latched address and port for ``RELATCH_PACKETS`` packets in a row)
-  is followed.
+  send to the latched address from then on (symmetric RTP, RFC 4961). A peer that restarts its stream (a new
+  SSRC from the latched address and port for ``RELATCH_PACKETS`` packets in a row) is followed.
 * **DTMF guard**: event ids above 15 are dropped; each press is reported once (by its RTP timestamp).
 """
 
