@@ -149,6 +149,7 @@ class SipEndpoint:
             max_calls=config.max_calls, t1=config.t1,
         ), self._handle)
         self.channels: dict[str, CallChannel] = {}
+        self._ending = False
         self._started = False
 
     @property
@@ -171,6 +172,7 @@ class SipEndpoint:
 
     def request_end(self) -> None:
         """Shutdown hook: ask every live call's owner to finish (``channel.end_requested``), e.g. with a goodbye."""
+        self._ending = True
         for channel in list(self.channels.values()):
             channel.end_requested.set()
 
@@ -203,15 +205,17 @@ class SipEndpoint:
         if not self.accepting:  # shutting down: an INVITE that slipped in gets 486 Busy Here
             call.reject(486, "Busy Here")
             return
+        self.channels[call.call_id] = channel  # before the answer: request_end() must not miss it
+        if self._ending:
+            channel.end_requested.set()
         try:
-            channel.answer()
-        except CallEnded:
-            log.info("call %s ended before it was answered", channel.sip_call_id)
-            return
-        log.info("call %s from %r to %r answered (%s)", channel.sip_call_id, channel.caller_id, channel.dialled,
-                 channel.codec)
-        self.channels[call.call_id] = channel
-        try:
+            try:
+                channel.answer()
+            except CallEnded:
+                log.info("call %s ended before it was answered", channel.sip_call_id)
+                return
+            log.info("call %s from %r to %r answered (%s)", channel.sip_call_id, channel.caller_id,
+                     channel.dialled, channel.codec)
             self.on_call(channel)
         finally:
             self.channels.pop(call.call_id, None)

@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ from voicebot.telephony.endpoint import CallChannel, SipConfig, SipEndpoint
 from voicebot.tts.cache import PromptCache
 
 log = logging.getLogger("voicebot.serve")
+
+GOODBYE_S = 3.0  # of the shutdown grace period, kept for goodbyes to callers still in a call
 
 
 @dataclass
@@ -141,17 +144,20 @@ class VoicebotServer:
         self.results.append(result)
 
     def shutdown(self, grace_seconds: float | None = None) -> None:
-        """Stop taking calls (486), let calls in progress finish for the grace period, then end the rest
-        (their records are completed and they get BYE), and close the endpoint."""
+        """Stop taking calls (486), let calls in progress finish, then end the rest (their records are completed
+        and they get BYE), and close the endpoint: all within the grace period in total (one deadline shared by
+        every call), the last ``GOODBYE_S`` of it kept for the calls' owners to say goodbye before their BYE."""
         if self.endpoint is None:
             return
         grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        deadline = time.monotonic() + grace
         self.endpoint.stop_accepting()
-        if not self.endpoint.wait_calls(grace):
+        if not self.endpoint.wait_calls(max(0.0, grace - min(GOODBYE_S, grace / 2))):
             log.info("shutdown: ending %d calls still in progress", self.endpoint.active_calls())
-        self.stop_calls.set()
-        self.endpoint.wait_calls(5.0)
-        self.endpoint.stop()
+            self.endpoint.request_end()  # the hook for a goodbye prompt (channel.end_requested)
+            self.stop_calls.set()
+            self.endpoint.wait_calls(max(0.0, deadline - time.monotonic()))
+        self.endpoint.stop(timeout=max(0.5, deadline - time.monotonic()))
         self.endpoint = None
         self.recognizer.close()
 
