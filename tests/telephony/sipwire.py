@@ -4,10 +4,15 @@ back. No SIP library: the bytes on the wire are what the test says."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
+from tests.telephony.harness import free_udp_ports
 from voicebot.telephony import sip_message as sm
+from voicebot.telephony.sip_call import CallEnded, SipCall
+from voicebot.telephony.sip_ua import UaConfig, UserAgent
 
 
 def sdp(media_port: int = 6000, codecs: str = "0 101", *, address: str = "127.0.0.1", family: str = "IP4",
@@ -120,3 +125,37 @@ def wait_until(predicate: Callable[[], object], timeout: float = 3.0) -> bool:
             return True
         time.sleep(0.01)
     return bool(predicate())
+
+
+class Agent:
+    """A UserAgent whose calls run ``behaviour(call)`` (default: answer, then wait for the end)."""
+
+    def __init__(self, behaviour: Callable[[SipCall], None] | None = None, **config: Any) -> None:
+        low = free_udp_ports(20)
+        config.setdefault("max_calls", 4)
+        self.calls: list[SipCall] = []
+        self.release = threading.Event()
+        self.behaviour = behaviour or self.answer_and_wait
+        self.ua = UserAgent(UaConfig(host="127.0.0.1", port=0, rtp_low=low, rtp_high=low + 19, **config),
+                            self._on_call)
+        self.ua.start()
+
+    def _on_call(self, call: SipCall) -> None:
+        self.calls.append(call)
+        self.behaviour(call)
+
+    def answer_and_wait(self, call: SipCall) -> None:
+        try:
+            call.answer()
+        except CallEnded:
+            return
+        while not self.release.is_set() and not call.ended.wait(0.05):
+            pass
+
+    @property
+    def port(self) -> int:
+        return self.ua.port
+
+    def stop(self) -> None:
+        self.release.set()
+        self.ua.stop()

@@ -10,46 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.telephony.harness import free_udp_ports
-from tests.telephony.sipwire import Peer, ack_for, event, request, rtp, sdp, wait_until
+from tests.telephony.sipwire import Agent, Peer, ack_for, event, request, rtp, sdp, wait_until
 from voicebot.telephony.sip_call import CallEnded, CallState, SipCall
-from voicebot.telephony.sip_ua import UaConfig, UserAgent
 
 pytestmark = pytest.mark.integration
-
-
-class Agent:
-    """A UserAgent whose calls run ``behaviour(call)`` (default: answer, then wait for the end)."""
-
-    def __init__(self, behaviour: Callable[[SipCall], None] | None = None, **config: Any) -> None:
-        low = free_udp_ports(20)
-        config.setdefault("max_calls", 4)
-        self.calls: list[SipCall] = []
-        self.release = threading.Event()
-        self.behaviour = behaviour or self.answer_and_wait
-        self.ua = UserAgent(UaConfig(host="127.0.0.1", port=0, rtp_low=low, rtp_high=low + 19, **config),
-                            self._on_call)
-        self.ua.start()
-
-    def _on_call(self, call: SipCall) -> None:
-        self.calls.append(call)
-        self.behaviour(call)
-
-    def answer_and_wait(self, call: SipCall) -> None:
-        try:
-            call.answer()
-        except CallEnded:
-            return
-        while not self.release.is_set() and not call.ended.wait(0.05):
-            pass
-
-    @property
-    def port(self) -> int:
-        return self.ua.port
-
-    def stop(self) -> None:
-        self.release.set()
-        self.ua.stop()
 
 
 @pytest.fixture

@@ -287,7 +287,7 @@ class UserAgent:
             try:
                 sock = self.ports.open()
             except NoPortsAvailable:
-                log.error("call %s: no free RTP port: 486 Busy Here", msg.call_id[:40])
+                log.warning("call %s: no free RTP port: 486 Busy Here", msg.call_id[:40])
                 self.respond(msg, source, 486, "Busy Here")
                 return
             call = self._new_inbound(msg, source, offer, sock)
