@@ -82,6 +82,8 @@ class Dialer:
         pending = OutboundCall(call, data, dest, branch, target)
         with self.lock:
             self.pending[dialog.call_id] = pending
+        with ua.lock:
+            ua.calls[dialog.call_id] = call  # in-dialog requests from the agent (BYE, INFO) find it there
         call.on_end.append(self._ended)
         ua.transport.send(data, dest)
         started = time.monotonic()
@@ -132,6 +134,8 @@ class Dialer:
         self._settle(call, "failed", call.end_reason)
         self.ua.scheduler.after(32.0, lambda: self._drop(call.call_id))
         with self.ua.lock:
+            if self.ua.calls.get(call.call_id) is call:
+                del self.ua.calls[call.call_id]
             self.ua.recent[call.call_id] = (time.monotonic(), call)
 
     def _drop(self, call_id: str) -> None:
