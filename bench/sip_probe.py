@@ -39,15 +39,15 @@ class Probe:
         self.ports: dict[int, int] = {}  # the client's local RTP port (CallResult.stats["rtp_port"])
 
     def install(self) -> None:
+        from voicebot.telephony import inbound
         from voicebot.telephony import rtp as rtp_module
-        from voicebot.telephony import sip_ua
 
         probe = self
         stream = rtp_module.RtpStream
         send_frame = stream.send_frame
         push = stream._push
         init = stream.__init__
-        invite = sip_ua.UserAgent._invite
+        invite = inbound.Answerer.invite
 
         def timed_send(client: Any, pcm: np.ndarray) -> None:
             now = time.monotonic()
@@ -73,10 +73,10 @@ class Probe:
                 kwargs["on_key"] = key
             init(client, *args, **kwargs)
 
-        def timed_invite(ua: Any, request: Any, source: Any) -> None:
+        def timed_invite(answerer: Any, request: Any, source: Any) -> None:
             now = time.monotonic()
-            invite(ua, request, source)
-            call = ua.calls.get(request.call_id)
+            invite(answerer, request, source)
+            call = answerer.ua.calls.get(request.call_id)
             rtp = getattr(call, "rtp", None) if call is not None else None
             if rtp is not None:
                 with probe.lock:
@@ -85,7 +85,7 @@ class Probe:
         setattr(stream, "send_frame", timed_send)  # noqa: B010 (a benchmark's probe)
         setattr(stream, "_push", timed_push)  # noqa: B010
         setattr(stream, "__init__", timed_init)  # noqa: B010
-        setattr(sip_ua.UserAgent, "_invite", timed_invite)  # noqa: B010
+        setattr(inbound.Answerer, "invite", timed_invite)  # noqa: B010
 
     def reset(self) -> None:
         with self.lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import random
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,14 @@ if TYPE_CHECKING:
     from voicebot.telephony.sip_ua import UserAgent
 
 log = logging.getLogger("voicebot.sip")
+
+#: The methods the user agent implements (everything else gets 501, REGISTER 405, with this in Allow).
+IMPLEMENTED = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE")
+ALLOW = ", ".join(IMPLEMENTED)
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
 
 
 class CallState(enum.Enum):

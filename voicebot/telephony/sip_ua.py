@@ -20,27 +20,24 @@ from __future__ import annotations
 
 import logging
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from voicebot.telephony import sdp
 from voicebot.telephony import sip_message as sm
+from voicebot.telephony.inbound import Answerer
 from voicebot.telephony.outbound import Dialer
 from voicebot.telephony.ratelimit import RateLimitedLog
 from voicebot.telephony.register import Registration
-from voicebot.telephony.rtp import NoPortsAvailable, PortPool, RtpStream
-from voicebot.telephony.sip_call import CallEnded, CallState, Dialog, SipCall
+from voicebot.telephony.rtp import PortPool
+from voicebot.telephony.sip_call import ALLOW, IMPLEMENTED, CallState, SipCall, new_tag
 from voicebot.telephony.sip_info import dtmf_from_info
 from voicebot.telephony.sip_transport import UdpTransport
 from voicebot.telephony.timers import Scheduler
 
 log = logging.getLogger("voicebot.sip")
 
-IMPLEMENTED = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE")
-ALLOW = ", ".join(IMPLEMENTED)
 USER_AGENT = "voicebot"
 RECENT_S = 32.0  # an ended call is remembered this long, for retransmissions of its last requests
 
@@ -62,10 +59,6 @@ class UaConfig:
     register_expires: int = 300
 
 
-def new_tag() -> str:
-    return secrets.token_hex(6)
-
-
 class UserAgent:
     def __init__(self, config: UaConfig, on_call: Callable[[SipCall], None]) -> None:
         self.config = config
@@ -81,6 +74,7 @@ class UserAgent:
         self.call_threads: dict[str, threading.Thread] = {}
         self.recent: dict[str, tuple[float, SipCall]] = {}  # ended calls, for retransmissions
         self.dialer = Dialer(self)
+        self.inbound = Answerer(self)
         self.registration = None if config.trunk else Registration(self)
         self.invalid_requests = 0  # requests refused by check_request (the fuzz test reads it)
 
@@ -205,7 +199,7 @@ class UserAgent:
 
     def on_request(self, msg: sm.Message, source: tuple[str, int]) -> None:
         if msg.method == "ACK":
-            self._ack(msg)
+            self.inbound.ack(msg)
             return
         missing = [name for name in sm.REQUIRED if not msg.get(name)]
         if missing:
@@ -222,7 +216,8 @@ class UserAgent:
                               source[1], *refusal)
             self.respond(msg, source, *refusal)
             return
-        handler = {"INVITE": self._invite, "BYE": self._bye, "CANCEL": self._cancel, "OPTIONS": self._options,
+        handler = {"INVITE": self.inbound.invite, "BYE": self._bye, "CANCEL": self.inbound.cancel,
+                   "OPTIONS": self._options,
                    "INFO": self._info, "UPDATE": self._update}.get(msg.method)
         if handler is not None:
             handler(msg, source)
@@ -245,138 +240,11 @@ class UserAgent:
             return None
         return call
 
-    # ----- INVITE -----------------------------------------------------------------------------------------
-
-    def _invite(self, msg: sm.Message, source: tuple[str, int]) -> None:
-        with self.lock:
-            call = self.calls.get(msg.call_id) or self._recent(msg.call_id)
-        if call is not None:
-            if msg.to_tag and msg.to_tag == call.dialog.local_tag:
-                self._reinvite(call, msg, source)
-            elif call.invite is not None and call.direction == "in" and msg.branch == call.invite.branch:
-                self._resend_invite_response(call, source)  # a retransmission of the INVITE
-            else:
-                self.respond(msg, source, 482, "Loop Detected")
-            return
-        if msg.to_tag:
-            self.respond(msg, source, 481, "Call/Transaction Does Not Exist")
-            return
-        if msg.all("require"):
-            self.respond(msg, source, 420, "Bad Extension", headers=[("Unsupported", ", ".join(msg.all("require")))])
-            return
-        if msg.body and msg.content_type != "application/sdp":
-            log.warning("call %s: INVITE body is %r: 415", msg.call_id[:40], msg.content_type)
-            self.respond(msg, source, 415, "Unsupported Media Type", headers=[("Accept", "application/sdp")])
-            return
-        try:
-            offer = sdp.parse(msg.body) if msg.body else None
-        except sdp.SdpError as exc:
-            log.warning("call %s: offer refused (%s): 488", msg.call_id[:40], exc)
-            self.respond(msg, source, 488, "Not Acceptable Here", headers=[("Warning", f'304 voicebot "{exc}"')])
-            return
-        if offer is None:
-            log.warning("call %s: INVITE without an SDP offer: 488", msg.call_id[:40])
-            self.respond(msg, source, 488, "Not Acceptable Here", headers=[("Warning", '304 voicebot "no offer"')])
-            return
-        with self.lock:
-            if not self.accepting or self.active_calls() >= self.max_calls:
-                log.warning("call %s: %d calls in progress (max %d): 486 Busy Here", msg.call_id[:40],
-                            self.active_calls(), self.max_calls)
-                self.respond(msg, source, 486, "Busy Here")
-                return
-            try:
-                sock = self.ports.open()
-            except NoPortsAvailable:
-                log.warning("call %s: no free RTP port: 486 Busy Here", msg.call_id[:40])
-                self.respond(msg, source, 486, "Busy Here")
-                return
-            call = self._new_inbound(msg, source, offer, sock)
-        call.ringing = self.respond(msg, source, 180, "Ringing", to_tag=call.dialog.local_tag,
-                                    headers=[("Contact", self.contact())])
-        thread = threading.Thread(target=self._run_call, args=(call,), name=f"call-{call.call_id[:24]}", daemon=True)
-        self.call_threads[call.call_id] = thread
-        thread.start()
-
-    def _new_inbound(self, msg: sm.Message, source: tuple[str, int], offer: sdp.MediaOffer,
-                     sock: socket.socket) -> SipCall:
-        local_tag = new_tag()
-        dialog = Dialog(msg.call_id, local_tag, remote_tag=msg.from_tag,
-                        local_header=f"{msg.get('to')};tag={local_tag}", remote_header=msg.get("from"),
-                        remote_target=sm.uri_of(msg.get("contact")),
-                        route_set=msg.all("record-route"), remote_cseq=msg.cseq[0])
-        call = SipCall(self, dialog, direction="in", state=CallState.RINGING)
-        call.invite, call.invite_source = msg, source
-        call.caller_id = sm.user_of(sm.uri_of(msg.get("from")))
-        call.dialled = sm.user_of(sm.uri_of(msg.get("to"))) or sm.user_of(msg.uri)
-        pt, codec = offer.codec
-        call.rtp = RtpStream(sock, remote=(offer.address, offer.port), payload_type=pt,
-                             codec=codec, dtmf_pt=offer.dtmf_pt, receive=offer.payloads, on_key=call.add_key,
-                             warn=self.warn,
-                             on_close=self.ports.release)
-        call.local_sdp = sdp.answer(offer, address=self.host, port=call.rtp.port, session_id=call.session_id)
-        call.on_end.append(self._forget)
-        self.calls[call.call_id] = call
-        return call
-
-    def _resend_invite_response(self, call: SipCall, source: tuple[str, int]) -> None:
-        data = call.final_response or call.ringing
-        if data:
-            self.transport.send(data, source)
-
-    def _reinvite(self, call: SipCall, msg: sm.Message, source: tuple[str, int]) -> None:
-        """A session refresh (RFC 4028) or a changed offer: 200 with our session unchanged (media goes on where it
-        was). Stock pyVoIP ignored it and PBXs with session timers dropped calls after a few minutes."""
-        with call.lock:
-            if call.state != CallState.ANSWERED:
-                self.respond(msg, source, 491, "Request Pending", to_tag=call.dialog.local_tag)
-                return
-        self.respond(msg, source, 200, "OK", to_tag=call.dialog.local_tag, body=call.local_sdp,
-                     headers=[("Contact", self.contact()), ("Allow", ALLOW)])
-        log.info("call %s: re-INVITE answered with the session unchanged", call.call_id)
-
     def answer(self, call: SipCall) -> None:
-        assert call.invite is not None
-        with call.lock:
-            if call.state != CallState.RINGING:
-                raise CallEnded(f"call {call.call_id} is {call.state.value}")
-            call.state = CallState.ANSWERED  # before the 200 leaves: a CANCEL from now on finds it answered
-            call.final_response = self.respond(call.invite, call.invite_source, 200, "OK",
-                                               to_tag=call.dialog.local_tag, body=call.local_sdp,
-                                               headers=[("Contact", self.contact()), ("Allow", ALLOW)])
-            started = time.monotonic()
-            call.timers.append(self.scheduler.after(self.t1, lambda: self._retransmit_200(call, self.t1, started)))
-
-    def _retransmit_200(self, call: SipCall, interval: float, started: float) -> None:
-        """RFC 3261 13.3.1.4: the 2xx is resent T1, 2*T1 ... T2 apart until the ACK; none within 64*T1: BYE."""
-        with call.lock:
-            if call.acked or call.state != CallState.ANSWERED:
-                return
-            if time.monotonic() - started >= 64 * self.t1:
-                log.warning("call %s: no ACK for the 200 OK within %.1f s: ending it", call.call_id, 64 * self.t1)
-                self.hang_up(call, reason="no ACK")
-                return
-            self.transport.send(call.final_response, call.invite_source)
-            interval = min(interval * 2, self.config.t2)
-            call.timers.append(self.scheduler.after(interval, lambda: self._retransmit_200(call, interval, started)))
+        self.inbound.answer(call)
 
     def reject(self, call: SipCall, status: int, reason: str) -> None:
-        assert call.invite is not None
-        with call.lock:
-            if call.state != CallState.RINGING:
-                return
-            call.final_response = self.respond(call.invite, call.invite_source, status, reason,
-                                               to_tag=call.dialog.local_tag, send=False)
-            call.finish(f"{status} {reason}")
-        self.transport.send(call.final_response, call.invite_source)
-
-    def _ack(self, msg: sm.Message) -> None:
-        with self.lock:
-            call = self.calls.get(msg.call_id)
-        if call is not None and call.direction == "in":
-            with call.lock:
-                call.acked = True
-
-    # ----- the end of a call ------------------------------------------------------------------------------
+        self.inbound.reject(call, status, reason)
 
     def hang_up(self, call: SipCall, reason: str = "hung up") -> None:
         with call.lock:
@@ -413,39 +281,12 @@ class UserAgent:
         self.respond(msg, source, 200, "OK")  # after the call ended: its slot is already free
         log.info("call %s: BYE received", call.call_id)
 
-    def _cancel(self, msg: sm.Message, source: tuple[str, int]) -> None:
-        with self.lock:
-            call = self.calls.get(msg.call_id) or self._recent(msg.call_id)
-        if call is None or call.direction != "in" or call.invite is None or msg.branch != call.invite.branch:
-            self.respond(msg, source, 481, "Call/Transaction Does Not Exist")
-            return
-        self.respond(msg, source, 200, "OK", to_tag=call.dialog.local_tag)
-        with call.lock:
-            if call.state != CallState.RINGING:
-                return  # already answered (the caller ends it with BYE) or already ended
-            call.final_response = self.respond(call.invite, call.invite_source, 487, "Request Terminated",
-                                               to_tag=call.dialog.local_tag, send=False)
-            call.finish("cancelled")  # first: the slot is free when the 487 arrives
-            self.transport.send(call.final_response, call.invite_source)
-        log.info("call %s cancelled before answer", call.call_id)
-
     def _forget(self, call: SipCall) -> None:
         """An ended call frees its ``max_calls`` slot at once (its thread may still be finishing)."""
         with self.lock:
             if self.calls.get(call.call_id) is call:
                 del self.calls[call.call_id]
             self.recent[call.call_id] = (time.monotonic(), call)
-
-    def _run_call(self, call: SipCall) -> None:
-        try:
-            self.on_call(call)
-        except Exception:
-            log.exception("call %s failed", call.call_id)
-        finally:
-            try:
-                self.hang_up(call)
-            finally:
-                self.call_threads.pop(call.call_id, None)
 
     # ----- OPTIONS, INFO, UPDATE --------------------------------------------------------------------------
 
