@@ -3,6 +3,7 @@ back. No SIP library: the bytes on the wire are what the test says."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -102,6 +103,18 @@ def _status_or_method(text: str) -> Callable[[sm.Message], bool]:
     if text.isdigit():
         return lambda m: not m.is_request and m.status == int(text)
     return lambda m: m.is_request and m.method == text
+
+
+_HOSTS = re.compile(rb"(?<![%\w.-])(?:[A-Za-z0-9.-]*\.)?example\.(?:com|net|org|edu)|192\.0\.2\.\d+|192\.168\.\d+\.\d+")
+
+
+def loopback(data: bytes) -> bytes:
+    """Every documentation host (``*.example.com``, 192.0.2.x, 192.168.x.x) in the header section pointed at
+    127.0.0.1, so that nothing a test makes the agent send (a BYE to a Contact) leaves loopback or asks DNS.
+    The body is left alone (its Content-Length stays right)."""
+    sep = b"\r\n\r\n" if b"\r\n\r\n" in data else b"\n\n"
+    head, found, body = data.partition(sep)
+    return _HOSTS.sub(b"127.0.0.1", head) + found + body
 
 
 def ack_for(ok: sm.Message, call_id: str, via_port: int, target_port: int, cseq: int = 1) -> bytes:

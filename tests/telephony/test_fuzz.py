@@ -13,10 +13,11 @@ import random
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.telephony.sipwire import Agent, Peer, ack_for, request, rtp, sdp, wait_until
+from tests.telephony.sipwire import Agent, Peer, ack_for, loopback, request, rtp, sdp, wait_until
 from voicebot.telephony.sip_call import CallState
 
 pytestmark = pytest.mark.integration
@@ -37,6 +38,11 @@ def seeds(peer_port: int, target: int) -> list[bytes]:
            request("REGISTER", "fz-reg", peer_port, target_port=target),
            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\n"
            b"To: <sip:c@d>;tag=2\r\nCall-ID: fz-resp\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"]
+    # the valid RFC 4475 messages (3.1.1) too (issue 14: a mutation fuzz of the valid torture messages)
+    torture = Path(__file__).parent / "torture"
+    valid = ("wsinv", "intmeth", "esc01", "escnull", "esc02", "lwsdisp", "longreq", "dblreq", "semiuri",
+             "transports", "mpart01", "unreason", "noreason")
+    out += [loopback((torture / f"{name}.dat").read_bytes()) for name in valid]
     return out
 
 
@@ -82,9 +88,12 @@ def well_formed_invite(data: bytes) -> bool:
     if not lines[0].startswith(b"INVITE ") or not lines[0].endswith(b" SIP/2.0"):
         return False
     lengths = [line.split(b":", 1)[1].strip() for line in lines[1:] if line.lower().startswith(b"content-length:")]
-    # (over UDP a missing Content-Length means "the rest of the datagram", RFC 3261 18.3)
-    length_ok = not lengths or (len(lengths) == 1 and lengths[0].isdigit() and int(lengths[0]) == len(body))
-    return length_ok and b"m=audio " in body and b"c=IN IP4 " in body
+    # (over UDP a missing Content-Length means "the rest of the datagram"; octets beyond it are discarded,
+    # RFC 3261 18.3)
+    if len(lengths) > 1 or (lengths and (not lengths[0].isdigit() or int(lengths[0]) > len(body))):
+        return False
+    body = body[:int(lengths[0])] if lengths else body
+    return b"m=audio " in body and b"c=IN IP4 " in body
 
 
 @pytest.fixture
@@ -132,9 +141,10 @@ def test_fuzzed_sip_and_rtp_during_a_live_call(agent: Agent, caplog: pytest.LogC
                 continue
             else:
                 data = mutate(rng.choice(base), rng)
-            for line in data.split(b"\r\n"):
-                if line.lower().startswith(b"call-id:"):
-                    sent.setdefault(line.split(b":", 1)[1].strip(), []).append(data)
+            for line in data.replace(b"\r\n", b"\n").split(b"\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() in (b"call-id", b"i"):
+                    sent.setdefault(value.strip(), []).append(data)
             fuzzer.sendto(data, ("127.0.0.1", agent.port))
             count += 1
             if count % 200 == 0:

@@ -43,8 +43,10 @@ class Answerer:
         if msg.to_tag:
             self.ua.respond(msg, source, 481, "Call/Transaction Does Not Exist")
             return
-        if msg.all("require"):
-            self.ua.respond(msg, source, 420, "Bad Extension", headers=[("Unsupported", ", ".join(msg.all("require")))])
+        accept = msg.text("accept").lower()
+        if accept and not any(t in accept for t in ("application/sdp", "application/*", "*/*")):
+            # we can only answer with SDP (RFC 4475 3.3.11)
+            self.ua.respond(msg, source, 406, "Not Acceptable", headers=[("Accept", "application/sdp")])
             return
         if msg.body and msg.content_type != "application/sdp":
             log.warning("call %s: INVITE body is %r: 415", msg.call_id[:40], msg.content_type)
@@ -84,7 +86,7 @@ class Answerer:
         local_tag = new_tag()
         dialog = Dialog(msg.call_id, local_tag, remote_tag=msg.from_tag,
                         local_header=f"{msg.get('to')};tag={local_tag}", remote_header=msg.get("from"),
-                        remote_target=sm.uri_of(msg.get("contact")),
+                        remote_target=sm.uri_of(msg.get("contact") or msg.get("from")),
                         route_set=msg.all("record-route"), remote_cseq=msg.cseq[0])
         call = SipCall(self.ua, dialog, direction="in", state=CallState.RINGING)
         call.invite, call.invite_source = msg, source

@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from voicebot.telephony import sip_message as sm
+from voicebot.telephony.sip_message import is_digits
 
 if TYPE_CHECKING:
     from voicebot.telephony.sip_ua import UserAgent
@@ -127,7 +128,7 @@ class Registration:
             granted = msg.get("expires")
             contact_expires = sm.param(msg.get("contact"), "expires")
             value = contact_expires or granted
-            expires = int(value) if value.isdigit() else self.expires
+            expires = int(value) if is_digits(value) else self.expires
             self.registered.set()
             log.info("registered with %s as %s for %d s", msg.get("to"), self.ua.contact(), expires)
             self.ua.scheduler.after(max(expires * 0.8, 1.0), self._refresh)

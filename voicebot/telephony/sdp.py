@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from voicebot.telephony.sip_message import is_digits
+
 STATIC = {0: "PCMU", 8: "PCMA"}
 CODECS = ("PCMU", "PCMA")
 
@@ -64,7 +66,7 @@ def parse(body: bytes | str) -> MediaOffer:
     if audio is None:
         raise SdpError("no audio stream")
     port_text = str(audio["port"]).split("/", 1)[0]
-    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+    if not is_digits(port_text) or not 0 <= int(port_text) < 65536:
         raise SdpError(f"bad audio port {port_text!r}")
     port = int(port_text)
     if port == 0:
@@ -79,7 +81,7 @@ def parse(body: bytes | str) -> MediaOffer:
         raise SdpError(f"unsupported address family {c_parts[1]}")
     address = c_parts[2].split("/", 1)[0]
     octets = address.split(".")
-    if len(octets) != 4 or not all(o.isdigit() and int(o) < 256 for o in octets):
+    if len(octets) != 4 or not all(is_digits(o) and int(o) < 256 for o in octets):
         raise SdpError(f"bad IPv4 address {address!r}")
     rtpmap: dict[int, str] = {}
     direction = "sendrecv"
@@ -89,7 +91,7 @@ def parse(body: bytes | str) -> MediaOffer:
         name, _, value = str(attr).partition(":")
         if name == "rtpmap":
             pt_text, _, encoding = value.partition(" ")
-            if pt_text.strip().isdigit():
+            if is_digits(pt_text.strip()):
                 # "LPC" with no clock rate (RFC 4475 3.1.1.1) is fine: we only need the encoding name.
                 rtpmap[int(pt_text)] = encoding.split("/", 1)[0].strip()
         elif name in ("sendrecv", "sendonly", "recvonly", "inactive"):
@@ -98,7 +100,7 @@ def parse(body: bytes | str) -> MediaOffer:
     fmts = audio["fmts"]
     assert isinstance(fmts, list)
     for fmt in fmts:
-        if not str(fmt).isdigit():
+        if not is_digits(str(fmt)):
             continue
         pt = int(fmt)
         name = rtpmap.get(pt, STATIC.get(pt, ""))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from voicebot.telephony.sip_message import is_digits
+
 KEYS = "0123456789*#ABCD"
 
 
@@ -9,7 +11,7 @@ def _key(text: str) -> str | None:
     text = text.strip().upper()
     if len(text) == 1 and text in KEYS:
         return text
-    if text.isdigit() and int(text) < len(KEYS):  # event codes: 10 is *, 11 is # (RFC 4733 numbering)
+    if is_digits(text) and int(text) < len(KEYS):  # event codes: 10 is *, 11 is # (RFC 4733 numbering)
         return KEYS[int(text)]
     return None
 

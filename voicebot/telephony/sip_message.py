@@ -30,9 +30,17 @@ LISTS = ("via", "contact", "route", "record-route", "allow", "supported", "requi
          "unsupported", "accept")
 REQUIRED = ("via", "from", "to", "call-id", "cseq")
 TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
-_STATUS = re.compile(r"^SIP/(\d+\.\d+) (\d{3})(?: (.*))?$")
-_REQUEST = re.compile(r"^(\S+) (\S+) SIP/(\d+\.\d+)$")
+_STATUS = re.compile(r"^SIP/(\d+\.\d+) (\d{3})(?: (.*))?$", re.ASCII)
+_REQUEST = re.compile(r"^(\S+) (\S+) SIP/(\d+\.\d+)$", re.ASCII)
+_LOOSE_REQUEST = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+ +\S.* +SIP/\d+\.\d+$", re.ASCII)
 _URI_SCHEMES = ("sip", "sips", "tel")
+#: empty elements in a Via list or its parameters (RFC 4475 3.1.2.1)
+_EMPTY_ELEMENT = re.compile(r";\s*[;,]|,\s*[,;]|[,;]\s*$")
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` accepts "²", which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 class Unparseable(ValueError):
@@ -82,7 +90,7 @@ class Message:
     def cseq(self) -> tuple[int, str]:
         """(number, method); (-1, "") when missing or malformed."""
         parts = self.get("cseq").split()
-        if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+        if len(parts) != 2 or not is_digits(parts[0]) or len(parts[0]) > 10:
             return -1, ""
         return int(parts[0]), parts[1]
 
@@ -166,9 +174,9 @@ def hostport(uri: str, default_port: int = 5060) -> tuple[str, int]:
     text = text.split("@", 1)[-1].split(";", 1)[0].split("?", 1)[0].split(">", 1)[0].strip()
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else default_port
+        return host, int(rest[1:]) if rest.startswith(":") and is_digits(rest[1:]) else default_port
     host, _, port = text.partition(":")
-    return host, int(port) if port.isdigit() and 0 < int(port) < 65536 else default_port
+    return host, int(port) if is_digits(port) and 0 < int(port) < 65536 else default_port
 
 
 def canonical(name: str) -> str:
@@ -182,6 +190,8 @@ def parse(data: bytes) -> Message:
         head_bytes, body = data.split(b"\r\n\r\n", 1)
     elif b"\n\n" in data:
         head_bytes, body = data.split(b"\n\n", 1)
+    elif data.endswith(b"\n"):
+        head_bytes, body = data, b""  # the datagram ends after a header line: liberal, no body (RFC 4475 3.1.2.15)
     else:
         raise Unparseable("no end of headers (blank line)")
     try:
@@ -203,6 +213,11 @@ def parse(data: bytes) -> Message:
         msg.method, msg.uri, msg.version = request.group(1), request.group(2), request.group(3)
         if not TOKEN.match(msg.method):
             raise Unparseable(f"bad method {msg.method[:20]!r}")
+    elif _LOOSE_REQUEST.match(start):
+        # A request line with extra spaces (RFC 4475 3.1.2.8, 3.1.2.9): a request, but a bad one (400).
+        parts = start.split()
+        msg.method, msg.uri, msg.version = parts[0], " ".join(parts[1:-1]), parts[-1][4:]
+        msg.defects.append("malformed Request-Line")
     else:
         raise Unparseable(f"not a SIP start line: {start[:60]!r}")
     unfolded: list[str] = []
@@ -217,6 +232,9 @@ def parse(data: bytes) -> Message:
             msg.defects.append(f"malformed header line {line[:40]!r}")
             continue
         msg.headers.append((canonical(name), value.strip()))
+    lengths = [v for k, v in msg.headers if k == "content-length"]
+    if len(lengths) == 1 and is_digits(lengths[0]) and int(lengths[0]) < len(body):
+        body = body[:int(lengths[0])]  # RFC 3261 18.3: octets after the body are discarded (RFC 4475 3.1.1.8)
     msg.body = body
     return msg
 
@@ -233,6 +251,10 @@ def check_request(msg: Message, *, methods: tuple[str, ...]) -> tuple[int, str] 
     missing = [name for name in REQUIRED if not msg.get(name)]
     if missing:
         return 400, f"Missing {', '.join(h.title() for h in missing)}"
+    if msg.uri.startswith("<") or msg.uri.endswith(">"):
+        return 400, "Request-URI in angle brackets"
+    if msg.method == "INVITE" and "?" in msg.uri:
+        return 400, "Request-URI with escaped headers"
     for name in SINGLE:
         values = [v for k, v in msg.headers if k == name]
         if len(values) > 1 or (values and name in ("content-length", "cseq", "max-forwards", "call-id")
@@ -245,12 +267,12 @@ def check_request(msg: Message, *, methods: tuple[str, ...]) -> tuple[int, str] 
         return 400, "CSeq method does not match the request"
     length = msg.get("content-length")
     if length:
-        if not length.strip().isdigit():
+        if not is_digits(length.strip()):
             return 400, "Bad Content-Length"
-        if int(length) != len(msg.body):
-            return 400, f"Content-Length {int(length)} does not match the body ({len(msg.body)} bytes)"
+        if int(length) > len(msg.body):
+            return 400, f"Content-Length {int(length)} is larger than the body ({len(msg.body)} bytes)"
     max_forwards = msg.get("max-forwards")
-    if max_forwards and not max_forwards.strip().isdigit():
+    if max_forwards and not is_digits(max_forwards.strip()):
         return 400, "Bad Max-Forwards"
     for name in ("from", "to"):
         uri = uri_of(msg.get(name))
@@ -259,10 +281,28 @@ def check_request(msg: Message, *, methods: tuple[str, ...]) -> tuple[int, str] 
     via = msg.get("via")
     if not via.upper().replace(" ", "").startswith("SIP/2.0/"):
         return 400, "Bad Via"
+    for name in ("via", "contact"):
+        if any(_EMPTY_ELEMENT.search(value) for key, value in msg.headers if key == name):
+            return 400, f"Bad {name.title()} (empty elements)"
+    for name in ("from", "to", "contact"):
+        if any(not _quotes_balanced(value) for key, value in msg.headers if key == name):
+            return 400, f"Unterminated quoted string in {name.title()}"
     scheme = msg.uri.split(":", 1)[0].lower() if ":" in msg.uri else ""
     if scheme not in _URI_SCHEMES:
         return 416, "Unsupported URI Scheme"
     return None
+
+
+def _quotes_balanced(value: str) -> bool:
+    quoted, escaped = False, False
+    for ch in value:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+    return not quoted
 
 
 def response(request: Message, status: int, reason: str, *, to_tag: str = "", source: tuple[str, int] | None = None,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import queue
 import socket
 import threading
 from collections.abc import Callable
@@ -20,6 +22,10 @@ class UdpTransport:
         self._on_datagram = on_datagram
         self._running = False
         self._thread: threading.Thread | None = None
+        # Names (a Contact like sip:alice@pbx.example.com) are resolved on their own thread: a slow or dead DNS
+        # server must never stall the receive thread, the timers or a call's lock.
+        self._named: queue.Queue[tuple[bytes, tuple[str, int]] | None] = queue.Queue(maxsize=1000)
+        self._resolver: threading.Thread | None = None
 
     def start(self) -> None:
         self._running = True
@@ -28,12 +34,45 @@ class UdpTransport:
 
     def send(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
+            ipaddress.IPv4Address(addr[0])
+        except ValueError:
+            self._send_named(data, addr)
+            return
+        self._sendto(data, addr)
+
+    def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
             self.sock.sendto(data, addr)
         except OSError as exc:
             log.warning("SIP send to %s:%d failed: %s", addr[0], addr[1], exc)
 
+    def _send_named(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._resolver is None:
+            self._resolver = threading.Thread(target=self._resolve_loop, name="sip-dns", daemon=True)
+            self._resolver.start()
+        try:
+            self._named.put_nowait((data, addr))
+        except queue.Full:
+            log.warning("SIP send to %s:%d dropped: too many messages waiting for DNS", addr[0], addr[1])
+
+    def _resolve_loop(self) -> None:
+        while True:
+            item = self._named.get()
+            if item is None:
+                return
+            data, (host, port) = item
+            try:
+                found = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+            except OSError as exc:
+                log.warning("SIP send to %s:%d failed: %s", host, port, exc)
+                continue
+            resolved = found[0][4]
+            self._sendto(data, (str(resolved[0]), int(resolved[1])))
+
     def stop(self) -> None:
         self._running = False
+        if self._resolver is not None:
+            self._named.put(None)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(1.0)
         self.sock.close()

@@ -5,13 +5,14 @@ What is answered with what (docs/operators-guide.md, "SIP behaviour", is the ope
 
 * INVITE: 180 and a call thread at once; 486 beyond ``max_calls`` or while shutting down; 415 (with ``Accept``)
   for a body that is not ``application/sdp``; 488 for no offer or an offer we cannot take (port 0, not IP4, no
-  G.711); 420 (with ``Unsupported``) for a ``Require``; 400 without ``Contact``. In-dialog: 200 with the session
+  G.711); 406 when its ``Accept`` excludes SDP. In-dialog: 200 with the session
   unchanged. The 200 is retransmitted (T1 doubling to T2) until the ACK; no ACK within 64*T1: BYE.
 * CANCEL: 200, then 487 to the INVITE if it still rings (one final response per INVITE, under the call's lock);
   BYE: 200 and the call ends in any state; both 481 for an unknown dialog.
 * INFO: 200, DTMF in ``application/dtmf-relay`` or ``application/dtmf`` becomes keys; UPDATE: 200 (with our
   unchanged SDP if it carried an offer); OPTIONS: 200 with Allow, Accept, Supported once the request parsed.
-* REGISTER: 405 with Allow; every other method: 501 with Allow. Bad requests: 400 naming what was wrong, 505 for
+* REGISTER: 405 with Allow; every other method: 501 with Allow; any ``Require``: 420 with ``Unsupported`` (we
+  support no extension). Bad requests: 400 naming what was wrong, 505 for
   another SIP version, 416 for a Request-URI scheme other than sip/sips/tel. Unparseable datagrams are dropped
   with a rate-limited warning. Responses go where the request came from (RFC 3581: ``received``/``rport``).
 """
@@ -201,20 +202,22 @@ class UserAgent:
         if msg.method == "ACK":
             self.inbound.ack(msg)
             return
-        missing = [name for name in sm.REQUIRED if not msg.get(name)]
-        if missing:
-            # Without these headers no response can be built: a silent drop (RFC 4475 allows it).
+        if not msg.get("via") or not msg.get("cseq"):
+            # Without a Via and a CSeq no response can be matched by the sender: a silent drop.
+            missing = [name.title() for name in ("via", "cseq") if not msg.get(name)]
             self.warn.warning("sip-missing", "dropped a SIP message without %s from %s:%d",
-                              ", ".join(h.title() for h in missing), source[0], source[1])
+                              ", ".join(missing), source[0], source[1])
             return
         refusal = sm.check_request(msg, methods=IMPLEMENTED)
-        if refusal is None and msg.method == "INVITE" and not msg.get("contact"):
-            refusal = (400, "Missing Contact")
+        if refusal is None and msg.method != "CANCEL" and msg.all("require"):
+            # RFC 3261 8.2.2.3: we support no extension, so any Require is refused (RFC 4475 3.3.1)
+            refusal = (420, "Bad Extension")
         if refusal is not None:
             self.invalid_requests += 1
             self.warn.warning("sip-refused", "refused %s from %s:%d: %d %s", msg.method[:20], source[0],
                               source[1], *refusal)
-            self.respond(msg, source, *refusal)
+            extra = [("Unsupported", ", ".join(msg.all("require")))] if refusal[0] == 420 else []
+            self.respond(msg, source, *refusal, headers=extra)
             return
         handler = {"INVITE": self.inbound.invite, "BYE": self._bye, "CANCEL": self.inbound.cancel,
                    "OPTIONS": self._options,
@@ -254,8 +257,9 @@ class UserAgent:
             if state == CallState.ANSWERED:
                 data, dest, _ = self.dialog_request(call, "BYE")
                 call.finish(reason)
-                self.send_reliably(call, data, dest)
-                return
+        if state == CallState.ANSWERED:
+            self.send_reliably(call, data, dest)  # (outside the call's lock)
+            return
         if call.direction == "in":
             self.reject(call, 480, "Temporarily Unavailable")
         else:
