@@ -140,6 +140,10 @@ def wait_until(predicate: Callable[[], object], timeout: float = 3.0) -> bool:
     return bool(predicate())
 
 
+def no_dns(host: str, port: int) -> tuple[str, int]:
+    raise OSError(f"the tests do not resolve names ({host!r})")
+
+
 class Agent:
     """A UserAgent whose calls run ``behaviour(call)`` (default: answer, then wait for the end)."""
 
@@ -151,6 +155,7 @@ class Agent:
         self.behaviour = behaviour or self.answer_and_wait
         self.ua = UserAgent(UaConfig(host="127.0.0.1", port=0, rtp_low=low, rtp_high=low + 19, **config),
                             self._on_call)
+        self.ua.transport.resolve = no_dns  # tests stay on loopback: a Contact naming a host is not looked up
         self.ua.start()
 
     def _on_call(self, call: SipCall) -> None:

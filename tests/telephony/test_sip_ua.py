@@ -54,7 +54,14 @@ def answered_call(peer: Peer, agent: Agent, call_id: str) -> Any:
 
 
 def test_a_cancel_racing_the_answer_never_gets_both_487_and_200(agent: Callable[..., Agent], peer: Peer) -> None:
-    one = agent()  # answers as soon as its call thread runs: the CANCEL right behind the INVITE races it
+    import random
+    import time
+
+    def answer_soon(call: SipCall) -> None:  # 0-4 ms to answer: the CANCEL right behind the INVITE races it
+        time.sleep(random.uniform(0, 0.004))
+        one.answer_and_wait(call)
+
+    one = agent(answer_soon)
     for i in range(25):
         call_id = f"race-{i}"
         data = invite(peer, one, call_id)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import socket
@@ -147,11 +148,14 @@ class RtpStream:
         return self.port
 
     def close(self) -> None:
-        """Stop receiving; the receive thread closes the socket and gives the port back within 0.1 s (so that a
-        BYE handled on the SIP thread never waits for it). Idempotent."""
+        """Stop receiving; the receive thread, woken by an empty datagram to itself, closes the socket and gives the
+        port back (so that a BYE handled on the SIP thread never waits for it). Idempotent."""
         self._running = False
         if not self._thread.is_alive():
             self._release()
+            return
+        with contextlib.suppress(OSError):  # wake the receive thread now rather than at its 0.1 s timeout
+            self._sock.sendto(b"", self._sock.getsockname())
 
     def join(self, timeout: float = 1.0) -> None:
         """Wait until the socket is closed and the port released (tests, shutdown)."""
@@ -176,6 +180,8 @@ class RtpStream:
             except TimeoutError:
                 continue
             except OSError:
+                break
+            if not self._running:
                 break
             self.handle_datagram(data, addr)
         self._release()

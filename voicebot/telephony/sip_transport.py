@@ -12,6 +12,13 @@ from collections.abc import Callable
 log = logging.getLogger("voicebot.sip")
 
 
+def resolve_name(host: str, port: int) -> tuple[str, int]:
+    """A host name to an IPv4 address (the system resolver)."""
+    found = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+    address = found[0][4]
+    return str(address[0]), int(address[1])
+
+
 class UdpTransport:
     def __init__(self, host: str, port: int, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -26,6 +33,7 @@ class UdpTransport:
         # server must never stall the receive thread, the timers or a call's lock.
         self._named: queue.Queue[tuple[bytes, tuple[str, int]] | None] = queue.Queue(maxsize=1000)
         self._resolver: threading.Thread | None = None
+        self.resolve: Callable[[str, int], tuple[str, int]] = resolve_name
 
     def start(self) -> None:
         self._running = True
@@ -62,12 +70,11 @@ class UdpTransport:
                 return
             data, (host, port) = item
             try:
-                found = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
-            except OSError as exc:
-                log.warning("SIP send to %s:%d failed: %s", host, port, exc)
+                address = self.resolve(host, port)
+            except (OSError, UnicodeError, ValueError) as exc:  # (a garbage name fails IDNA encoding)
+                log.warning("SIP send to %r:%d failed: %s", host[:80], port, exc)
                 continue
-            resolved = found[0][4]
-            self._sendto(data, (str(resolved[0]), int(resolved[1])))
+            self._sendto(data, address)
 
     def stop(self) -> None:
         self._running = False
