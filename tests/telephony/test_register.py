@@ -69,3 +69,30 @@ def test_register_with_digest_then_calls_through_the_proxy_and_unregister() -> N
         worker.join(1)
         registrar.close()
         proxy.close()
+
+
+def test_register_mode_dials_through_the_proxy_and_answers_its_challenge() -> None:
+    """An outbound call in register mode goes to the registrar/proxy, which challenges it (407) as a PBX does."""
+    proxy = Peer()
+    agent = Agent(trunk=False, registrar=("127.0.0.1", proxy.port), username="ivr", password="secret")
+    try:
+        leg = agent.ua.dialer.dial("sip:agent42@127.0.0.1:9", headers=[("X-Voicebot-Handoff", "h-1")])
+        register = proxy.expect("REGISTER")  # (start() waited for it: its 200 never came, registration retries)
+        assert register.method == "REGISTER"
+        invite = proxy.expect("INVITE")
+        assert invite.uri == "sip:agent42@127.0.0.1:9"  # the Request-URI is the agent; the datagram went to the proxy
+        source = ("127.0.0.1", int(sm.hostport(invite.get("via").split()[1].split(";")[0])[1]))
+        proxy.sock.sendto(sm.response(invite, 407, "Proxy Authentication Required", to_tag="p", headers=[
+            ("Proxy-Authenticate", 'Digest realm="pbx", nonce="abc"')]), source)
+        assert proxy.expect("ACK").branch == invite.branch
+        again = proxy.expect("INVITE")
+        auth = digest_params(again.get("proxy-authorization"))
+        assert again.cseq[0] == invite.cseq[0] + 1 and again.branch != invite.branch
+        assert auth["username"] == "ivr" and auth["uri"] == "sip:agent42@127.0.0.1:9"
+        assert auth["response"] == md5(f"{md5('ivr:pbx:secret')}:abc:{md5('INVITE:sip:agent42@127.0.0.1:9')}")
+        assert again.get("x-voicebot-handoff") == "h-1"
+        proxy.sock.sendto(sm.response(again, 486, "Busy Here", to_tag="p"), source)
+        assert leg.settled.wait(3) and leg.outcome == "busy"
+    finally:
+        agent.stop()
+        proxy.close()

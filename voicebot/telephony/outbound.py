@@ -5,6 +5,7 @@ The INVITE is retransmitted (T1 doubling, RFC 3261 17.1.1.2) until a response; n
 ``failed`` ("no response"); ringing past ``ring_timeout`` is CANCELled and ``no_answer``. A 200 is ACKed (again for
 each retransmission of it) and media starts; a 200 that crosses our CANCEL is ACKed and then ended with BYE.
 Outcomes: 486/600 ``busy``, 603 ``declined``, 408/480/487 ``no_answer``, other failures ``failed`` with the status.
+A 401/407 challenge is answered once with digest credentials (the registrar's username and password).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import TYPE_CHECKING
 
 from voicebot.telephony import sdp
 from voicebot.telephony import sip_message as sm
+from voicebot.telephony.register import digest_authorization, digest_params
 from voicebot.telephony.rtp import RtpStream
-from voicebot.telephony.sip_call import CallState, Dialog, SipCall
+from voicebot.telephony.sip_call import ALLOW, CallState, Dialog, SipCall
 
 if TYPE_CHECKING:
     from voicebot.telephony.sip_ua import UserAgent
@@ -33,14 +35,28 @@ NO_ANSWER = (408, 480, 487)
 class OutboundCall:
     """What the dialer keeps for one of our INVITEs besides the call itself."""
 
-    def __init__(self, call: SipCall, invite: bytes, dest: tuple[str, int], branch: str, uri: str) -> None:
+    def __init__(self, call: SipCall, dest: tuple[str, int], uri: str, headers: list[tuple[str, str]],
+                 body: bytes) -> None:
         self.call = call
-        self.invite = invite
         self.dest = dest
-        self.branch = branch
         self.uri = uri
+        self.headers = headers  # the INVITE's headers but Via and CSeq
+        self.body = body
+        self.branch = ""
+        self.invite = b""
         self.provisional = False
         self.cancelled = False
+        self.authenticated = False
+        self.ring_deadline = 0.0
+
+    def build(self, ua: UserAgent, auth: tuple[str, str] | None = None) -> bytes:
+        """The INVITE with a new branch and the dialog's current CSeq (and credentials when challenged)."""
+        self.branch = "z9hG4bK" + secrets.token_hex(8)
+        headers = [("Via", ua.via(self.branch)), *self.headers,
+                   ("CSeq", f"{self.call.dialog.local_cseq} INVITE"), *([auth] if auth else [])]
+        self.invite = sm.request_bytes("INVITE", self.uri, headers, self.body)
+        self.call.invite = sm.parse(self.invite)
+        return self.invite
 
 
 class Dialer:
@@ -72,25 +88,26 @@ class Dialer:
         call.rtp = RtpStream(sock, remote=("none", 0), payload_type=0, codec="PCMU", dtmf_pt=101,
                              on_key=call.add_key, warn=ua.warn, on_close=ua.ports.release)
         body = sdp.offer(address=ua.host, port=call.rtp.port, session_id=call.session_id)
-        branch = "z9hG4bK" + secrets.token_hex(8)
-        request = [("Via", ua.via(branch)), ("Max-Forwards", "70"), ("From", local), ("To", f"<{target}>"),
-                   ("Call-ID", dialog.call_id), ("CSeq", f"{dialog.local_cseq} INVITE"), ("Contact", ua.contact()),
-                   ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"), ("User-Agent", "voicebot"),
-                   *(headers or [])]
-        data = sm.request_bytes("INVITE", target, request, body)
-        call.invite = sm.parse(data)
-        pending = OutboundCall(call, data, dest, branch, target)
+        request = [("Max-Forwards", "70"), ("From", local), ("To", f"<{target}>"), ("Call-ID", dialog.call_id),
+                   ("Contact", ua.contact()), ("Allow", ALLOW), ("User-Agent", "voicebot"), *(headers or [])]
+        pending = OutboundCall(call, dest, target, request, body)
+        pending.build(ua)
         with self.lock:
             self.pending[dialog.call_id] = pending
         with ua.lock:
             ua.calls[dialog.call_id] = call  # in-dialog requests from the agent (BYE, INFO) find it there
         call.on_end.append(self._ended)
-        ua.transport.send(data, dest)
-        started = time.monotonic()
-        call.timers.append(ua.scheduler.after(ua.t1, lambda: self._retransmit(pending, ua.t1, started)))
+        self._send_invite(pending)
+        pending.ring_deadline = time.monotonic() + ring_timeout
         call.timers.append(ua.scheduler.after(ring_timeout, lambda: self._ring_timeout(pending)))
         log.info("call %s: INVITE to %s (via %s:%d)", dialog.call_id, target, *dest)
         return call
+
+    def _send_invite(self, pending: OutboundCall) -> None:
+        ua = self.ua
+        ua.transport.send(pending.invite, pending.dest)
+        started = time.monotonic()
+        pending.call.timers.append(ua.scheduler.after(ua.t1, lambda: self._retransmit(pending, ua.t1, started)))
 
     def _retransmit(self, pending: OutboundCall, interval: float, started: float) -> None:
         call = pending.call
@@ -217,6 +234,8 @@ class Dialer:
         headers = [("Via", self.ua.via(pending.branch)), ("Max-Forwards", "70"), ("From", call.dialog.local_header),
                    ("To", msg.get("to")), ("Call-ID", call.call_id), ("CSeq", f"{call.dialog.local_cseq} ACK")]
         self.ua.transport.send(sm.request_bytes("ACK", pending.uri, headers), pending.dest)
+        if msg.status in (401, 407) and not pending.authenticated and self._authenticate(pending, msg):
+            return
         if msg.status in BUSY:
             outcome = "busy"
         elif msg.status in DECLINED:
@@ -229,4 +248,29 @@ class Dialer:
             self._settle(call, outcome, f"{msg.status} {msg.reason}")
             call.finish(f"{msg.status} {msg.reason}")
         log.info("call %s: %s (%d %s)", call.call_id, call.outcome, msg.status, msg.reason)
+
+    def _authenticate(self, pending: OutboundCall, challenge: sm.Message) -> bool:
+        """A PBX challenging our INVITE (401/407, usual in register mode): the INVITE again, once, with digest
+        credentials (a new branch and CSeq, RFC 3261 22.2). False when we cannot answer the challenge."""
+        call = pending.call
+        name = "www-authenticate" if challenge.status == 401 else "proxy-authenticate"
+        params = digest_params(challenge.get(name))
+        if not params.get("nonce"):
+            return False
+        header = "Authorization" if challenge.status == 401 else "Proxy-Authorization"
+        value = digest_authorization(params, method="INVITE", uri=pending.uri, username=self.ua.config.username,
+                                     password=self.ua.config.password)
+        with call.lock:
+            if call.state == CallState.ENDED:
+                return True
+            pending.authenticated = True
+            pending.provisional = False
+            call.cancel_timers()
+            call.dialog.local_cseq += 1
+            pending.build(self.ua, (header, value))
+        self._send_invite(pending)
+        remaining = max(0.0, pending.ring_deadline - time.monotonic())
+        call.timers.append(self.ua.scheduler.after(remaining, lambda: self._ring_timeout(pending)))
+        log.info("call %s: INVITE challenged (%d): sent again with credentials", call.call_id, challenge.status)
+        return True
 
