@@ -31,7 +31,7 @@ class Answerer:
 
     def invite(self, msg: sm.Message, source: tuple[str, int]) -> None:
         with self.ua.lock:
-            call = self.ua.calls.get(msg.call_id) or self.ua._recent(msg.call_id)
+            call = self.ua.calls.get(msg.call_id) or self.ua.recent_call(msg.call_id)
         if call is not None:
             if msg.to_tag and msg.to_tag == call.dialog.local_tag:
                 self._reinvite(call, msg, source)
@@ -49,29 +49,29 @@ class Answerer:
             self.ua.respond(msg, source, 406, "Not Acceptable", headers=[("Accept", "application/sdp")])
             return
         if msg.body and msg.content_type != "application/sdp":
-            log.warning("call %s: INVITE body is %r: 415", msg.call_id[:40], msg.content_type)
+            self.ua.warn.warning("invite-415", "call %s: INVITE body is %r: 415", msg.call_id[:40], msg.content_type)
             self.ua.respond(msg, source, 415, "Unsupported Media Type", headers=[("Accept", "application/sdp")])
             return
         try:
             offer = sdp.parse(msg.body) if msg.body else None
         except sdp.SdpError as exc:
-            log.warning("call %s: offer refused (%s): 488", msg.call_id[:40], exc)
+            self.ua.warn.warning("invite-488", "call %s: offer refused (%s): 488", msg.call_id[:40], exc)
             self.ua.respond(msg, source, 488, "Not Acceptable Here", headers=[("Warning", f'304 voicebot "{exc}"')])
             return
         if offer is None:
-            log.warning("call %s: INVITE without an SDP offer: 488", msg.call_id[:40])
+            self.ua.warn.warning("invite-488", "call %s: INVITE without an SDP offer: 488", msg.call_id[:40])
             self.ua.respond(msg, source, 488, "Not Acceptable Here", headers=[("Warning", '304 voicebot "no offer"')])
             return
         with self.ua.lock:
             if not self.ua.accepting or self.ua.active_calls() >= self.ua.max_calls:
-                log.warning("call %s: %d calls in progress (max %d): 486 Busy Here", msg.call_id[:40],
-                            self.ua.active_calls(), self.ua.max_calls)
+                self.ua.warn.warning("invite-486", "call %s: %d calls in progress (max %d): 486 Busy Here",
+                                     msg.call_id[:40], self.ua.active_calls(), self.ua.max_calls)
                 self.ua.respond(msg, source, 486, "Busy Here")
                 return
             try:
                 sock = self.ua.ports.open()
             except NoPortsAvailable:
-                log.warning("call %s: no free RTP port: 486 Busy Here", msg.call_id[:40])
+                self.ua.warn.warning("invite-no-port", "call %s: no free RTP port: 486 Busy Here", msg.call_id[:40])
                 self.ua.respond(msg, source, 486, "Busy Here")
                 return
             call = self._new_inbound(msg, source, offer, sock)
@@ -98,7 +98,7 @@ class Answerer:
                              warn=self.ua.warn,
                              on_close=self.ua.ports.release)
         call.local_sdp = sdp.answer(offer, address=self.ua.host, port=call.rtp.port, session_id=call.session_id)
-        call.on_end.append(self.ua._forget)
+        call.on_end.append(self.ua.forget)
         self.ua.calls[call.call_id] = call
         return call
 
@@ -165,7 +165,7 @@ class Answerer:
 
     def cancel(self, msg: sm.Message, source: tuple[str, int]) -> None:
         with self.ua.lock:
-            call = self.ua.calls.get(msg.call_id) or self.ua._recent(msg.call_id)
+            call = self.ua.calls.get(msg.call_id) or self.ua.recent_call(msg.call_id)
         if call is None or call.direction != "in" or call.invite is None or msg.branch != call.invite.branch:
             self.ua.respond(msg, source, 481, "Call/Transaction Does Not Exist")
             return

@@ -192,7 +192,7 @@ class UserAgent:
         if self.registration is not None and self.registration.on_response(msg):
             return
         with self.lock:
-            call = self.calls.get(msg.call_id) or self._recent(msg.call_id)
+            call = self.calls.get(msg.call_id) or self.recent_call(msg.call_id)
         if call is not None:
             call.responded.add(msg.branch)  # answers our BYE (or CANCEL): stop retransmitting it
             return
@@ -229,7 +229,7 @@ class UserAgent:
         else:
             self.respond(msg, source, 501, "Not Implemented")
 
-    def _recent(self, call_id: str) -> SipCall | None:
+    def recent_call(self, call_id: str) -> SipCall | None:
         now = time.monotonic()
         self.recent = {k: v for k, v in self.recent.items() if now - v[0] < RECENT_S}
         found = self.recent.get(call_id)
@@ -269,7 +269,7 @@ class UserAgent:
         call = self._dialog_call(msg)
         if call is None:
             with self.lock:
-                old = self._recent(msg.call_id)
+                old = self.recent_call(msg.call_id)
             if old is not None and msg.to_tag == old.dialog.local_tag:
                 self.respond(msg, source, 200, "OK")  # a retransmission of the BYE that ended it
             else:
@@ -285,7 +285,7 @@ class UserAgent:
         self.respond(msg, source, 200, "OK")  # after the call ended: its slot is already free
         log.info("call %s: BYE received", call.call_id)
 
-    def _forget(self, call: SipCall) -> None:
+    def forget(self, call: SipCall) -> None:
         """An ended call frees its ``max_calls`` slot at once (its thread may still be finishing)."""
         with self.lock:
             if self.calls.get(call.call_id) is call:
