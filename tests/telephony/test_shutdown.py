@@ -127,3 +127,51 @@ def test_stop_sends_bye_to_calls_whose_owner_does_not_end_them(endpoints: list[S
     finally:
         for peer, _ in calls:
             peer.close()
+
+
+class FakeEndpoint:
+    """Calls that never end by themselves: each wait takes its whole timeout (on the fake clock)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+        self.stop_timeouts: list[float] = []
+        self.requested = False
+
+    def stop_accepting(self) -> None:
+        pass
+
+    def active_calls(self) -> int:
+        return 20
+
+    def wait_calls(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        self.clock.now += timeout
+        return False
+
+    def request_end(self) -> None:
+        self.requested = True
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self.stop_timeouts.append(timeout)
+        self.clock.now += timeout
+
+
+def test_server_shutdown_is_bounded_by_the_grace_period_in_total(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicebot.telephony.server import GOODBYE_S, ServeSettings, VoicebotServer
+
+    class Recognizer:
+        def close(self) -> None:
+            pass
+
+    clock = Clock()
+    monkeypatch.setattr("voicebot.telephony.server.time.monotonic", clock)
+    endpoint = FakeEndpoint(clock)
+    server = VoicebotServer(ServeSettings(SipConfig(), shutdown_grace_seconds=10), services=None,  # type: ignore[arg-type]
+                            recognizer=Recognizer(), prompts=None, endpoint=endpoint)  # type: ignore[arg-type]
+    start = clock.now
+    server.shutdown()
+    assert endpoint.requested and server.stop_calls.is_set()  # the calls were asked to say goodbye and end
+    assert endpoint.waits[0] == 10 - GOODBYE_S  # calls first get the grace period less the goodbye time
+    assert sum(endpoint.waits) <= 10  # one deadline for all calls: before, 10 s + 5 s, then 2 s per call
+    assert clock.now - start <= 10 + 0.5  # and stop() gets what is left (at least 0.5 s for the BYEs)
