@@ -106,18 +106,16 @@ def _open(flow: Path):  # type: ignore[no-untyped-def]
 def _console(services, compiled, debug: bool):  # type: ignore[no-untyped-def]
     from voicebot.runtime.clock import ManualClock
     from voicebot.runtime.console import Console
-    from voicebot.runtime.session import CallSession
 
     clock = ManualClock(time.time())
-    session = CallSession(compiled, services.registry, services.store, clock)
-    return Console(session, clock, click.echo, debug=debug)
+    return Console(services.session(compiled, clock), clock, click.echo, debug=debug)
 
 
 @main.command("test")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def test_cmd(paths: tuple[Path, ...]) -> None:
     """Run conversation tests (YAML files with turns and expectations)."""
-    from voicebot.testing.conversation import ConversationSpecError, run_file
+    from voicebot.runtime.conversations import ConversationSpecError, run_file
 
     files: list[Path] = []
     for path in paths:
@@ -351,12 +349,10 @@ def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, 
     transcript with timings to OUT.json.
     """
     from voicebot.audio.pcm import PHONE_RATE, write_stereo_wav, write_wav
-    from voicebot.audio.vad import WebRtcVad
+    from voicebot.runtime.call_events import CallEvent
     from voicebot.runtime.clock import ManualClock
-    from voicebot.runtime.media import CallMedia, MediaEvent
-    from voicebot.runtime.session import CallSession
+    from voicebot.runtime.pools import Executors
     from voicebot.runtime.simulate import ScriptError, load_script, run_simulation
-    from voicebot.runtime.speech import make_prompt_cache, make_recognizer, phrases_by_intent
 
     services, compiled = _open(flow_path)
     try:
@@ -365,23 +361,23 @@ def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, 
         raise click.ClickException(str(exc)) from None
     if caller:
         call_script.caller = caller
-    recognizer = make_recognizer(services.config, engine)
-    cache = make_prompt_cache(services.config)
+    recognizer = services.recognizer(engine)
+    cache = services.prompts()
     from voicebot.tts.prompts import static_prompts
 
     built = cache.build(static_prompts(compiled))  # every static prompt is ready before the call
     if not quiet:
         click.echo(f"recognizer {recognizer.name}; prompts: {built.rendered} rendered, {built.cached} cached")
 
-    def show(event: MediaEvent) -> None:
+    def show(event: CallEvent) -> None:
         if not quiet:
             details = " ".join(f"{k}={v!r}" for k, v in event.data.items())
             click.echo(f"{event.at_ms / 1000:8.2f}s  {event.kind:<15} {details}")
 
-    clock = ManualClock(time.time())
-    session = CallSession(compiled, services.registry, services.store, clock)
-    media = CallMedia(session, cache, recognizer, WebRtcVad(2), phrases_by_intent(compiled), on_event=show)
-    result = run_simulation(media, call_script)
+    services.bus.subscribe(show, CallEvent)
+    call = services.new_call(compiled, recognizer=recognizer, clock=ManualClock(time.time()),
+                             executors=Executors.inline())  # virtual time: every job inline, deterministic
+    result = run_simulation(call, call_script)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write_wav(out_path, result.ivr_audio, PHONE_RATE)
     stereo = out_path.with_suffix(".stereo.wav")
@@ -390,7 +386,7 @@ def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, 
     transcript.write_text(json.dumps({
         "flow": str(flow_path), "call_id": result.call_id, "engine": recognizer.name,
         "duration_ms": result.duration_ms, "timed_out": result.timed_out,
-        "events": [{"at_ms": e.at_ms, "kind": e.kind, **e.data} for e in result.events],
+        "events": [e.as_json() for e in result.events],
         "turns": result.turns, "record": result.record,
     }, indent=2, default=str))
     record = result.record

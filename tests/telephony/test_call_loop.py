@@ -76,3 +76,67 @@ def test_stereo_recording_has_caller_left_ivr_right(tmp_path: object) -> None:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes()) == (2, 2, 8000, 160)
         frames = np.frombuffer(wav.readframes(160), dtype="<i2").reshape(-1, 2)
     assert (frames[:, 0] == 1000).all() and (frames[:, 1] == -2000).all()
+
+
+class ScriptedChannel:
+    """A channel without SIP: silence in, frames kept, keys never; records whether it was hung up."""
+
+    caller_id = "+15550100001"
+    dialled = "1000"
+
+    def __init__(self) -> None:
+        import threading
+
+        self.written: list[np.ndarray] = []
+        self.hung_up = False
+        self.end_requested = threading.Event()  # the endpoint's shutdown hook
+
+    @property
+    def ended(self) -> bool:
+        return False
+
+    def read_frame(self) -> np.ndarray | None:
+        return None
+
+    def write_frame(self, frame: np.ndarray) -> None:
+        self.written.append(frame)
+        if len(self.written) == 25:
+            self.end_requested.set()  # the service starts shutting down half a second into the call
+
+    def keys(self) -> str:
+        return ""
+
+    def hang_up(self) -> None:
+        self.hung_up = True
+
+
+def test_a_shutdown_request_plays_the_goodbye_then_hangs_up(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.runtime.call_harness import ROOT
+    from voicebot.asr.fake import FakeRecognizer
+    from voicebot.audio.pcm import PHONE_RATE
+    from voicebot.runtime.app import open_services
+    from voicebot.runtime.call import GOODBYE
+    from voicebot.runtime.pools import Executors
+    from voicebot.storage.seed import seed_demo
+    from voicebot.telephony.call_loop import run_call
+    from voicebot.tts.cache import PromptCache
+    from voicebot.tts.fake import FakeSynthesizer
+
+    folder = Path(str(tmp_path))
+    services = open_services(database_url=f"sqlite:///{folder}/loop.db", spool_dir=folder / "spool")
+    seed_demo(services.engine)
+    services.use_prompts(PromptCache(folder / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE))
+    call = services.new_call(services.load(ROOT / "flows" / "banking.yaml"), recognizer=FakeRecognizer([]),
+                             executors=Executors.inline())
+    channel = ScriptedChannel()
+    result = run_call(channel, call)
+    assert result.ended_by == "shutdown" and channel.hung_up
+    said = [e.data["text"] for e in result.events if e.kind == "prompt"]
+    assert said[-1] == GOODBYE
+    goodbye = services.prompts().render(GOODBYE)
+    heard = np.concatenate(channel.written)
+    assert np.array_equal(heard[-len(goodbye):], goodbye)  # the goodbye was the last thing the caller heard
+    record = services.store.get_call(result.call_id)
+    assert record is not None and record.ended_at is not None

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.telephony.harness import ROOT, SIPP, free_udp_ports, run_sipp, voicebot_server, wait_for
-from voicebot.runtime.media import MediaEvent
+from voicebot.runtime.call_events import CallEvent
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         pytest.skip("sipp (Debian sip-tester) is not installed")
     data = tmp_path_factory.mktemp("data")
     with voicebot_server(data, flows={"1000": ROOT / "flows/banking.yaml"}) as (srv, services):
-        events: list[tuple[str, MediaEvent]] = []
+        events: list[tuple[str, CallEvent]] = []
         srv.on_event = lambda call_id, event: events.append((call_id, event))
         yield srv, services, events, data
 

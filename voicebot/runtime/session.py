@@ -37,6 +37,8 @@ from voicebot.storage.calls import CallStore
 log = logging.getLogger("voicebot.session")
 
 MASK = "***"
+SERVED = "self_served"
+UNHEARD = "abandoned_during_answer"  # self-served by the flow, but the caller left before hearing the answer
 
 
 @dataclass
@@ -61,6 +63,11 @@ class CallSession:
     timers: dict[str, float] = field(default_factory=dict, init=False)
     #: Set by a channel that records the call, so the record names its recording.
     recording_path: str | None = field(default=None, init=False)
+    #: Set by the media loop when the caller leaves before the prompt with their answer played to its end:
+    #: a call the flow marked ``self_served`` is then recorded as ``abandoned_during_answer``.
+    answer_unheard: bool = field(default=False, init=False)
+    #: The outcome written to the call record (None until the call is finished).
+    outcome: str | None = field(default=None, init=False)
     _seq: int = field(default=0, init=False)
     _finished: bool = field(default=False, init=False)
 
@@ -178,10 +185,14 @@ class CallSession:
         s = self.state
         customer = s.vars.get("customer")
         customer_id = customer.get("id") if isinstance(customer, dict) else None
+        outcome = s.outcome or ("error" if error else "abandoned")
+        if outcome == SERVED and self.answer_unheard and s.vars.get("ended_by") == "caller":
+            outcome = UNHEARD
+        self.outcome = outcome
         self.store.finish_call(
             self.call_id,
             ended_at=_utc(self.clock.now()),
-            outcome=s.outcome or ("error" if error else "abandoned"),
+            outcome=outcome,
             authenticated=s.authenticated,
             customer_id=customer_id if isinstance(customer_id, int) else None,
             intents=list(s.intents),

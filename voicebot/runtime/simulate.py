@@ -27,8 +27,9 @@ import numpy as np
 import yaml
 
 from voicebot.audio.pcm import PHONE_RATE, frame_samples, read_wav
-from voicebot.runtime.media import CallMedia, MediaEvent
-from voicebot.testing.voices import Voice, phone_line, synthesize
+from voicebot.runtime.call import Call
+from voicebot.runtime.call_events import CallEvent
+from voicebot.tts.caller_voices import Voice, phone_line, synthesize
 
 FRAME = frame_samples(PHONE_RATE)
 FRAME_MS = 20
@@ -61,7 +62,7 @@ class Script:
 class SimulationResult:
     ivr_audio: np.ndarray
     caller_audio: np.ndarray
-    events: list[MediaEvent]
+    events: list[CallEvent]
     turns: list[dict[str, Any]]
     call_id: str
     duration_ms: int
@@ -109,8 +110,11 @@ def caller_audio(turn: CallerTurn, script: Script) -> np.ndarray:
     return np.zeros(0, dtype=np.int16)
 
 
-def run_simulation(media: CallMedia, script: Script, *, max_seconds: float = 300.0) -> SimulationResult:
-    """Drive ``media`` tick by tick with the script's caller; returns both sides' audio and timings."""
+def run_simulation(media: Call, script: Script, *, max_seconds: float = 300.0) -> SimulationResult:
+    """Drive the call ``media`` tick by tick with the script's caller; returns both sides' audio and timings.
+
+    The call must run on a virtual clock with inline executors (``Services.new_call(..., clock=ManualClock(),
+    executors=Executors.inline())``): the simulation advances the clock by 20 ms after every tick."""
     clock = media.session.clock
     advance = getattr(clock, "advance", None)
     media.start(script.caller, script.dialled)
@@ -173,7 +177,7 @@ def run_simulation(media: CallMedia, script: Script, *, max_seconds: float = 300
         tick_count += 1
     timed_out = not media.finished
     if timed_out:
-        media.hang_up()
+        media.end_now("timeout")
     record = media.session.store.get_call(media.session.call_id)
     from voicebot.storage.calls import record_as_json
 

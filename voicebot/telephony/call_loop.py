@@ -1,28 +1,22 @@
-"""One SIP call through the media loop: 20 ms ticks on an absolute schedule, recording, clean-up."""
+"""One SIP call through its call owner: 20 ms ticks on an absolute schedule, the channel's clean-up."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-import wave
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from voicebot.asr.base import Recognizer
-from voicebot.audio.pcm import PHONE_RATE
-from voicebot.audio.vad import WebRtcVad
-from voicebot.flow.compile import CompiledFlow
-from voicebot.runtime.clock import SystemClock
-from voicebot.runtime.media import CallMedia, MediaEvent
-from voicebot.runtime.session import CallSession
-from voicebot.services.registry import ActionRegistry
-from voicebot.storage.calls import CallStore
-from voicebot.tts.cache import PromptCache
+from voicebot.runtime.call import Call
+from voicebot.runtime.call_events import CallEvent
+from voicebot.runtime.recorder import StereoRecorder
+
+__all__ = ["CallResult", "Channel", "Pacer", "StereoRecorder", "run_call"]
 
 log = logging.getLogger("voicebot.call")
 
@@ -55,7 +49,7 @@ class CallResult:
     late_ticks: int
     resyncs: int
     recording: Path | None
-    events: list[MediaEvent] = field(default_factory=list)
+    events: list[CallEvent] = field(default_factory=list)
     #: RTP counters of the channel when it has them (rx_packets, tx_packets, dropped, rtp_port).
     stats: dict[str, int] = field(default_factory=dict)
 
@@ -95,102 +89,68 @@ class Pacer:
         return True
 
 
-class StereoRecorder:
-    """Caller left, IVR right, 8 kHz 16-bit, written as the call goes."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._wav = wave.open(str(path), "wb")  # noqa: SIM115  (closed by close())
-        self._wav.setnchannels(2)
-        self._wav.setsampwidth(2)
-        self._wav.setframerate(PHONE_RATE)
-
-    def write(self, caller: np.ndarray, ivr: np.ndarray) -> None:
-        frames = np.empty((FRAME, 2), dtype="<i2")
-        frames[:, 0] = caller
-        frames[:, 1] = ivr
-        # writeframesraw: writeframes would seek back and patch the header on every 20 ms frame (close() does it)
-        self._wav.writeframesraw(frames.tobytes())
-
-    def close(self) -> None:
-        self._wav.close()
-
-
 def run_call(
     channel: Channel,
+    call: Call,
     *,
-    flow: CompiledFlow,
-    registry: ActionRegistry,
-    store: CallStore,
-    prompts: PromptCache,
-    recognizer: Recognizer,
-    phrases: Mapping[str, Sequence[str]],
-    recordings_dir: Path | None,
     stop: threading.Event | None = None,
-    on_event: Callable[[MediaEvent], None] | None = None,
+    closing: threading.Event | None = None,
     max_seconds: float = 3600.0,
 ) -> CallResult:
-    """Run one call until the flow ends (then BYE) or the caller hangs up (then ``media.hang_up()``).
+    """Run one call until it ends (then BYE) or the caller hangs up (then ``call.hang_up()``).
 
     Ticks are scheduled at ``start + n * 20 ms`` on the monotonic clock, so processing time never accumulates
-    into drift. ``stop`` set (shutdown): the call is ended as if the caller had gone, and BYE is sent.
+    into drift. ``closing`` set (the service is shutting down): the caller hears a short goodbye, then BYE.
+    ``stop`` set (the grace period is over): the call is ended at once, and BYE is sent.
     """
-    session = CallSession(flow, registry, store, SystemClock())
-    media = CallMedia(session, prompts, recognizer, WebRtcVad(2), phrases, on_event=on_event)
-    recorder: StereoRecorder | None = None
     silence = np.zeros(FRAME, dtype=np.int16)
+    # The endpoint's own shutdown hook, where the channel has one (SipEndpoint.request_end sets it): the same
+    # request as ``closing``, per call.
+    end_requested: threading.Event | None = getattr(channel, "end_requested", None)
     ended_by = "ivr"
     ticks = 0
     pacer: Pacer | None = None
+    said_goodbye = False
     try:
-        if recordings_dir is not None:
-            recorder = StereoRecorder(recordings_dir / f"{session.call_id}.wav")
-            session.recording_path = str(recorder.path)  # written with the record, spooled if need be
-        media.start(channel.caller_id, channel.dialled)
+        call.start(channel.caller_id, channel.dialled)
         pacer = Pacer()
         limit = int(max_seconds * 50)
-        while not media.finished:
+        while not call.finished:
             if channel.ended:
                 ended_by = "caller"
-                media.hang_up()
+                call.hang_up()
                 break
             if (stop is not None and stop.is_set()) or ticks >= limit:
                 ended_by = "shutdown"
-                media.hang_up()
+                call.end_now("shutdown")
                 break
+            if not said_goodbye and any(e is not None and e.is_set() for e in (closing, end_requested)):
+                said_goodbye = True
+                call.shutdown()
             frame = channel.read_frame()
-            heard = frame if frame is not None else silence  # no packet: the line is silent
-            keys = channel.keys()
-            secure = media.listen is not None and media.listen.secure
-            out = media.tick(heard, keys)
-            channel.write_frame(out)
-            if recorder is not None:
-                # Paused (silence) while a secure step (the PIN) collects input.
-                secure = secure or (media.listen is not None and media.listen.secure)
-                recorder.write(silence if secure else heard, silence if secure else out)
+            channel.write_frame(call.tick(frame if frame is not None else silence, channel.keys()))
             ticks += 1
             if not pacer.wait():
-                log.warning("call %s: loop stalled %.0f ms; schedule restarted", session.call_id,
-                            pacer.last_stall_ms)
-        if media.finished and ended_by == "ivr" and not channel.ended:
+                log.warning("call %s: loop stalled %.0f ms; schedule restarted", call.call_id, pacer.last_stall_ms)
+        ended_by = call.ended_by or ended_by
+        if ended_by in ("ivr", "acd") and not channel.ended:
             channel.hang_up()
     except Exception:
-        log.exception("call %s failed", session.call_id)
+        log.exception("call %s failed", call.call_id)
         ended_by = "error"
         raise
     finally:
-        if not media.finished:
-            media.hang_up()  # completes the record and closes the recognizer stream
+        if not call.finished:
+            call.end_now(ended_by)  # completes the record and closes the recognizer stream
         if ended_by in ("shutdown", "error") and not channel.ended:
             channel.hang_up()
-        session.close()
-        if recorder is not None:
-            recorder.close()
+        if call.recorder is not None:
+            call.recorder.close()
     late = pacer.late if pacer is not None else 0
     resyncs = pacer.resyncs if pacer is not None else 0
-    log.info("call %s ended by %s after %d ticks (%d late, %d resyncs)", session.call_id, ended_by, ticks, late,
+    log.info("call %s ended by %s after %d ticks (%d late, %d resyncs)", call.call_id, ended_by, ticks, late,
              resyncs)
     stats = getattr(channel, "stats", None)
-    return CallResult(session.call_id, ended_by, ticks, late, resyncs, recorder.path if recorder else None,
-                      list(media.events), dict(stats) if isinstance(stats, dict) else {})
+    recording = call.recorder.path if call.recorder is not None else None
+    return CallResult(call.call_id, ended_by, ticks, late, resyncs, recording, list(call.events),
+                      dict(stats) if isinstance(stats, dict) else {})

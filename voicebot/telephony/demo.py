@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from voicebot.runtime.media import MediaEvent
+from voicebot.runtime.call_events import CallEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = Path("flows/banking.yaml")
@@ -190,7 +190,7 @@ def write_speech(path: Path, text: str, trailing_silence_s: float = 1.2) -> floa
     """Caller speech as raw mu-law (no header, what ``rtp_stream`` plays), with silence after it so the
     IVR's endpointer hears the end of the utterance. Returns the duration in seconds."""
     from voicebot.audio.g711 import mulaw_encode
-    from voicebot.testing.voices import Voice, synthesize
+    from voicebot.tts.caller_voices import Voice, synthesize
 
     speech = synthesize(Voice("flite", "slt"), text)
     silence = np.zeros(int(8000 * trailing_silence_s), dtype=np.int16)
@@ -242,17 +242,17 @@ class LivePrinter:
     def __init__(self, out: Callable[[str], None]) -> None:
         self.out = out
         self.lock = threading.Lock()
-        self.events: list[tuple[str, MediaEvent]] = []
+        self.events: list[tuple[str, CallEvent]] = []
         self._input_end_ms: int | None = None
 
-    def __call__(self, sip_call_id: str, event: MediaEvent) -> None:
+    def __call__(self, sip_call_id: str, event: CallEvent) -> None:
         with self.lock:
             self.events.append((sip_call_id, event))
             line = self._line(event)
             if line:
                 self.out(f"  {event.at_ms / 1000:6.2f}s  {line}")
 
-    def _line(self, event: MediaEvent) -> str | None:
+    def _line(self, event: CallEvent) -> str | None:
         data: dict[str, Any] = event.data
         if event.kind == "call_started":
             return f"call from {data.get('caller_id')} to {data.get('dialled')}"

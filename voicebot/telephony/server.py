@@ -32,8 +32,9 @@ from voicebot.asr.base import Recognizer
 from voicebot.config import ConfigError, config_document
 from voicebot.flow.compile import CompiledFlow
 from voicebot.runtime.app import Services, open_services
-from voicebot.runtime.media import MediaEvent
-from voicebot.runtime.speech import make_prompt_cache, make_recognizer, phrases_by_intent, prepare_recognizer
+from voicebot.runtime.call import GOODBYE
+from voicebot.runtime.call_events import CallEvent
+from voicebot.runtime.speech import prepare_recognizer
 from voicebot.storage.db import data_dir
 from voicebot.telephony.call_loop import CallResult, run_call
 from voicebot.telephony.endpoint import CallChannel, SipConfig, SipEndpoint
@@ -41,7 +42,8 @@ from voicebot.tts.cache import PromptCache
 
 log = logging.getLogger("voicebot.serve")
 
-GOODBYE_S = 3.0  # of the shutdown grace period, kept for goodbyes to callers still in a call
+POLL_S = 0.05  # how often shutdown looks at the calls still up
+HARD_STOP_S = 2.0  # after the grace period: how long calls get to send BYE and release their ports
 
 
 @dataclass
@@ -95,11 +97,13 @@ class VoicebotServer:
     recognizer: Recognizer
     prompts: PromptCache
     recordings_dir: Path | None = None
-    on_event: Callable[[str, MediaEvent], None] | None = None
+    on_event: Callable[[str, CallEvent], None] | None = None
     flows: dict[Path, CompiledFlow] = field(default_factory=dict)
     results: list[CallResult] = field(default_factory=list)
-    stop_calls: threading.Event = field(default_factory=threading.Event)
+    closing_calls: threading.Event = field(default_factory=threading.Event)  # calls say goodbye
+    stop_calls: threading.Event = field(default_factory=threading.Event)  # calls end at once
     endpoint: SipEndpoint | None = None
+    goodbye_seconds: float = 0.0
 
     @classmethod
     def create(cls, settings: ServeSettings, *, engine: str | None = None, services: Services | None = None,
@@ -109,14 +113,16 @@ class VoicebotServer:
         services = services or open_services()
         paths = {settings.sip.default_flow, *settings.sip.flows.values()}
         flows = {path: services.load(path) for path in paths}  # every flow compiles before a call is taken
-        prompts = make_prompt_cache(services.config)
+        prompts = services.prompts()
         if prebuild_prompts:
             for compiled in flows.values():
                 prompts.build(static_prompts(compiled))
-        recognizer = make_recognizer(services.config, engine)
+        goodbye = prompts.render(GOODBYE)  # ready before it is needed: shutdown is no time to synthesize
+        recognizer = services.recognizer(engine)
         prepare_recognizer(recognizer, flows.values(), settings.sip.max_calls)
         return cls(settings, services, recognizer, prompts,
-                   recordings_dir if recordings_dir is not None else data_dir() / "recordings", flows=flows)
+                   recordings_dir if recordings_dir is not None else data_dir() / "recordings", flows=flows,
+                   goodbye_seconds=len(goodbye) / prompts.rate)
 
     @property
     def sip_port(self) -> int:
@@ -128,38 +134,55 @@ class VoicebotServer:
         self.endpoint.start()
 
     def _on_call(self, channel: CallChannel) -> None:
-        path = self.settings.sip.flow_for(channel.dialled)
-        flow = self.flows[path]
+        flow = self.flows[self.settings.sip.flow_for(channel.dialled)]
+        call = self.services.new_call(flow, recognizer=self.recognizer, recordings_dir=self.recordings_dir)
         hook = self.on_event
+        unsubscribe: Callable[[], None] | None = None
+        if hook is not None:
+            def forward(event: CallEvent) -> None:
+                if event.call_id == call.call_id:
+                    hook(channel.sip_call_id, event)
 
-        def forward(event: MediaEvent) -> None:
-            if hook is not None:
-                hook(channel.sip_call_id, event)
-
-        result = run_call(
-            channel, flow=flow, registry=self.services.registry, store=self.services.store, prompts=self.prompts,
-            recognizer=self.recognizer, phrases=phrases_by_intent(flow), recordings_dir=self.recordings_dir,
-            stop=self.stop_calls, on_event=forward if hook is not None else None,
-        )
+            unsubscribe = self.services.bus.subscribe(forward, CallEvent)
+        try:
+            result = run_call(channel, call, stop=self.stop_calls, closing=self.closing_calls)
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
         self.results.append(result)
 
     def shutdown(self, grace_seconds: float | None = None) -> None:
-        """Stop taking calls (486), let calls in progress finish, then end the rest (their records are completed
-        and they get BYE), and close the endpoint: all within the grace period in total (one deadline shared by
-        every call), the last ``GOODBYE_S`` of it kept for the calls' owners to say goodbye before their BYE."""
+        """Stop taking calls (486) and end the calls in progress within the grace period, in total.
+
+        Calls get the grace period to finish on their own, less the time the goodbye prompt takes; callers
+        still with us then hear "We're sorry, this line is closing now" and get BYE when it has played. What
+        is still up when the grace period is over is ended at once (records completed, BYE sent).
+        """
         if self.endpoint is None:
             return
         grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
         deadline = time.monotonic() + grace
         self.endpoint.stop_accepting()
-        if not self.endpoint.wait_calls(max(0.0, grace - min(GOODBYE_S, grace / 2))):
-            log.info("shutdown: ending %d calls still in progress", self.endpoint.active_calls())
-            self.endpoint.request_end()  # the hook for a goodbye prompt (channel.end_requested)
-            self.stop_calls.set()
-            self.endpoint.wait_calls(max(0.0, deadline - time.monotonic()))
-        self.endpoint.stop(timeout=max(0.5, deadline - time.monotonic()))
+        endpoint = self.endpoint
+        if not self._wait_calls(endpoint, deadline - self.goodbye_seconds - 0.2):
+            log.info("shutdown: saying goodbye to %d calls still in progress", endpoint.active_calls())
+            self.closing_calls.set()
+            if not self._wait_calls(endpoint, deadline):
+                log.info("shutdown: ending %d calls still in progress", endpoint.active_calls())
+        self.stop_calls.set()
+        self._wait_calls(endpoint, time.monotonic() + HARD_STOP_S)
+        endpoint.stop()
         self.endpoint = None
         self.recognizer.close()
+
+    @staticmethod
+    def _wait_calls(endpoint: SipEndpoint, until: float) -> bool:
+        """Wait until no call is up or the monotonic time ``until``; True if none is up."""
+        while endpoint.active_calls() > 0:
+            if time.monotonic() >= until:
+                return False
+            time.sleep(POLL_S)
+        return True
 
 
 def serve(config_path: Path | None = None, *, engine: str | None = None,

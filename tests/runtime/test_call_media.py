@@ -1,4 +1,5 @@
-"""The per-call media loop on virtual time, with fast fakes: energy VAD, scripted recognizer, tone voice.
+"""A call's IVR phase through its owner (:class:`voicebot.runtime.call.Call`) on virtual time, with fast fakes:
+energy VAD, scripted recognizer, tone voice.
 
 Caller speech here is a loud tone (the energy VAD calls it speech); what it "says" is scripted in the
 fake recognizer. Real recognizers and voices are exercised by the speech integration tests.
@@ -7,13 +8,24 @@ fake recognizer. Real recognizers and voices are exercised by the speech integra
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import numpy as np
-import pytest
 from sqlalchemy.engine import Engine
 
+from tests.runtime.call_harness import (
+    ROOT,
+    SILENCE,
+    SPEECH,
+    Call,
+    engine,
+    kinds,
+    make_media,
+    new_call,
+    run,
+    until_listening,
+)
 from voicebot.asr.base import RecognitionResult
 from voicebot.asr.fake import FakeRecognizer
 from voicebot.audio.pcm import PHONE_RATE
@@ -21,59 +33,15 @@ from voicebot.audio.vad import EnergyVad
 from voicebot.config import load_config
 from voicebot.runtime.app import load_flow_with
 from voicebot.runtime.clock import ManualClock
-from voicebot.runtime.media import FRAME, CallMedia
+from voicebot.runtime.pools import synthesis_pool
 from voicebot.runtime.session import CallSession
 from voicebot.runtime.speech import phrases_by_intent
 from voicebot.services.registry import default_registry
 from voicebot.storage.calls import CallStore
-from voicebot.storage.db import create_tables, make_engine
-from voicebot.storage.seed import seed_demo
 from voicebot.tts.cache import PromptCache
 from voicebot.tts.fake import FakeSynthesizer
 
-ROOT = Path(__file__).resolve().parents[2]
-SILENCE = np.zeros(FRAME, dtype=np.int16)
-SPEECH = (8000 * np.sin(np.arange(FRAME) * 2 * np.pi * 300 / PHONE_RATE)).astype(np.int16)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path}/media.db")
-    create_tables(engine)
-    seed_demo(engine)
-    return engine
-
-
-def make_media(engine: Engine, tmp_path: Path, texts: list[str]) -> CallMedia:
-    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
-    clock = ManualClock()
-    session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), clock)
-    cache = PromptCache(tmp_path / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
-    media = CallMedia(session, cache, FakeRecognizer(texts), EnergyVad(), phrases_by_intent(flow))
-    media.start("+15550100001", "+18005550100")
-    return media
-
-
-def run(media: CallMedia, frames: int, frame: np.ndarray = SILENCE, keys: str = "") -> list[np.ndarray]:
-    clock = media.session.clock
-    out = []
-    for index in range(frames):
-        out.append(media.tick(frame, keys if index == 0 else ""))
-        assert isinstance(clock, ManualClock)
-        clock.advance(0.02)
-    return out
-
-
-def until_listening(media: CallMedia, limit: int = 2000) -> int:
-    ticks = 0
-    while media.speaking and ticks < limit:
-        run(media, 1)
-        ticks += 1
-    return ticks
-
-
-def kinds(media: CallMedia) -> list[str]:
-    return [e.kind for e in media.events]
+__all__ = ["engine"]  # the fixture
 
 
 def test_prompts_play_then_the_call_listens(engine: Engine, tmp_path: Path) -> None:
@@ -161,7 +129,7 @@ nodes:
     clock = ManualClock()
     session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), clock)
     cache = PromptCache(tmp_path / "cache", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
-    media = CallMedia(session, cache, FakeRecognizer([]), EnergyVad(), {})
+    media = new_call(session, cache, FakeRecognizer([]), EnergyVad(), {})
     media.start("+1")
     out = np.concatenate(run(media, 60))
     played = np.flatnonzero(np.abs(out) > 1000)
@@ -170,46 +138,60 @@ nodes:
     assert media.finished and any(e.kind == "play" for e in media.events)
 
 
-def slow_media(engine: Engine, tmp_path: Path, delay: float) -> tuple[CallMedia, FakeSynthesizer]:
+def slow_media(engine: Engine, tmp_path: Path, delay: float) -> tuple[Call, FakeSynthesizer]:
     flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
     session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), ManualClock())
     voice = FakeSynthesizer(sample_rate=PHONE_RATE, delay=delay)
     cache = PromptCache(tmp_path / "slow-prompts", voice, rate=PHONE_RATE)
-    media = CallMedia(session, cache, FakeRecognizer([]), EnergyVad(), phrases_by_intent(flow),
-                      background_synthesis=True)
+    media = new_call(session, cache, FakeRecognizer([]), EnergyVad(), phrases_by_intent(flow),
+                     synthesis=synthesis_pool())
     return media, voice
+
+
+class GatedSynthesizer(FakeSynthesizer):
+    """Synthesis that waits until the test opens the gate (a voice busy with other calls)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        super().__init__(sample_rate=PHONE_RATE)
+        self.gate = threading.Event()
+
+    def _sentence(self, sentence: str) -> np.ndarray:
+        assert self.gate.wait(10)
+        return super()._sentence(sentence)
 
 
 def test_background_synthesis_never_stalls_the_tick(engine: Engine, tmp_path: Path) -> None:
     import time
 
-    media, voice = slow_media(engine, tmp_path, delay=0.2)
-    started = time.perf_counter()
-    media.start("+15550100001", "+18005550100")
-    assert time.perf_counter() - started < 0.05  # the greeting is queued, not synthesized, in start()
+    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), ManualClock())
+    voice = GatedSynthesizer()
+    cache = PromptCache(tmp_path / "gated-prompts", voice, rate=PHONE_RATE)
+    media = new_call(session, cache, FakeRecognizer([]), EnergyVad(), phrases_by_intent(flow),
+                     synthesis=synthesis_pool())
+    media.start("+15550100001", "+18005550100")  # returns with the greeting queued, not synthesized
     assert media.speaking  # pending synthesis counts as speaking: no-input does not run yet
-    durations = []
-    first_audio_tick = None
-    for index in range(60):  # 1.2 s on the real clock, ticking like the RTP pacer
-        begun = time.perf_counter()
-        out = media.tick(SILENCE)
-        durations.append(time.perf_counter() - begun)
-        if first_audio_tick is None and np.abs(out).max() > 0:
-            first_audio_tick = index
-        time.sleep(0.02)
-    assert max(durations) < 0.01, max(durations)  # every tick well under the 20 ms frame
-    assert first_audio_tick is not None and first_audio_tick >= 5  # silence until the first sentence is ready
-    assert voice.calls >= 1
+    silent = [media.tick(SILENCE) for _ in range(10)]  # the voice is stuck: every tick returns, with silence
+    assert all(np.abs(frame).max() == 0 for frame in silent) and media.speaking
+    voice.gate.set()
+    deadline = time.monotonic() + 10
+    heard = False
+    while not heard and time.monotonic() < deadline:
+        heard = np.abs(media.tick(SILENCE)).max() > 0
+        time.sleep(0.005)
+    assert heard and voice.calls >= 1  # the first sentence plays as soon as it is ready
 
 
 def test_background_prompts_keep_their_order_and_barge_in_cancels(engine: Engine, tmp_path: Path) -> None:
     import time
 
-    from voicebot.runtime.media import PromptQueue
+    from voicebot.runtime.playout import PromptQueue
 
     voice = FakeSynthesizer(sample_rate=PHONE_RATE, delay=0.05)
     cache = PromptCache(tmp_path / "q", voice, rate=PHONE_RATE)
-    queue = PromptQueue(cache)
+    queue = PromptQueue(cache, synthesis_pool())
     marker = np.full(80, 7, dtype=np.int16)
     queue.put("One. Two.")
     queue.put(marker)  # ready audio queued behind a prompt still being made
@@ -245,16 +227,16 @@ def test_speech_late_in_a_long_prompt_still_barges_in(engine: Engine, tmp_path: 
     assert next(e for e in media.events if e.kind == "recognized").data["text"] == "balance"
 
 
-def speech_media(engine: Engine, tmp_path: Path, recognizer: FakeRecognizer, **kwargs: object) -> CallMedia:
+def speech_media(engine: Engine, tmp_path: Path, recognizer: FakeRecognizer, **kwargs: Executor) -> Call:
     flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
     session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), ManualClock())
     cache = PromptCache(tmp_path / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
-    media = CallMedia(session, cache, recognizer, EnergyVad(), phrases_by_intent(flow), **kwargs)  # type: ignore[arg-type]
+    media = new_call(session, cache, recognizer, EnergyVad(), phrases_by_intent(flow), **kwargs)
     media.start("+15550100001", "+18005550100")
     return media
 
 
-def say_and_wait(media: CallMedia, speech_frames: int = 15) -> int:
+def say_and_wait(media: Call, speech_frames: int = 15) -> int:
     """Speak, then stay silent until the utterance is recognized; the silence it took (ms)."""
     until_listening(media)
     run(media, speech_frames, SPEECH)
@@ -266,7 +248,7 @@ def say_and_wait(media: CallMedia, speech_frames: int = 15) -> int:
     raise AssertionError("the utterance was never recognized")
 
 
-def recognized(media: CallMedia) -> list[dict[str, object]]:
+def recognized(media: Call) -> list[dict[str, object]]:
     return [e.data for e in media.events if e.kind == "recognized"]
 
 
@@ -348,15 +330,13 @@ def test_recognition_runs_off_the_tick_and_keys_wait_for_its_result(engine: Engi
 
     recognizer = BlockingRecognizer(["balance"])
     with ThreadPoolExecutor(1) as pool:
-        media = speech_media(engine, tmp_path, recognizer, background_recognition=True,
-                             recognition_executor=pool)
+        media = speech_media(engine, tmp_path, recognizer, recognition=pool)
         until_listening(media)
         run(media, 15, SPEECH)
         run(media, 62)  # the utterance ends (1200 ms of silence); its decoding is blocked
         assert media.recognizing and not recognized(media)
-        begun = time.perf_counter()
         run(media, 10, keys="9")  # a key while recognizing: held, not sent to the flow yet
-        assert time.perf_counter() - begun < 0.1  # the ticks did not wait for the recognizer
+        assert media.recognizing  # the ticks returned while the recognizer is still blocked
         assert not any(e.kind == "dtmf" for e in media.events)
         recognizer.release.set()
         deadline = time.monotonic() + 5
@@ -368,13 +348,14 @@ def test_recognition_runs_off_the_tick_and_keys_wait_for_its_result(engine: Engi
         assert recognizer.streams[0].closed  # the job closed the detached stream
 
 
-class ManualPool:
+class ManualPool(Executor):
     """An executor whose jobs run only when the test says so (a recognizer busy with other calls)."""
 
     def __init__(self) -> None:
         self.jobs: list[tuple[object, Future[RecognitionResult]]] = []
 
-    def submit(self, job: Callable[[], RecognitionResult]) -> Future[RecognitionResult]:
+    def submit(self, job: Callable[..., RecognitionResult], /, *args: object,  # type: ignore[override]
+               **kwargs: object) -> Future[RecognitionResult]:
         future: Future[RecognitionResult] = Future()
         self.jobs.append((job, future))
         return future
@@ -386,11 +367,10 @@ class ManualPool:
 
 
 def at_the_pin_with_a_manual_pool(engine: Engine, tmp_path: Path,
-                                  recognizer: FakeRecognizer) -> tuple[CallMedia, ManualPool]:
+                                  recognizer: FakeRecognizer) -> tuple[Call, ManualPool]:
     """A call whose recognition jobs wait for the test, past the menu ("balance") and at the PIN prompt."""
     pool = ManualPool()
-    media = speech_media(engine, tmp_path, recognizer, background_recognition=True,
-                         recognition_executor=pool)
+    media = speech_media(engine, tmp_path, recognizer, recognition=pool)
     until_listening(media)
     run(media, 15, SPEECH)
     run(media, 50)
@@ -437,37 +417,33 @@ def test_the_end_of_an_utterance_waits_for_the_preview_of_all_of_it(engine: Engi
 
 
 def test_a_slow_database_delays_the_answer_but_never_the_audio(engine: Engine, tmp_path: Path) -> None:
+    import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
 
     flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
     store = CallStore(engine, tmp_path / "spool")
     log_step = store.log_step
+    database = threading.Event()  # another call holds the database until the test lets it go
 
     def slow_log_step(*args: object, **kwargs: object) -> None:
-        time.sleep(0.1)  # another call holds the database
+        assert database.wait(10)
         log_step(*args, **kwargs)  # type: ignore[arg-type]
 
     store.log_step = slow_log_step  # type: ignore[method-assign]
     session = CallSession(flow, default_registry(), store, ManualClock())
     cache = PromptCache(tmp_path / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
     with ThreadPoolExecutor(2) as pool:
-        media = CallMedia(session, cache, FakeRecognizer([]), EnergyVad(), phrases_by_intent(flow),
-                          background_session=True, session_executor=pool)
+        media = new_call(session, cache, FakeRecognizer([]), EnergyVad(), phrases_by_intent(flow), session=pool)
         media.start("+15550100001", "+18005550100")
-        durations = []
         for keys in ["", "1", "1", "2", "3", "4"]:  # the greeting, then the menu key and the PIN, keyed ahead
-            begun = time.perf_counter()
             media.tick(SILENCE, keys)
-            durations.append(time.perf_counter() - begun)
-        assert media.busy
+        assert media.busy  # every tick returned while the database is still held
+        database.set()
         deadline = time.monotonic() + 10
         while media.busy and time.monotonic() < deadline:
-            begun = time.perf_counter()
             media.tick(SILENCE)
-            durations.append(time.perf_counter() - begun)
             time.sleep(0.005)
-        assert max(durations) < 0.05, max(durations)  # no tick waited for a 100 ms database write
         prompts = [str(e.data.get("text", "")) for e in media.events if e.kind == "prompt"]
         assert any("dollars and sixty-seven cents" in text for text in prompts), prompts  # every key got there
         media.hang_up()
@@ -482,8 +458,8 @@ def test_the_silence_timer_starts_where_the_words_end_not_where_their_decay_does
     flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
     session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), ManualClock())
     cache = PromptCache(tmp_path / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
-    media = CallMedia(session, cache, FakeRecognizer(["balance", "one two three four"]), EnergyVad(-70.0),
-                      phrases_by_intent(flow))
+    media = new_call(session, cache, FakeRecognizer(["balance", "one two three four"]), EnergyVad(-70.0),
+                     phrases_by_intent(flow))
     media.start("+15550100001", "+18005550100")
     tail = (SPEECH // 200).astype(np.int16)  # 46 dB below the words: the decay of the last one
     until_listening(media)

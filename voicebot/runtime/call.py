@@ -1,0 +1,322 @@
+"""One call's owner, from the first ring to the last frame: the phases a call lives through.
+
+A call is no longer its flow's: the flow runs in the IVR phase, and the call goes on after it when the flow
+hands the caller to a person::
+
+    ivr -> queued -> ringing -> bridged -> wrap_up -> ended
+      \\-> ended   (the flow hung up, or handed off with no ACD: after the transfer prompt, as before)
+
+Only the IVR phase has its full behaviour today; queued plays hold audio until the ACD port moves the call on
+(:meth:`Call.offer`, :meth:`Call.bridge`, :meth:`Call.requeue`, :meth:`Call.finish`, callable from any
+thread: they are applied on the call's next tick); ringing and bridged are the states the ACD and the bridge
+will fill. Every change is published on the event bus (:mod:`voicebot.runtime.call_events`).
+
+``tick(caller_frame, keys) -> ivr_frame`` is the whole media contract: the simulator calls it on virtual
+time, the SIP call loop on the RTP clock. The recording (a :class:`~voicebot.runtime.ports.Recorder`) is
+written here too, paused while a secure step (a PIN) collects input.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from voicebot.actions import Listen
+from voicebot.audio.pcm import PHONE_RATE, frame_samples
+from voicebot.runtime.bus import EventBus
+from voicebot.runtime.call_events import (
+    Abandoned,
+    Bridged,
+    CallBegan,
+    CallEnded,
+    CallerHungUp,
+    CallEvent,
+    Enqueued,
+    Offered,
+    Phase,
+    PhaseChanged,
+    PromptPlayed,
+    PromptQueued,
+)
+from voicebot.runtime.ivr import IvrPhase
+from voicebot.runtime.listen_turn import TurnInputs, TurnTiming
+from voicebot.runtime.playout import Playout
+from voicebot.runtime.pools import Executors
+from voicebot.runtime.ports import AcdPort, Recorder
+from voicebot.runtime.session import CallSession
+from voicebot.tts.cache import PromptCache
+
+log = logging.getLogger("voicebot.call")
+
+FRAME = frame_samples(PHONE_RATE)
+FRAME_MS = 1000 * FRAME // PHONE_RATE
+GOODBYE = "We're sorry, this line is closing now. Please call again."
+
+#: The phases a call may move to from each phase.
+TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    "ivr": frozenset({"queued", "ended"}),
+    "queued": frozenset({"ringing", "ended"}),
+    "ringing": frozenset({"bridged", "queued", "ended"}),
+    "bridged": frozenset({"wrap_up", "ended"}),
+    "wrap_up": frozenset({"ended"}),
+    "ended": frozenset(),
+}
+
+
+class PhaseError(RuntimeError):
+    """A transition the call's phase does not allow (an ACD bug, never a caller's doing)."""
+
+
+def comfort_tone(seconds: float = 4.0) -> np.ndarray:
+    """Generated hold audio: a soft two-note chime, then quiet (until the project ships hold music)."""
+    t = np.arange(int(0.3 * PHONE_RATE)) / PHONE_RATE
+    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.03)
+    notes = [np.sin(2 * np.pi * hz * t) * fade * 3000 for hz in (523.25, 659.25)]
+    clip = np.zeros(int(seconds * PHONE_RATE), dtype=np.int16)
+    chime = np.concatenate(notes).astype(np.int16)
+    clip[: len(chime)] = chime
+    return clip
+
+
+@dataclass(frozen=True)
+class CallSpeech:
+    """The speech side every call of a flow shares: prompt cache and what turns listen with."""
+
+    prompts: PromptCache
+    inputs: TurnInputs
+
+
+class Call:
+    def __init__(self, session: CallSession, speech: CallSpeech, executors: Executors, *,
+                 bus: EventBus | None = None, acd: AcdPort | None = None, recorder: Recorder | None = None,
+                 hold_audio: np.ndarray | None = None, goodbye: str = GOODBYE) -> None:
+        self.session = session
+        self.bus = bus
+        self.acd = acd
+        self.recorder = recorder
+        self.hold_audio = hold_audio if hold_audio is not None else comfort_tone()
+        self.goodbye = goodbye
+        self.playout = Playout(speech.prompts, executors.synthesis)
+        self.ivr = IvrPhase(session, self.playout, speech.inputs, executors, self._publish)
+        self.phase: Phase = "ivr"
+        self.now_ms = 0
+        self.events: list[CallEvent] = []
+        self.ended_by = ""
+        self.ticket: str | None = None
+        self.agent: str | None = None
+        self._queued_at_ms = 0
+        self._closing = False  # shutdown asked (from another thread): say goodbye on the next tick
+        self._goodbye_seq: int | None = None
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._silence = np.zeros(FRAME, dtype=np.int16)
+        if recorder is not None:
+            session.recording_path = str(recorder.path)  # written with the record, spooled if need be
+
+    # ----- what the channel and the tests read ---------------------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self.session.call_id
+
+    @property
+    def finished(self) -> bool:
+        return self.phase == "ended"
+
+    @property
+    def listen(self) -> Listen | None:
+        return self.ivr.listen if self.phase == "ivr" else None
+
+    @property
+    def listen_seq(self) -> int:
+        return self.ivr.listen_seq
+
+    @property
+    def speaking(self) -> bool:
+        return self.playout.speaking
+
+    @property
+    def busy(self) -> bool:
+        return self.ivr.busy
+
+    @property
+    def recognizing(self) -> bool:
+        return self.ivr.recognizing
+
+    @property
+    def turns(self) -> list[TurnTiming]:
+        return self.ivr.turns
+
+    # ----- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, caller_id: str, dialled: str = "") -> None:
+        self._publish(CallBegan(call_id=self.call_id, at_ms=self.now_ms, caller_id=caller_id, dialled=dialled))
+        self.ivr.start(caller_id, dialled)
+
+    def tick(self, caller_frame: np.ndarray | None, keys: str = "") -> np.ndarray:
+        if self.finished:
+            return np.zeros(FRAME, dtype=np.int16)
+        while not self._commands.empty():
+            command = self._commands.get_nowait()
+            try:
+                command()
+            except PhaseError:
+                # A confused ACD must not cost the caller their call: refuse the move, keep the call as it is.
+                log.exception("call %s: ACD command refused", self.call_id)
+        if self._closing and self._goodbye_seq is None and not self.finished:
+            self._say_goodbye()
+        secure = self._secure()
+        if self.finished:
+            out = np.zeros(FRAME, dtype=np.int16)
+        elif self._goodbye_seq is not None:
+            out = self._play()
+            if not self.playout.speaking:
+                self._end("shutdown")
+        elif self.phase == "ivr":
+            out = self.ivr.tick(caller_frame, keys, self.now_ms)
+            if self.ivr.done:
+                self._ivr_over()
+        elif self.phase in ("queued", "ringing"):
+            out = self._play()  # hold audio (and, later, announcements)
+        else:
+            out = np.zeros(FRAME, dtype=np.int16)  # bridged: the bridge relays the agent's audio (next step)
+        if self.recorder is not None:
+            heard = caller_frame if caller_frame is not None else self._silence
+            # Paused (silence) while a secure step (the PIN) collects input.
+            secure = secure or self._secure()
+            self.recorder.write(self._silence if secure else heard, self._silence if secure else out)
+        self.now_ms += FRAME_MS
+        return out
+
+    def _play(self) -> np.ndarray:
+        """A frame of the playout outside the IVR (the goodbye, hold audio), its finished prompts published."""
+        out, finished = self.playout.next_frame()
+        for end in finished:
+            self._publish(PromptPlayed(call_id=self.call_id, at_ms=self.now_ms, seq=end.seq, node=end.node))
+        return out
+
+    def _secure(self) -> bool:
+        listen = self.listen
+        return listen is not None and listen.secure
+
+    def hang_up(self) -> None:
+        """The caller hung up (or the line dropped): stop everything and complete the record."""
+        if self.finished:
+            return
+        self._publish(CallerHungUp(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase))
+        if self.phase in ("queued", "ringing"):
+            self._withdraw()
+            self._publish(Abandoned(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase,
+                                    waited_ms=self.now_ms - self._queued_at_ms))
+        self._end("caller")
+
+    def end_now(self, ended_by: str) -> None:
+        """End the call at once (the service's hard stop, a failure): the record is completed."""
+        self._end(ended_by)
+
+    def shutdown(self) -> None:
+        """The service is closing: a caller still with us hears a short goodbye, then the call ends.
+
+        Safe from any thread; the goodbye starts on the call's next tick. The channel keeps ticking until
+        :attr:`finished` (or its own deadline) and then sends BYE.
+        """
+        self._closing = True
+
+    def _say_goodbye(self) -> None:
+        if self.phase == "ivr":
+            self.ivr.leave()
+        elif self.phase in ("queued", "ringing"):
+            self._withdraw()
+            self.playout.stop_hold()
+            self.playout.cancel()
+        else:
+            self._end("shutdown")
+            return
+        self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=self.goodbye, node="shutdown"))
+        self._goodbye_seq = self.playout.say(self.goodbye, "shutdown", barge_in=False)
+
+    def _ivr_over(self) -> None:
+        """The flow is over and its last prompt has played: hang up, or queue the caller for a person."""
+        handoff = self.ivr.handoff
+        if handoff is None or self.acd is None:
+            self._end("ivr")  # no ACD: the call ends after the transfer prompt (the handoff row is stored)
+            return
+        self.ticket = self.acd.enqueue(self.call_id, handoff, self)
+        self._move("queued")
+        self._queued_at_ms = self.now_ms
+        self._publish(Enqueued(call_id=self.call_id, at_ms=self.now_ms, queue=handoff.queue, ticket=self.ticket))
+        self.playout.hold(self.hold_audio)
+
+    def _withdraw(self) -> None:
+        if self.acd is not None and self.ticket is not None:
+            try:
+                self.acd.cancel(self.ticket)
+            except Exception:
+                log.exception("call %s: the ACD failed to cancel ticket %s", self.call_id, self.ticket)
+
+    def _end(self, ended_by: str) -> None:
+        if self.finished:
+            return
+        before = self.phase
+        if before == "ivr":
+            self.ivr.now_ms = self.now_ms
+            self.ivr.hang_up()
+            self.ivr.settle()
+        # A caller who leaves before their answer has played to its end was not served (the flow's own
+        # ending, a hangup node, has already written the record by now).
+        self.session.answer_unheard = not self.ivr.answer_heard
+        self.session.close()
+        self.playout.stop_hold()
+        self.playout.cancel()
+        self.ended_by = ended_by
+        self._move("ended")
+        self._publish(CallEnded(call_id=self.call_id, at_ms=self.now_ms, outcome=self.session.outcome,
+                                phase=before, ended_by=ended_by))
+
+    # ----- transitions (the ACD drives these through its port) ----------------------------------
+
+    def _move(self, after: Phase) -> None:
+        before = self.phase
+        if after not in TRANSITIONS[before]:
+            raise PhaseError(f"call {self.call_id}: {before} -> {after} is not a transition")
+        self.phase = after
+        self._publish(PhaseChanged(call_id=self.call_id, at_ms=self.now_ms, before=before, after=after))
+
+    def offer(self, agent: str) -> None:
+        """An agent's phone rings for this call (the caller keeps hearing hold audio)."""
+        def apply() -> None:
+            self._move("ringing")
+            self.agent = agent
+            self._publish(Offered(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
+        self._commands.put(apply)
+
+    def requeue(self) -> None:
+        """The offer failed (no answer, busy, declined): back to the queue, keeping the place."""
+        self._commands.put(lambda: self._move("queued"))
+
+    def bridge(self, agent: str) -> None:
+        """The agent answered: the caller is connected (hold audio stops at once)."""
+        def apply() -> None:
+            self._move("bridged")
+            self.agent = agent
+            self.playout.stop_hold()
+            self.playout.cancel()
+            self._publish(Bridged(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
+        self._commands.put(apply)
+
+    def finish(self) -> None:
+        """The agent's side ended the conversation: the caller is released, the agent wraps up."""
+        def apply() -> None:
+            self._move("wrap_up")
+            self._end("acd")
+        self._commands.put(apply)
+
+    # ----- events --------------------------------------------------------------------------------
+
+    def _publish(self, event: CallEvent) -> None:
+        self.events.append(event)
+        if self.bus is not None:
+            self.bus.publish(event)
