@@ -6,12 +6,14 @@
   (ghosts, must be 0);
 * garbage flood: D random and mutated datagrams sent as fast as one socket can; datagrams handled per second (the
   time until an OPTIONS sent behind them is answered), and the log lines they cost (rate-limited warnings);
+* soak: S short calls one after another (INVITE, ACK, RTP both ways, BYE): threads, fds and RSS after the
+  first 100 and after all of them;
 * shutdown: C answered calls whose owner ignores the end request, ``SipEndpoint.wait_calls(grace)`` then
   ``stop()``: the wall time (one deadline for all calls, so about ``grace``, not ``C x grace``).
 
 Prints figures only; nothing is asserted.
 
-    .venv/bin/python bench/sip_robustness.py [--races 200] [--datagrams 5000] [--calls 20] [--grace 2]
+    .venv/bin/python bench/sip_robustness.py [--races 200] [--datagrams 5000] [--calls 20] [--grace 2] [--soak 1000]
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import argparse
 import logging
 import random
 import sys
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.telephony.sipwire import Agent, Peer, ack_for, request, sdp
+from tests.telephony.sipwire import Agent, Peer, ack_for, request, rtp, sdp
 from voicebot.telephony.endpoint import SipConfig, SipEndpoint
 from voicebot.telephony.sip_call import SipCall
 
@@ -132,6 +135,56 @@ def flood(datagrams: int) -> None:
           f"{counter.count} log lines (rate-limited warnings)")
 
 
+def census() -> tuple[int, int, float]:
+    """Threads, open fds, RSS (MB) of this process."""
+    import os
+
+    rss = 0.0
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+    return threading.active_count(), len(os.listdir("/proc/self/fd")), rss
+
+
+def soak(calls: int) -> None:
+    """Short calls one after another (INVITE, ACK, 10 RTP packets each way, BYE): leaks show as growth."""
+    import numpy as np
+
+    agent = Agent(max_calls=4)
+    peer = Peer()
+    media = Peer()  # sends the caller's RTP and receives ours (never read: the kernel drops what overflows)
+    seen: dict[int, tuple[int, int, float]] = {}
+    start = time.monotonic()
+    try:
+        for i in range(1, calls + 1):
+            call_id = f"soak-{i}"
+            peer.send(request("INVITE", call_id, peer.port, target_port=agent.port, body=sdp(media.port)),
+                      agent.port)
+            ok = peer.expect(lambda m, c=call_id: m.call_id == c and m.status == 200)
+            peer.send(ack_for(ok, call_id, peer.port, agent.port), agent.port)
+            port = int(ok.body.split(b"m=audio ")[1].split()[0])
+            call = agent.calls[-1]
+            for seq in range(10):
+                media.sock.sendto(rtp(0, b"\xff" * 160, seq=seq, ssrc=i), ("127.0.0.1", port))
+                call.write_frame(np.zeros(160, dtype=np.int16))
+            peer.send(request("BYE", call_id, peer.port, target_port=agent.port, cseq=2, to_tag=ok.to_tag),
+                      agent.port)
+            peer.expect(lambda m, c=call_id: m.call_id == c and m.cseq[1] == "BYE")
+            peer.received.clear()
+            agent.calls.clear()
+            if i in (100, calls // 2, calls):
+                time.sleep(0.3)
+                seen[i] = census()
+    finally:
+        peer.close()
+        media.close()
+        agent.stop()
+    figures = "; ".join(f"after {n}: {t} threads, {f} fds, {r:.0f} MB RSS" for n, (t, f, r) in sorted(seen.items()))
+    print(f"soak: {calls} calls in {time.monotonic() - start:.0f} s; {figures} (ended calls are remembered 32 s "
+          "for retransmissions)")
+
+
 def shutdown(calls: int, grace: float) -> None:
     def stubborn(channel: object) -> None:
         channel.wait_ended(60)  # type: ignore[attr-defined]
@@ -166,6 +219,7 @@ def main() -> None:
     parser.add_argument("--datagrams", type=int, default=5000)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--grace", type=float, default=2.0)
+    parser.add_argument("--soak", type=int, default=1000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
     logging.getLogger("voicebot.sip").setLevel(logging.WARNING)  # counted, not printed
@@ -174,6 +228,7 @@ def main() -> None:
     bye_after_200(args.races // 2)
     flood(args.datagrams)
     shutdown(args.calls, args.grace)
+    soak(args.soak)
 
 
 if __name__ == "__main__":

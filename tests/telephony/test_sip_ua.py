@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -331,3 +332,41 @@ def test_require_gets_420_and_an_unknown_scheme_416(agent: Callable[..., Agent],
     data = request("OPTIONS", "scheme", peer.port, target_port=one.port).replace(b"OPTIONS sip:", b"OPTIONS xyz:", 1)
     peer.send(data, one.port)
     assert peer.expect(lambda m: m.cseq[1] == "OPTIONS").status == 416
+
+
+def test_calls_leave_no_threads_fds_or_ports_behind(agent: Callable[..., Agent], peer: Peer) -> None:
+    import os
+
+    one = agent(max_calls=2)
+    ok = answered_call(peer, one, "warm-up")  # (a first call, so that the baseline counts what stays)
+    peer.send(request("BYE", "warm-up", peer.port, target_port=one.port, cseq=2, to_tag=ok.to_tag), one.port)
+    assert wait_until(lambda: one.ua.ports.assigned == [] and not one.ua.call_threads)
+
+    def census() -> tuple[int, int]:
+        return threading.active_count(), len(os.listdir("/proc/self/fd"))
+
+    assert wait_until(lambda: census() == census(), 1)
+    before = census()
+    for i in range(40):
+        call_id = f"leak-{i}"
+        ok = answered_call(peer, one, call_id)
+        peer.send(request("BYE", call_id, peer.port, target_port=one.port, cseq=2, to_tag=ok.to_tag), one.port)
+        peer.expect(lambda m, c=call_id: m.call_id == c and m.cseq[1] == "BYE")
+    assert wait_until(lambda: one.ua.ports.assigned == [] and not one.ua.call_threads, 5)
+    assert wait_until(lambda: census() == before, 5), (census(), before)
+
+
+def test_ended_calls_are_forgotten_after_the_retransmission_window(agent: Callable[..., Agent], peer: Peer,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("voicebot.telephony.sip_ua.RECENT_S", 0.3)  # (32 s in service)
+    one = agent()
+    for i in range(5):
+        ok = answered_call(peer, one, f"old-{i}")
+        peer.send(request("BYE", f"old-{i}", peer.port, target_port=one.port, cseq=2, to_tag=ok.to_tag), one.port)
+        peer.expect(lambda m, c=f"old-{i}": m.call_id == c and m.cseq[1] == "BYE")
+    assert len(one.ua.recent) == 5  # remembered: a retransmitted BYE still gets its 200
+    peer.send(request("BYE", "old-4", peer.port, target_port=one.port, cseq=2, to_tag=ok.to_tag), one.port)
+    assert peer.expect(lambda m: m.call_id == "old-4" and m.cseq[1] == "BYE").status == 200
+    time.sleep(0.4)
+    answered_call(peer, one, "new")
+    assert set(one.ua.recent) <= {"new"}  # the old ones are gone: memory is bounded by the window

@@ -167,6 +167,8 @@ class RtpStream:
             if self._closed:
                 return
             self._closed = True
+            self._rx.clear()  # (an ended call is remembered a while for retransmissions: not its audio)
+            self._rx_samples = 0
         self._sock.close()
         if self._on_close is not None:
             self._on_close(self.port)
