@@ -4,11 +4,15 @@ Every write is an "op" (a JSON-ready dict). It is applied to the database; if th
 (file gone, locked, tables missing, server down) the op is appended to ``<spool_dir>/<call_id>.jsonl``
 instead and the caller carries on, because a database hiccup must never drop a live call.
 :meth:`CallStore.replay_spool` later applies the spooled ops; applying is idempotent, so an op that
-reached the database twice is stored once.
+reached the database twice is stored once. A server replays at start-up and then periodically
+(:class:`voicebot.storage.spool_replayer.SpoolReplayer`); the ``calls`` commands replay before reading.
+Several processes may replay the same spool folder: each spool file is guarded by an exclusive
+``flock`` held while it is appended to, and while it is applied and deleted.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -181,10 +185,15 @@ class CallStore:
         line = json.dumps(op, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as spool:
-                spool.write(line)
-                spool.flush()
-                os.fsync(spool.fileno())
+            while True:
+                with path.open("a", encoding="utf-8") as spool:
+                    fcntl.flock(spool.fileno(), fcntl.LOCK_EX)
+                    if os.fstat(spool.fileno()).st_nlink == 0:
+                        continue  # another process replayed and deleted it while we waited: open anew
+                    spool.write(line)
+                    spool.flush()
+                    os.fsync(spool.fileno())
+                    return
         except OSError as exc:
             # Last resort: the data goes into the log so an operator can still recover it.
             log.error("call %s: cannot spool to %s (%s); lost op follows: %s",
@@ -193,10 +202,25 @@ class CallStore:
     def _replay_file(self, path: Path) -> bool:
         """Apply one spool file in a single transaction and delete it; False if it has to stay."""
         try:
-            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            handle = path.open("r", encoding="utf-8")
+        except FileNotFoundError:
+            return False  # replayed meanwhile by another process
         except OSError as exc:
             log.warning("cannot read spool file %s (%s)", path, exc)
             return False
+        with handle:
+            # Held until the file is deleted: no other process appends to or replays it meanwhile.
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            if os.fstat(handle.fileno()).st_nlink == 0:
+                return False  # another process replayed it while we waited for the lock
+            try:
+                lines = [line for line in handle.read().splitlines() if line.strip()]
+            except (OSError, UnicodeDecodeError) as exc:
+                log.warning("cannot read spool file %s (%s)", path, exc)
+                return False
+            return self._apply_lines(path, lines)
+
+    def _apply_lines(self, path: Path, lines: list[str]) -> bool:
         ops, bad = [], []
         for line in lines:
             try:

@@ -51,33 +51,43 @@ def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        _sqlite_on_connect(dbapi_connection, busy_timeout_ms)
+
+    return on_connect
+
+
+def _sqlite_on_connect(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     # Pragmas are per connection, so they must be set on every new one; WAL lets readers (reports, the
     # ACD) run while a call is being written, and SQLite ignores foreign keys unless asked.
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """An engine for ``url`` (default :func:`database_url`), configured for concurrent use."""
+def make_engine(url: str | None = None, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for ``url`` (default :func:`database_url`), configured for concurrent use.
+
+    ``busy_timeout_ms``: how long a SQLite writer waits for another process's lock (tests shorten it).
+    """
     url = url or database_url()
     if not _is_sqlite(url):
         # pool_pre_ping: a PostgreSQL restart must not fail the next call's first write.
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         # No pooling for SQLite: a pooled connection keeps writing into a database file that was deleted
         # or replaced, silently losing data; a fresh connection per transaction fails loudly instead (and
         # the call store spools). Opening a SQLite file costs well under a millisecond.
         poolclass=NullPool,
     )
-    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
     return engine
 
 

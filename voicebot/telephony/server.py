@@ -167,6 +167,9 @@ def serve(config_path: Path | None = None, *, engine: str | None = None,
     from voicebot.config import load_config
 
     services = open_services(config=load_config(config_path))
+    from voicebot.storage.spool_replayer import SpoolReplayer
+
+    replayer = SpoolReplayer(services.store).start()  # spooled records now, then every 30 s (issue 8)
     server = VoicebotServer.create(settings, engine=engine, services=services)
     stop = stop or threading.Event()
 
@@ -186,6 +189,7 @@ def serve(config_path: Path | None = None, *, engine: str | None = None,
             pass
     finally:
         server.shutdown()
+        replayer.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
