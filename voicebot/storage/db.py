@@ -97,6 +97,23 @@ def create_tables(engine: Engine) -> None:
     from voicebot.storage import bank_models, call_models  # noqa: F401
 
     SQLModel.metadata.create_all(engine)
+    _add_missing_columns(engine)
+
+
+#: Columns added after a table was first created: (table, column, SQL type and default). create_all does
+#: not alter existing tables, so a database made by an older voicebot gets them here.
+_ADDED_COLUMNS = (("call_record", "sip_call_id", "VARCHAR NOT NULL DEFAULT ''"),)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    tables = set(inspector.get_table_names())
+    for table, column, sql_type in _ADDED_COLUMNS:
+        if table in tables and column not in {c["name"] for c in inspector.get_columns(table)}:
+            with engine.begin() as connection:
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
 @contextmanager

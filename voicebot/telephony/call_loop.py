@@ -137,6 +137,7 @@ def run_call(
     into drift. ``stop`` set (shutdown): the call is ended as if the caller had gone, and BYE is sent.
     """
     session = CallSession(flow, registry, store, SystemClock())
+    session.sip_call_id = str(getattr(channel, "sip_call_id", "") or "")
     media = CallMedia(session, prompts, recognizer, WebRtcVad(2), phrases, on_event=on_event)
     recorder: StereoRecorder | None = None
     silence = np.zeros(FRAME, dtype=np.int16)

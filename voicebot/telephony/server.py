@@ -18,7 +18,6 @@ Configuration: the ``sip:`` section of ``voicebot.yaml`` (or the file given), th
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -28,8 +27,9 @@ from types import FrameType
 from typing import Any
 
 from voicebot.asr.base import Recognizer
-from voicebot.config import ConfigError, config_document
+from voicebot.config import ConfigError, load_settings
 from voicebot.flow.compile import CompiledFlow
+from voicebot.logs import call_log_context
 from voicebot.runtime.app import Services, open_services
 from voicebot.runtime.media import MediaEvent
 from voicebot.runtime.speech import make_prompt_cache, make_recognizer, phrases_by_intent, prepare_recognizer
@@ -48,39 +48,16 @@ class ServeSettings:
 
 
 def load_sip_config(path: Path | None = None, env: dict[str, str] | None = None) -> ServeSettings:
-    """The ``sip:`` section of the configuration file (``VOICEBOT_CONFIG`` or ./voicebot.yaml), then env."""
-    env = dict(os.environ if env is None else env)
-    document, source = config_document(path, env)
-    data = document.get("sip") or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: sip must be a mapping")
-    registrar = data.get("registrar") or {}
-    low, high = (data.get("rtp_ports") or [30000, 30999])[:2]
-    if env.get("VOICEBOT_RTP_PORTS"):
-        low_text, _, high_text = env["VOICEBOT_RTP_PORTS"].partition("-")
-        low, high = int(low_text), int(high_text or low_text)
-    reg_host, reg_port = str(registrar.get("host", "127.0.0.1")), int(registrar.get("port", 5060))
-    if env.get("VOICEBOT_SIP_REGISTRAR"):
-        reg_host, _, port_text = env["VOICEBOT_SIP_REGISTRAR"].partition(":")
-        reg_port = int(port_text or 5060)
+    """The ``sip:`` section of the configuration file (``VOICEBOT_CONFIG`` or ./voicebot.yaml), then env.
+
+    Checked by :mod:`voicebot.config` (ConfigError lines name the file and key, or the variable).
+    """
+    settings, _source = load_settings(path, env)
     try:
-        sip = SipConfig(
-            host=env.get("VOICEBOT_SIP_HOST") or str(data.get("host", "127.0.0.1")),
-            sip_port=int(env.get("VOICEBOT_SIP_PORT") or data.get("port", 5060)),
-            rtp_port_low=int(low),
-            rtp_port_high=int(high),
-            mode=(env.get("VOICEBOT_SIP_MODE") or str(data.get("mode", "trunk"))),  # type: ignore[arg-type]
-            registrar_host=reg_host,
-            registrar_port=reg_port,
-            username=env.get("VOICEBOT_SIP_USER") or str(registrar.get("username", "voicebot")),
-            password=env.get("VOICEBOT_SIP_PASSWORD") or str(registrar.get("password", "")),
-            max_calls=int(env.get("VOICEBOT_MAX_CALLS") or data.get("max_calls", 20)),
-            flows={str(k): Path(v) for k, v in (data.get("flows") or {}).items()},
-            default_flow=Path(data.get("default_flow", "flows/banking.yaml")),
-        )
-    except (TypeError, ValueError) as exc:
+        sip = settings.sip.endpoint_config()
+    except ValueError as exc:
         raise ConfigError(f"sip: {exc}") from exc
-    return ServeSettings(sip, float(data.get("shutdown_grace_seconds", 10.0)))
+    return ServeSettings(sip, settings.sip.shutdown_grace_seconds)
 
 
 @dataclass
@@ -133,11 +110,13 @@ class VoicebotServer:
             if hook is not None:
                 hook(channel.sip_call_id, event)
 
-        result = run_call(
-            channel, flow=flow, registry=self.services.registry, store=self.services.store, prompts=self.prompts,
-            recognizer=self.recognizer, phrases=phrases_by_intent(flow), recordings_dir=self.recordings_dir,
-            stop=self.stop_calls, on_event=forward if hook is not None else None,
-        )
+        with call_log_context(sip_call_id=channel.sip_call_id):  # on every log line of this call (JSON logs)
+            result = run_call(
+                channel, flow=flow, registry=self.services.registry, store=self.services.store,
+                prompts=self.prompts, recognizer=self.recognizer, phrases=phrases_by_intent(flow),
+                recordings_dir=self.recordings_dir, stop=self.stop_calls,
+                on_event=forward if hook is not None else None,
+            )
         self.results.append(result)
 
     def shutdown(self, grace_seconds: float | None = None) -> None:
