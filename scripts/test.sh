@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, types, flow validation, schema freshness, unit, conversation and
-# integration tests. This is what CI runs (.ci/run).
+# The whole test suite: lint, types, flow validation, schema freshness, then the fast and the
+# integration test tiers. This is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,4 +10,9 @@ echo "== mypy"; mypy
 echo "== flows"; voicebot validate flows/
 echo "== schema"
 voicebot schema | diff -u flows/schema.json - || { echo "flows/schema.json is stale: run 'voicebot schema -o flows/schema.json'" >&2; exit 1; }
-echo "== pytest"; pytest -q "$@"
+# Two tiers (tests/conftest.py marks them): fast (pure code, fakes, SQLite files) first, then integration
+# (real models, SIP peers, subprocesses, database faults). Extra arguments go to both runs.
+# Exit status 5 is "nothing selected" (e.g. a path given that holds only one tier): not a failure.
+tier() { pytest -q -m "$1" "${@:2}" || [ $? -eq 5 ]; }
+echo "== pytest: fast tier"; tier "not integration" "$@"
+echo "== pytest: integration tier"; tier integration "$@"

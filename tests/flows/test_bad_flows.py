@@ -28,7 +28,7 @@ KINDS = "say, ask, menu, action, branch, set, goto, subflow, return, handoff, ha
 FORMATS = "currency, date, digits, number, ordinal, phone, spell, text, time"
 KNOWN_ACTIONS = (
     "bank.balance, bank.block_card, bank.cards, bank.find_account, bank.identify_caller, "
-    "bank.lock_self_service, bank.recent_transactions, bank.verify_pin, http"
+    "bank.lock_self_service, bank.lost_card_check, bank.recent_transactions, bank.verify_pin, http"
 )
 
 # file -> every error, in order; {path} is the file as passed (tests/flows/bad/<file>).
