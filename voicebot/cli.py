@@ -104,15 +104,21 @@ def _flow_files(paths: tuple[Path, ...]) -> list[Path]:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(paths: tuple[Path, ...]) -> None:
-    """Check flow files (and the subflows they call): schema, targets, reachability, references."""
+@click.option("--strict", is_flag=True, help="Fail (exit status 1) on warnings too.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Check handoff queues against this voicebot.yaml (default: VOICEBOT_CONFIG or ./voicebot.yaml).")
+def validate(paths: tuple[Path, ...], strict: bool, config_path: Path | None) -> None:
+    """Check flow files (and the subflows they call): schema, targets, reachability, references; then
+    warnings (variables never set, bare words, shared phrases, key clashes)."""
     from voicebot.config import load_config
+    from voicebot.flow.lint import flow_warnings
     from voicebot.runtime.app import load_flow_with
     from voicebot.services.registry import default_registry
 
-    config = load_config()
+    config = load_config(config_path)
     registry = default_registry()
     failed = 0
+    warned: dict[str, None] = {}  # a subflow's warnings once, though every flow calling it loads it
     files = _flow_files(paths)
     if not files:
         raise CliError("no flow files (*.yaml, *.json) in " + ", ".join(map(str, paths)), EXIT_USAGE)
@@ -124,10 +130,18 @@ def validate(paths: tuple[Path, ...]) -> None:
             for issue in exc.issues:
                 click.echo(f"error: {issue}", err=True)
             continue
+        new = [str(w) for w in flow_warnings(flow) if str(w) not in warned]
+        warned.update(dict.fromkeys(new))
+        for warning in new:
+            click.echo(f"warning: {warning}", err=True)
         nodes = sum(len(f.nodes) for f in flow.flows.values())
-        click.echo(f"{path}: ok ({len(flow.flows)} flow(s), {nodes} nodes, {len(flow.intents)} intents)")
+        click.echo(f"{path}: ok ({len(flow.flows)} flow(s), {nodes} nodes, {len(flow.intents)} intents"
+                   + (f", {len(new)} warning(s))" if new else ")"))
     if failed:
         click.echo(f"{failed} of {len(files)} flow file(s) have errors", err=True)
+        sys.exit(1)
+    if warned and strict:
+        click.echo(f"{len(warned)} warning(s), and --strict fails on warnings", err=True)
         sys.exit(1)
 
 
