@@ -7,6 +7,7 @@ status 2 for usage/configuration errors and 1 for runtime errors; ``--debug`` sh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -150,21 +151,64 @@ def validate(paths: tuple[Path, ...], strict: bool, config_path: Path | None) ->
 @click.option("--caller", default="+15550199999", show_default=True, help="Caller ID (E.164).")
 @click.option("--dialled", default="+18005550100", show_default=True, help="Dialled number.")
 @click.option("--quiet", is_flag=True, help="Only prompts; no recognition details.")
-def chat(flow: Path, caller: str, dialled: str, quiet: bool) -> None:
-    """Talk to a flow in the terminal: type what a caller would say, #1234 for keys, empty for silence."""
+@click.option("--record", "record_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the session as a conversation test (test_*.yaml) that replays it.")
+def chat(flow: Path, caller: str, dialled: str, quiet: bool, record_path: Path | None) -> None:
+    """Talk to a flow in the terminal: type what a caller would say, #1234 for keys, empty for silence.
+
+    /vars shows the call's variables, /restart starts a new call, /hangup (or Ctrl-D) ends it.
+    """
+    from voicebot.testing.record import Recorder
+
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401  (line editing and history for input(), where the platform has it)
     services, compiled = _open(flow)
-    console = _console(services, compiled, debug=not quiet)
-    click.echo("Type what the caller says; #1234 keys digits; an empty line is silence; /hangup ends.")
-    console.start(caller, dialled)
-    while not console.session.ended:
-        try:
-            line = input("you > ")
-        except (EOFError, KeyboardInterrupt):
-            click.echo()
-            line = "/hangup"
-        console.feed(line)
-    console.session.close()
-    console.summary()
+    recorder = Recorder(flow) if record_path else None
+
+    def out(line: str) -> None:
+        click.echo(line)
+        if recorder is not None:
+            recorder.heard(line)
+
+    click.echo("Type what the caller says; #1234 keys digits; an empty line is silence; /vars shows the "
+               "variables; /restart starts again; /hangup ends.")
+    restart = True
+    while restart:
+        restart = False
+        console = _console(services, compiled, debug=not quiet, out=out)
+        if recorder is not None:
+            recorder.start(caller)
+        console.start(caller, dialled)
+        if recorder is not None:
+            recorder.turn(None, console.session.state.node, console.session.ended)
+        while not console.session.ended:
+            try:
+                line = input("you > ")
+            except (EOFError, KeyboardInterrupt):
+                click.echo()
+                line = "/hangup"
+            if line.strip() == "/vars":
+                from voicebot.storage.calls import to_jsonable
+
+                click.echo(json.dumps(to_jsonable(console.session.state.vars), indent=2, sort_keys=True))
+                continue
+            if line.strip() == "/restart":
+                line, restart = "/hangup", True
+            console.feed(line)
+            if recorder is not None and not restart:
+                recorder.turn(line, console.session.state.node, console.session.ended)
+        console.session.close()
+        console.summary()
+        if recorder is not None:
+            if restart:
+                recorder.calls.pop()  # a call abandoned with /restart is not a test
+            else:
+                recorder.finish(console.session.state.outcome, console.session.state.authenticated)
+        if restart:
+            click.echo("--- new call ---")
+    if recorder is not None and record_path is not None and recorder.calls:
+        recorder.write(record_path)
+        click.echo(f"recorded {len(recorder.calls)} call(s) in {record_path}; replay: voicebot test {record_path}")
 
 
 def _open(flow: Path):  # type: ignore[no-untyped-def]
@@ -178,47 +222,14 @@ def _open(flow: Path):  # type: ignore[no-untyped-def]
     return services, services.load(flow)  # a FlowError is reported line by line, exit status 2
 
 
-def _console(services, compiled, debug: bool):  # type: ignore[no-untyped-def]
+def _console(services, compiled, debug: bool, out: Any = click.echo):  # type: ignore[no-untyped-def]
     from voicebot.runtime.clock import ManualClock
     from voicebot.runtime.console import Console
     from voicebot.runtime.session import CallSession
 
     clock = ManualClock(time.time())
     session = CallSession(compiled, services.registry, services.store, clock)
-    return Console(session, clock, click.echo, debug=debug)
-
-
-@main.command("test")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def test_cmd(paths: tuple[Path, ...]) -> None:
-    """Run conversation tests (YAML files with turns and expectations)."""
-    from voicebot.testing.conversation import ConversationSpecError, run_file
-
-    files: list[Path] = []
-    for path in paths:
-        # In a folder, only conversation files (test_*.yaml), not the flows and grammars beside them.
-        files += sorted(path.rglob("test_*.y*ml")) if path.is_dir() else [path]
-    if not files:
-        raise CliError(f"no conversation tests (test_*.yaml) in {', '.join(map(str, paths))}", EXIT_USAGE)
-    passed = failed = 0
-    for file in files:
-        try:
-            results = list(run_file(file))
-        except (ConversationSpecError, FlowError) as exc:
-            click.echo(f"ERROR {file}: {exc}", err=True)
-            failed += 1
-            continue
-        for result in results:
-            if result.passed:
-                passed += 1
-                click.echo(f"PASS {file}: {result.name}")
-            else:
-                failed += 1
-                click.echo(f"FAIL {file}: {result.name}")
-                for failure in result.failures:
-                    click.echo(f"     {failure}")
-    click.echo(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    return Console(session, clock, out, debug=debug)
 
 
 @main.group()
@@ -511,9 +522,11 @@ def _register_command_groups() -> None:
     """Commands that live in their own modules (one line each, so branches adding groups merge easily)."""
     from voicebot.cli_calls import calls
     from voicebot.cli_config import config
+    from voicebot.cli_test import test_cmd
 
     main.add_command(calls)
     main.add_command(config)
+    main.add_command(test_cmd)
 
 
 _register_command_groups()

@@ -1,8 +1,9 @@
 """Logging set-up: one place that decides the level, the format (text or JSON) and the call fields.
 
 A call's thread binds its ids once (:func:`call_log_context`, :func:`bind`); every record logged in that
-thread then carries them: as ``[call <id>]`` in text, as ``call_id`` / ``sip_call_id`` keys in JSON. The
-binding lives in a context variable, so calls in other threads never see each other's ids.
+thread then carries them as ``call_id`` / ``sip_call_id`` keys in JSON (text lines already name their call
+in the message). The binding lives in a context variable, so calls in other threads never see each other's
+ids; the session's worker pool runs each job in its submitter's context (runtime/serial_work.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ LogFormat = Literal["text", "json"]
 
 _fields: ContextVar[dict[str, str] | None] = ContextVar("voicebot_log_fields", default=None)
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(call)s%(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @contextmanager
@@ -50,8 +51,6 @@ class _CallFields(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         fields = _fields.get() or {}
         record.call_fields = dict(fields)
-        call_id = fields.get("call_id")
-        record.call = f"[call {call_id}] " if call_id else ""
         return True
 
 
