@@ -255,11 +255,16 @@ def db_init(demo: bool) -> None:
 
 @main.command()
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
-def schema(output: Path | None) -> None:
-    """Print the flow JSON Schema (committed as flows/schema.json for editors)."""
+@click.option("--for", "kind", type=click.Choice(["flow", "grammar", "conversation"]), default="flow",
+              show_default=True, help="Which files: flows (flows/schema.json), grammars (grammars/schema.json) "
+              "or conversation tests (tests/conversations/schema.json).")
+def schema(output: Path | None, kind: str) -> None:
+    """Print a JSON Schema for editor completion and checking (committed beside the files it describes)."""
+    from voicebot.file_schemas import SCHEMAS
     from voicebot.flow.schema import Flow
 
-    text = json.dumps(Flow.model_json_schema(by_alias=True), indent=2) + "\n"
+    model = Flow if kind == "flow" else SCHEMAS[kind]
+    text = json.dumps(model.model_json_schema(by_alias=True), indent=2) + "\n"
     if output:
         output.write_text(text)
         click.echo(f"wrote {output}")

@@ -54,7 +54,7 @@ TURN_KEYS = {"say", "confidence", "nbest", "dtmf", "silence", "wait", "hangup", 
 EXPECT_KEYS = {"says", "not_says", "node", "vars", "slots", "listening", "ended", "secure"}
 END_KEYS = {"outcome", "authenticated", "vars", "slots", "intents", "handoff", "error", "nodes_include"}
 DATABASES = ("demo", "bank_down")
-TOP_KEYS = {"name", "flow", "caller", "dialled", "database", "turns", "end", "mocks", "note", "description"}
+TOP_KEYS = {"name", "flow", "caller", "dialled", "database", "turns", "end", "mocks", "note", "description", "$schema"}
 #: Where the loader keeps the line numbers of a conversation's parts (not a key a test file may use).
 LINES = "__lines__"
 
