@@ -499,28 +499,38 @@ def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, 
 @click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx", "whisper"]), help="Overrides asr.engine.")
 @click.pass_obj
 def serve(state: CliState, config_path: Path | None, engine: str | None) -> None:
-    """Answer SIP calls (trunk or registered mode) until SIGTERM or Ctrl-C; calls finish gracefully."""
+    """Answer SIP calls (trunk or registered mode) until SIGTERM or Ctrl-C; calls finish gracefully.
+
+    SIGHUP (or `voicebot reload`) reloads the flows; health.port in voicebot.yaml turns on /healthz, /readyz.
+    """
     from voicebot.cli_errors import listen_error_line
-    from voicebot.serve_log import log_startup
+    from voicebot.config import load_config
+    from voicebot.serve_ops import ServeOps
     from voicebot.telephony.server import load_sip_config
     from voicebot.telephony.server import serve as run_server
 
     state.configure_logging(default=logging.INFO)  # an operator sees start-up and one line per call
     settings = load_sip_config(config_path)  # configuration errors before anything starts (exit 2)
-    started = False
-
-    def ready(server: Any) -> None:
-        nonlocal started
-        started = True
-        log_startup(server, version())
-
+    ops = ServeOps(load_config(config_path), version())
     try:
-        sys.exit(run_server(config_path, engine=engine, ready=ready))
+        sys.exit(run_server(config_path, engine=engine, ready=ops.ready))
     except OSError as exc:
-        line = None if started else listen_error_line(exc, settings.sip.host, settings.sip.sip_port)
+        line = None if ops.server else listen_error_line(exc, settings.sip.host, settings.sip.sip_port)
         if line is None:
             raise
         raise CliError(line) from exc
+    finally:
+        ops.close()
+
+
+@main.command()
+@click.option("--pid", type=int, help="The server's process id (default: from DATA_DIR/voicebot.pid).")
+def reload(pid: int | None) -> None:
+    """Make the running `voicebot serve` reload its flows: new calls get the new version, calls in progress
+    finish on theirs, and a flow with errors is refused (the server's log says why) and the old one kept."""
+    from voicebot.serve_ops import send_reload
+
+    click.echo(f"asked voicebot serve (pid {send_reload(pid)}) to reload its flows; its log has the result")
 
 
 def _register_command_groups() -> None:

@@ -155,6 +155,11 @@ class SipSettings(_Section):
         )
 
 
+class HealthSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address of the /healthz and /readyz endpoints.")
+    port: Port | None = Field(None, description="Their port; null: off (VOICEBOT_HEALTH_PORT).")
+
+
 class Settings(_Section):
     """The whole configuration document."""
 
@@ -164,6 +169,7 @@ class Settings(_Section):
     tts: TtsSettings = Field(default_factory=TtsSettings)
     acd: AcdSettings = Field(default_factory=AcdSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
 
 # -- environment overrides -------------------------------------------------------------------------------
@@ -191,6 +197,7 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "VOICEBOT_MAX_CALLS": (("sip", "max_calls"), str),
     "VOICEBOT_ASR_ENGINE": (("asr", "engine"), str),
     "VOSK_MODEL_PATH": (("asr", "vosk_model"), str),
+    "VOICEBOT_HEALTH_PORT": (("health", "port"), str),
 }
 
 
