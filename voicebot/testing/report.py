@@ -28,12 +28,20 @@ class Coverage:
 
         nodes = self.visited_nodes & self.nodes
         moves = self.visited_transitions & self.transitions
-        out = [f"coverage of {self.flow}: nodes {share(len(nodes), len(self.nodes))}, "
+        out = [f"coverage of {_shown(self.flow)}: nodes {share(len(nodes), len(self.nodes))}, "
                f"transitions {share(len(moves), len(self.transitions))}"]
         missed = sorted(self.nodes - nodes)
         if missed:
             out.append(f"  nodes never visited: {', '.join(missed)}")
         return out
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (as the user would type it)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _qualified(compiled: CompiledFlow, flow: str, node: str) -> str:
