@@ -108,6 +108,7 @@ def test_json_logs_carry_the_call_ids_of_their_own_thread() -> None:
             thread.start()
         for thread in threads:
             thread.join()
+        bind(call_id="nobody")  # outside a call's context: ignored, nothing leaks
         log.info("outside any call")
     finally:
         setup_logging(logging.WARNING)

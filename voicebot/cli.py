@@ -7,7 +7,6 @@ status 2 for usage/configuration errors and 1 for runtime errors; ``--debug`` sh
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -22,7 +21,6 @@ import click
 
 from voicebot.cli_errors import EXIT_USAGE, CliError, report
 from voicebot.flow.errors import FlowError
-from voicebot.flow.loader import FLOW_SUFFIXES
 from voicebot.logs import LogFormat, setup_logging
 
 DEMO_SCRIPT = {
@@ -91,124 +89,6 @@ def main(ctx: click.Context, verbose: int, quiet: bool, log_format: LogFormat, d
     state = CliState(verbose, quiet, log_format, debug)
     ctx.obj = state
     state.configure_logging()
-
-
-def _flow_files(paths: tuple[Path, ...]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix in FLOW_SUFFIXES and p.name != "schema.json")
-        else:
-            files.append(path)
-    return files
-
-
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--strict", is_flag=True, help="Fail (exit status 1) on warnings too.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Check handoff queues against this voicebot.yaml (default: VOICEBOT_CONFIG or ./voicebot.yaml).")
-def validate(paths: tuple[Path, ...], strict: bool, config_path: Path | None) -> None:
-    """Check flow files (and the subflows they call): schema, targets, reachability, references; then
-    warnings (variables never set, bare words, shared phrases, key clashes)."""
-    from voicebot.config import load_config
-    from voicebot.flow.lint import flow_warnings
-    from voicebot.runtime.app import load_flow_with
-    from voicebot.services.registry import default_registry
-
-    config = load_config(config_path)
-    registry = default_registry()
-    failed = 0
-    warned: dict[str, None] = {}  # a subflow's warnings once, though every flow calling it loads it
-    files = _flow_files(paths)
-    if not files:
-        raise CliError("no flow files (*.yaml, *.json) in " + ", ".join(map(str, paths)), EXIT_USAGE)
-    for path in files:
-        try:
-            flow = load_flow_with(path, config, registry)
-        except FlowError as exc:
-            failed += 1
-            for issue in exc.issues:
-                click.echo(f"error: {issue}", err=True)
-            continue
-        new = [str(w) for w in flow_warnings(flow) if str(w) not in warned]
-        warned.update(dict.fromkeys(new))
-        for warning in new:
-            click.echo(f"warning: {warning}", err=True)
-        nodes = sum(len(f.nodes) for f in flow.flows.values())
-        click.echo(f"{path}: ok ({len(flow.flows)} flow(s), {nodes} nodes, {len(flow.intents)} intents"
-                   + (f", {len(new)} warning(s))" if new else ")"))
-    if failed:
-        click.echo(f"{failed} of {len(files)} flow file(s) have errors", err=True)
-        sys.exit(1)
-    if warned and strict:
-        click.echo(f"{len(warned)} warning(s), and --strict fails on warnings", err=True)
-        sys.exit(1)
-
-
-@main.command()
-@click.argument("flow", type=click.Path(exists=True, path_type=Path))
-@click.option("--caller", default="+15550199999", show_default=True, help="Caller ID (E.164).")
-@click.option("--dialled", default="+18005550100", show_default=True, help="Dialled number.")
-@click.option("--quiet", is_flag=True, help="Only prompts; no recognition details.")
-@click.option("--record", "record_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the session as a conversation test (test_*.yaml) that replays it.")
-def chat(flow: Path, caller: str, dialled: str, quiet: bool, record_path: Path | None) -> None:
-    """Talk to a flow in the terminal: type what a caller would say, #1234 for keys, empty for silence.
-
-    /vars shows the call's variables, /restart starts a new call, /hangup (or Ctrl-D) ends it.
-    """
-    from voicebot.testing.record import Recorder
-
-    with contextlib.suppress(ImportError):
-        import readline  # noqa: F401  (line editing and history for input(), where the platform has it)
-    services, compiled = _open(flow)
-    recorder = Recorder(flow) if record_path else None
-
-    def out(line: str) -> None:
-        click.echo(line)
-        if recorder is not None:
-            recorder.heard(line)
-
-    click.echo("Type what the caller says; #1234 keys digits; an empty line is silence; /vars shows the "
-               "variables; /restart starts again; /hangup ends.")
-    restart = True
-    while restart:
-        restart = False
-        console = _console(services, compiled, debug=not quiet, out=out)
-        if recorder is not None:
-            recorder.start(caller)
-        console.start(caller, dialled)
-        if recorder is not None:
-            recorder.turn(None, console.session.state.node, console.session.ended)
-        while not console.session.ended:
-            try:
-                line = input("you > ")
-            except (EOFError, KeyboardInterrupt):
-                click.echo()
-                line = "/hangup"
-            if line.strip() == "/vars":
-                from voicebot.storage.calls import to_jsonable
-
-                click.echo(json.dumps(to_jsonable(console.session.state.vars), indent=2, sort_keys=True))
-                continue
-            if line.strip() == "/restart":
-                line, restart = "/hangup", True
-            console.feed(line)
-            if recorder is not None and not restart:
-                recorder.turn(line, console.session.state.node, console.session.ended)
-        console.session.close()
-        console.summary()
-        if recorder is not None:
-            if restart:
-                recorder.calls.pop()  # a call abandoned with /restart is not a test
-            else:
-                recorder.finish(console.session.state.outcome, console.session.state.authenticated)
-        if restart:
-            click.echo("--- new call ---")
-    if recorder is not None and record_path is not None and recorder.calls:
-        recorder.write(record_path)
-        click.echo(f"recorded {len(recorder.calls)} call(s) in {record_path}; replay: voicebot test {record_path}")
 
 
 def _open(flow: Path):  # type: ignore[no-untyped-def]
@@ -353,7 +233,9 @@ def prompts_build(flows: tuple[Path, ...]) -> None:
 
     config = load_config()
     cache = make_prompt_cache(config)
-    for path in _flow_files(flows):
+    from voicebot.cli_validate import flow_files
+
+    for path in flow_files(flows):
         flow = load_flow_with(path, config, default_registry())
         report = cache.build(static_prompts(flow))
         for recording in recorded_prompts(flow):
@@ -536,12 +418,16 @@ def reload(pid: int | None) -> None:
 def _register_command_groups() -> None:
     """Commands that live in their own modules (one line each, so branches adding groups merge easily)."""
     from voicebot.cli_calls import calls
+    from voicebot.cli_chat import chat
     from voicebot.cli_config import config
     from voicebot.cli_test import test_cmd
+    from voicebot.cli_validate import validate
 
     main.add_command(calls)
+    main.add_command(chat)
     main.add_command(config)
     main.add_command(test_cmd)
+    main.add_command(validate)
 
 
 _register_command_groups()

@@ -35,11 +35,10 @@ def call_log_context(**fields: str) -> Iterator[dict[str, str]]:
 
 
 def bind(**fields: str) -> None:
-    """Add fields to the current call's log context (a new context if there is none in this thread)."""
+    """Add fields to the current call's log context; nothing outside one (:func:`call_log_context`), so
+    ids never leak into the lines of whatever the thread does next."""
     current = _fields.get()
-    if current is None:
-        _fields.set({k: v for k, v in fields.items() if v})
-    else:
+    if current is not None:
         current.update({k: v for k, v in fields.items() if v})
 
 
