@@ -155,6 +155,11 @@ class SipSettings(_Section):
         )
 
 
+class SpoolSettings(_Section):
+    replay_seconds: Annotated[float, BeforeValidator(_number), Field(gt=0)] = Field(
+        30.0, description="While serve runs, spooled call records are written back this often (and at start).")
+
+
 class HealthSettings(_Section):
     host: str = Field("127.0.0.1", description="Address of the /healthz and /readyz endpoints.")
     port: Port | None = Field(None, description="Their port; null: off (VOICEBOT_HEALTH_PORT).")
@@ -170,6 +175,7 @@ class Settings(_Section):
     acd: AcdSettings = Field(default_factory=AcdSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
 
 
 # -- environment overrides -------------------------------------------------------------------------------

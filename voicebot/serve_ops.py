@@ -88,8 +88,8 @@ def log_startup(server: VoicebotServer, version: str) -> None:
     log.info("flows: default %s%s", sip.default_flow, f"; {routes}" if routes else "")
     log.info("speech: recognizer %s; prompts cached in %s", server.recognizer.name, server.prompts.directory)
     url = services.engine.url.render_as_string(hide_password=True)
-    log.info("database: %s; spool %s (replayed at start and every 30 s); configuration: %s", url,
-             services.store.spool_dir, services.config.source)
+    log.info("database: %s; spool %s (replayed at start and every %g s); configuration: %s", url,
+             services.store.spool_dir, services.config.settings.spool.replay_seconds, services.config.source)
 
 
 def send_reload(pid: int | None) -> int:

@@ -148,7 +148,8 @@ def serve(config_path: Path | None = None, *, engine: str | None = None,
     services = open_services(config=load_config(config_path))
     from voicebot.storage.spool_replayer import SpoolReplayer
 
-    replayer = SpoolReplayer(services.store).start()  # spooled records now, then every 30 s (issue 8)
+    # Spooled records now, then every spool.replay_seconds (issue 8).
+    replayer = SpoolReplayer(services.store, services.config.settings.spool.replay_seconds).start()
     server = VoicebotServer.create(settings, engine=engine, services=services)
     stop = stop or threading.Event()
 
