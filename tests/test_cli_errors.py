@@ -114,3 +114,12 @@ def test_unknown_call(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (1, "error: no call 'nope'\n")
     bad_since = run(tmp_path, "calls", "list", "--since", "yesterday")
     assert bad_since.returncode == 2 and "--since: 'yesterday' is neither a duration" in bad_since.stderr
+
+
+def test_usage_errors_are_one_line_too(tmp_path: Path) -> None:
+    missing = run(tmp_path, "chat", "nope.yaml")
+    assert (missing.returncode, missing.stderr) == (
+        2, "error: Invalid value for 'FLOW': Path 'nope.yaml' does not exist. (see 'voicebot chat --help')\n")
+    option = run(tmp_path, "calls", "list", "--outcome", "maybe")
+    assert option.returncode == 2 and option.stderr.count("\n") == 1
+    assert option.stderr.startswith("error: Invalid value for '--outcome': 'maybe' is not one of")

@@ -57,6 +57,28 @@ class CliState:
 class VoicebotGroup(click.Group):
     """Turns every failure of a subcommand into ``error:`` lines and an exit status (a traceback with --debug)."""
 
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # plain `voicebot`: the help, as Click shows it
+                exc.show()
+                sys.exit(exc.exit_code)
+            # One line, like every other error, with where to look instead of the whole usage text.
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -434,4 +456,4 @@ _register_command_groups()
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="voicebot")
