@@ -120,6 +120,6 @@ def test_usage_errors_are_one_line_too(tmp_path: Path) -> None:
     missing = run(tmp_path, "chat", "nope.yaml")
     assert (missing.returncode, missing.stderr) == (
         2, "error: Invalid value for 'FLOW': Path 'nope.yaml' does not exist. (see 'voicebot chat --help')\n")
-    option = run(tmp_path, "calls", "list", "--outcome", "maybe")
+    option = run(tmp_path, "calls", "list", "--limit", "many")
     assert option.returncode == 2 and option.stderr.count("\n") == 1
-    assert option.stderr.startswith("error: Invalid value for '--outcome': 'maybe' is not one of")
+    assert option.stderr.startswith("error: Invalid value for '--limit': 'many' is not a valid integer")

@@ -72,7 +72,8 @@ def calls() -> None:
 @calls.command("list")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most this many.")
 @click.option("--since", help="Only calls started since: 30m, 2h, 7d, or a date/time (2026-11-29T08:00).")
-@click.option("--outcome", type=click.Choice([*OUTCOMES, "in_progress"]), help="Only calls with this outcome.")
+@click.option("--outcome", help=f"Only calls with this outcome ({', '.join(OUTCOMES)}, ...; in_progress: "
+              "calls without one).")
 @click.option("--flow", help="Only calls of this flow (its name, e.g. banking).")
 @click.option("--caller", help="Only calls whose caller ID contains this.")
 def calls_list(limit: int, since: str | None, outcome: str | None, flow: str | None, caller: str | None) -> None:
