@@ -10,7 +10,7 @@ echo "== mypy"; mypy
 echo "== flows"; voicebot validate flows/
 echo "== schema"
 voicebot schema | diff -u flows/schema.json - || { echo "flows/schema.json is stale: run 'voicebot schema -o flows/schema.json'" >&2; exit 1; }
-for kind in grammar:grammars/schema.json conversation:tests/conversations/schema.json; do
+for kind in grammar:grammars/schema.json conversation:tests/conversations/schema.json config:deploy/voicebot.schema.json; do
   voicebot schema --for "${kind%%:*}" | diff -u "${kind#*:}" - || { echo "${kind#*:} is stale: run 'voicebot schema --for ${kind%%:*} -o ${kind#*:}'" >&2; exit 1; }
 done
 # Two tiers (tests/conftest.py marks them): fast (pure code, fakes, SQLite files) first, then integration

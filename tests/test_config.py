@@ -117,3 +117,17 @@ def test_json_logs_carry_the_call_ids_of_their_own_thread() -> None:
         n = line["message"].removeprefix("hello from ")
         assert (line["call_id"], line["sip_call_id"], line["level"]) == (f"call-{n}", f"sip-{n}", "INFO")
     assert "call_id" not in lines[-1] and lines[-1]["logger"] == "voicebot.test"
+
+
+def test_the_configuration_schema_describes_every_key_and_is_committed() -> None:
+    import json
+
+    from voicebot.config import Settings
+
+    schema = Settings.model_json_schema(by_alias=True)
+    undescribed = [f"{name}.{key}" for name, sub in [("Settings", schema), *schema["$defs"].items()]
+                   for key, prop in (sub.get("properties") or {}).items() if not prop.get("description")]
+    assert undescribed == []
+    committed = Path(__file__).resolve().parents[1] / "deploy" / "voicebot.schema.json"
+    assert json.loads(committed.read_text()) == schema, \
+        "run: voicebot schema --for config -o deploy/voicebot.schema.json"

@@ -157,15 +157,19 @@ def db_init(demo: bool) -> None:
 
 @main.command()
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
-@click.option("--for", "kind", type=click.Choice(["flow", "grammar", "conversation"]), default="flow",
-              show_default=True, help="Which files: flows (flows/schema.json), grammars (grammars/schema.json) "
-              "or conversation tests (tests/conversations/schema.json).")
+@click.option("--for", "kind", type=click.Choice(["flow", "grammar", "conversation", "config"]), default="flow",
+              show_default=True, help="Which files: flows (flows/schema.json), grammars (grammars/schema.json), "
+              "conversation tests (tests/conversations/schema.json) or voicebot.yaml.")
 def schema(output: Path | None, kind: str) -> None:
     """Print a JSON Schema for editor completion and checking (committed beside the files it describes)."""
+    from pydantic import BaseModel
+
+    from voicebot.config import Settings
     from voicebot.file_schemas import SCHEMAS
     from voicebot.flow.schema import Flow
 
-    model = Flow if kind == "flow" else SCHEMAS[kind]
+    models: dict[str, type[BaseModel]] = {"flow": Flow, "config": Settings, **SCHEMAS}
+    model = models[kind]
     text = json.dumps(model.model_json_schema(by_alias=True), indent=2) + "\n"
     if output:
         output.write_text(text)

@@ -108,33 +108,35 @@ class QueueSettings(BaseModel):
     # Extra keys allowed for now: the ACD's own queue model (voicebot/acd/config.py) checks them.
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    description: str = ""
-    skills: tuple[str, ...] = ()
+    description: str = Field("", description="What the queue is for (shown to agents and in reports).")
+    skills: tuple[str, ...] = Field((), description="Skills an agent needs to take this queue's calls.")
 
 
 class AcdSettings(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    queues: dict[str, QueueSettings] = Field(default_factory=dict)
+    queues: dict[str, QueueSettings] = Field(default_factory=dict,
+                                             description="Queue name -> its settings; flows hand off to these.")
 
 
 class RegistrarSettings(_Section):
-    host: str = "127.0.0.1"
-    port: Port = 5060
-    username: str = "voicebot"
-    password: str = ""
+    host: str = Field("127.0.0.1", description="Registrar or proxy (VOICEBOT_SIP_REGISTRAR=host:port).")
+    port: Port = Field(5060, description="Its port.")
+    username: str = Field("voicebot", description="The user voicebot registers as (VOICEBOT_SIP_USER).")
+    password: str = Field("", description="Its password; prefer VOICEBOT_SIP_PASSWORD to a file.")
 
 
 class SipSettings(_Section):
     host: str = Field("127.0.0.1", description="address to listen on and to put in SDP (VOICEBOT_SIP_HOST)")
     port: Port = Field(5060, description="SIP port; 0 takes any free port (VOICEBOT_SIP_PORT)")
     rtp_ports: tuple[Port, Port] = Field((30000, 30999), description="RTP port range (VOICEBOT_RTP_PORTS=a-b)")
-    mode: Annotated[Literal["trunk", "register"], BeforeValidator(_one_of("trunk", "register"))] = "trunk"
-    registrar: RegistrarSettings = Field(default_factory=RegistrarSettings)
+    mode: Annotated[Literal["trunk", "register"], BeforeValidator(_one_of("trunk", "register"))] = Field(
+        "trunk", description="trunk: answer INVITEs sent here; register: register as a user (VOICEBOT_SIP_MODE).")
+    registrar: RegistrarSettings = Field(default_factory=RegistrarSettings, description="For register mode.")
     max_calls: PositiveInt = Field(20, description="beyond it: 486 Busy Here (VOICEBOT_MAX_CALLS)")
-    default_flow: Path = Path("flows/banking.yaml")
+    default_flow: Path = Field(Path("flows/banking.yaml"), description="The flow for numbers not in flows.")
     flows: dict[str, Path] = Field(default_factory=dict, description="dialled number -> flow file")
-    shutdown_grace_seconds: Seconds = 10.0
+    shutdown_grace_seconds: Seconds = Field(10.0, description="On SIGTERM, calls in progress get this long.")
 
     @model_validator(mode="after")
     def _rtp_range(self) -> SipSettings:
@@ -168,14 +170,14 @@ class HealthSettings(_Section):
 class Settings(_Section):
     """The whole configuration document."""
 
-    flows_dir: Path = Path("flows")
-    grammars_dir: Path = Path("grammars")
-    asr: AsrSettings = Field(default_factory=AsrSettings)
-    tts: TtsSettings = Field(default_factory=TtsSettings)
-    acd: AcdSettings = Field(default_factory=AcdSettings)
-    sip: SipSettings = Field(default_factory=SipSettings)
-    health: HealthSettings = Field(default_factory=HealthSettings)
-    spool: SpoolSettings = Field(default_factory=SpoolSettings)
+    flows_dir: Path = Field(Path("flows"), description="Where flows live.")
+    grammars_dir: Path = Field(Path("grammars"), description="Where grammars live.")
+    asr: AsrSettings = Field(default_factory=AsrSettings, description="Speech recognition.")
+    tts: TtsSettings = Field(default_factory=TtsSettings, description="Prompt voice.")
+    acd: AcdSettings = Field(default_factory=AcdSettings, description="Queues that flows hand callers to.")
+    sip: SipSettings = Field(default_factory=SipSettings, description="voicebot serve: SIP and RTP.")
+    health: HealthSettings = Field(default_factory=HealthSettings, description="/healthz and /readyz.")
+    spool: SpoolSettings = Field(default_factory=SpoolSettings, description="Call records spooled in an outage.")
 
 
 # -- environment overrides -------------------------------------------------------------------------------
