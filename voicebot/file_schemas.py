@@ -93,6 +93,7 @@ class MockReply(_Doc):
 
 
 class Conversation(_Doc):
+    schema_: str | None = Field(None, alias="$schema", description="This schema (for editors); ignored.")
     name: str = Field(..., description="What the conversation shows; the test's name.")
     flow: str = Field(..., description="The flow file, relative to this file.")
     caller: str = Field("", description="The caller ID (E.164).")
