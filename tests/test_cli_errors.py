@@ -123,3 +123,15 @@ def test_usage_errors_are_one_line_too(tmp_path: Path) -> None:
     option = run(tmp_path, "calls", "list", "--limit", "many")
     assert option.returncode == 2 and option.stderr.count("\n") == 1
     assert option.stderr.startswith("error: Invalid value for '--limit': 'many' is not a valid integer")
+
+
+def test_reload_without_a_running_server(tmp_path: Path) -> None:
+    done = run(tmp_path, "reload")
+    pid_file = tmp_path / "data" / "voicebot.pid"
+    assert (done.returncode, done.stderr) == (
+        1, f"error: {pid_file}: no such file: is `voicebot serve` running here? (or give --pid)\n")
+    pid_file.parent.mkdir(parents=True)
+    pid_file.write_text("999999999\n")
+    stale = run(tmp_path, "reload")
+    assert (stale.returncode, stale.stderr) == (
+        1, "error: no process 999999999: `voicebot serve` is not running (stale pid file?)\n")
