@@ -27,7 +27,7 @@ INTEGRATION_MODULES = {
     "asr/test_select.py": "loads the recognizers",
     "asr/test_models.py": "an HTTP server on loopback",
     "services/test_http_action.py": "an HTTP server on loopback",
-    "runtime/test_media.py": "the Piper voice and the speech pipeline",
+    "runtime/test_media.py": "the speech pipeline on real thread pools and the real clock",
     "tts/test_piper.py": "the Piper voice",
 }
 
