@@ -7,7 +7,7 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check voicebot tests bench scripts
 echo "== mypy"; mypy
-echo "== flows"; voicebot validate flows/
+echo "== flows"; voicebot validate --strict flows/
 echo "== schema"
 voicebot schema | diff -u flows/schema.json - || { echo "flows/schema.json is stale: run 'voicebot schema -o flows/schema.json'" >&2; exit 1; }
 for kind in grammar:grammars/schema.json conversation:tests/conversations/schema.json config:deploy/voicebot.schema.json; do
