@@ -102,7 +102,7 @@ def create_tables(engine: Engine) -> None:
 
 #: Columns added after a table was first created: (table, column, SQL type and default). create_all does
 #: not alter existing tables, so a database made by an older voicebot gets them here.
-_ADDED_COLUMNS = (("call_record", "sip_call_id", "VARCHAR NOT NULL DEFAULT ''"),)
+_ADDED_COLUMNS = (("call_record", "sip_call_id", "VARCHAR NOT NULL DEFAULT ''", "ix_call_record_sip_call_id"),)
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -110,10 +110,11 @@ def _add_missing_columns(engine: Engine) -> None:
 
     inspector = inspect(engine)
     tables = set(inspector.get_table_names())
-    for table, column, sql_type in _ADDED_COLUMNS:
+    for table, column, sql_type, index in _ADDED_COLUMNS:
         if table in tables and column not in {c["name"] for c in inspector.get_columns(table)}:
             with engine.begin() as connection:
                 connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+                connection.execute(text(f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({column})"))
 
 
 @contextmanager
