@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import ROOT, run
-from voicebot.testing.conversation import ConversationSpecError, load_conversations, run_file
+from voicebot.runtime.conversations import ConversationSpecError, load_conversations, run_file
 
 BANKING = ROOT / "flows" / "banking.yaml"
 

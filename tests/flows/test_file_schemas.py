@@ -10,7 +10,7 @@ import yaml
 
 from voicebot.file_schemas import SCHEMAS, ConversationFile, GrammarFile
 from voicebot.nlu.grammar import load_grammars
-from voicebot.testing.conversation import END_KEYS, EXPECT_KEYS, TOP_KEYS, TURN_KEYS, load_conversations
+from voicebot.runtime.conversations import END_KEYS, EXPECT_KEYS, TOP_KEYS, TURN_KEYS, load_conversations
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = {"grammar": ROOT / "grammars" / "schema.json",
