@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from voicebot.acd.config import AcdSettings  # the ACD owns the model of its section (unknown keys refused there too)
+
 if TYPE_CHECKING:
     from voicebot.telephony.endpoint import SipConfig
 
@@ -102,21 +104,6 @@ class AsrSettings(_Section):
 class TtsSettings(_Section):
     length_scale: Annotated[float, BeforeValidator(_number), Field(gt=0)] = Field(
         1.0, description="Piper speaking rate: above 1 is slower")
-
-
-class QueueSettings(BaseModel):
-    # Extra keys allowed for now: the ACD's own queue model (voicebot/acd/config.py) checks them.
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    description: str = Field("", description="What the queue is for (shown to agents and in reports).")
-    skills: tuple[str, ...] = Field((), description="Skills an agent needs to take this queue's calls.")
-
-
-class AcdSettings(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    queues: dict[str, QueueSettings] = Field(default_factory=dict,
-                                             description="Queue name -> its settings; flows hand off to these.")
 
 
 class RegistrarSettings(_Section):

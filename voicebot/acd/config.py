@@ -98,8 +98,8 @@ def parse_acd(raw: dict[str, Any] | None) -> AcdSettings:
 
 
 def load_acd_settings() -> AcdSettings:
-    """The ``acd:`` section of the effective configuration (defaults, file, environment)."""
-    from voicebot.config import config_document
+    """The ``acd:`` section of the effective configuration (defaults, file, environment), checked with the rest."""
+    from voicebot.config import load_settings
 
-    document, _source = config_document()
-    return parse_acd(document.get("acd"))
+    settings, _source = load_settings()
+    return settings.acd
