@@ -50,6 +50,9 @@ def test_unknown_keys_get_a_did_you_mean(tmp_path: Path) -> None:
     assert _problems(tmp_path, "flow_dir: x\n") == ["flow_dir: unknown key (did you mean 'flows_dir'?)"]
     [line] = _problems(tmp_path, "sip:\n  registrar: {hots: x}\n")
     assert line == "sip.registrar.hots: unknown key (did you mean 'host'?)"
+    # A queue's own keys (the ACD's model) get the same help, past the queue's name.
+    assert _problems(tmp_path, "acd:\n  queues:\n    general:\n      stratgy: ring-all\n") == [
+        "acd.queues.general.stratgy: unknown key (did you mean 'strategy'?)"]
     [line] = _problems(tmp_path, "zzz: 1\n")
     assert line.startswith("zzz: unknown key (known keys: flows_dir, grammars_dir, asr")
 

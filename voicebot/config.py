@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -309,9 +310,18 @@ def _message(error: Any, loc: tuple[str, ...]) -> str:
 
 
 def _known_keys(loc: tuple[str, ...]) -> list[str]:
+    """The keys the model allows at ``loc``; a mapping's own keys (queue names) are stepped over."""
     model: Any = Settings
-    for part in loc:
-        annotation = model.model_fields[part].annotation if part in getattr(model, "model_fields", {}) else None
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return []
+        annotation = fields[part].annotation
+        if typing.get_origin(annotation) is dict and parts:
+            parts.pop(0)  # the mapping's key (e.g. a queue name): its value has the model
+            annotation = typing.get_args(annotation)[1]
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation
