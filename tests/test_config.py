@@ -57,11 +57,16 @@ def test_unknown_keys_get_a_did_you_mean(tmp_path: Path) -> None:
     assert line.startswith("zzz: unknown key (known keys: flows_dir, grammars_dir, asr")
 
 
-def test_acd_queues_allow_extra_keys_for_now(tmp_path: Path) -> None:
+def test_acd_queue_settings_are_checked_with_the_rest(tmp_path: Path) -> None:
     path = tmp_path / "voicebot.yaml"
-    path.write_text("acd:\n  queues:\n    fraud: {description: Fraud, skills: [security], max_wait: 300}\n")
+    path.write_text("acd:\n  queues:\n    fraud: {description: Fraud, skills: [security], max_wait_seconds: 300}\n")
     config = load_config(path, env={})
     assert config.queues["fraud"].skills == ("security",) and "general" in config.queues
+    assert config.settings.acd.queue("fraud").max_wait_seconds == 300
+    path.write_text("acd:\n  queues:\n    fraud: {max_wait: 300}\n")
+    wanted = r"acd\.queues\.fraud\.max_wait: unknown key \(did you mean 'max_wait_seconds'\?\)"
+    with pytest.raises(ConfigError, match=wanted):
+        load_config(path, env={})
 
 
 def test_environment_overrides_keep_their_names(tmp_path: Path) -> None:
