@@ -11,6 +11,9 @@ declare -A debs=([espeak-ng]=espeak-ng [flite]=flite [sox]=sox [sip-tester]=sipp
                  [kamailio]=kamailio)
 missing=()
 for pkg in "${!debs[@]}"; do command -v "${debs[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg"); done
+# PostgreSQL's server programs are not on PATH on Debian: the tests start a private cluster with them
+# (scripts/postgres-cluster.sh) for the ACD's multi-router claims.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then as_root=(); elif command -v sudo >/dev/null; then as_root=(sudo); else
     echo "voicebot needs the Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2; exit 1

@@ -16,6 +16,9 @@ from voicebot.storage.db import UTCDateTime, utc_now
 
 #: Values of CallRecord.outcome used by the runtime (others are allowed, e.g. from custom channels).
 OUTCOMES = ("self_served", "handoff", "hangup_by_caller", "abandoned", "error")
+#: Outcomes the ACD sets (voicebot.acd.store) once a handed-off call meets its queue; they are final, so
+#: the session's later "handoff" does not overwrite them.
+ACD_OUTCOMES = ("answered", "abandoned_in_queue", "callback_completed", "callback_failed")
 
 
 class CallRecord(SQLModel, table=True):
@@ -26,6 +29,8 @@ class CallRecord(SQLModel, table=True):
     caller_id: str = ""
     dialled: str = ""
     flow: str = ""
+    #: The SIP Call-ID header of the call (empty for text and simulated calls), to match the PBX's records.
+    sip_call_id: str = Field(default="", index=True)
     started_at: datetime = Field(sa_type=UTCDateTime, index=True)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     outcome: str | None = None
@@ -37,6 +42,16 @@ class CallRecord(SQLModel, table=True):
     handoff: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     recording_path: str | None = None
     error: str | None = None
+    # ----- the queue (set by voicebot.acd.store): times of the call's first queue visit ----------
+    queue: str | None = None
+    enqueued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    offered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: Login of the agent who answered.
+    agent: str | None = None
+    wait_ms: int | None = None
+    talk_ms: int | None = None
+    wrap_ms: int | None = None
 
 
 class CallEvent(SQLModel, table=True):
