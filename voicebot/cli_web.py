@@ -24,12 +24,11 @@ def web(host: str | None, port: int | None, config_path: Path | None) -> None:
     """Serve the agent console, the supervisor view and the JSON API until Ctrl-C."""
     import uvicorn
 
-    from voicebot.config import config_document
     from voicebot.web.app import app_from_environment
-    from voicebot.web.settings import parse_web
+    from voicebot.web.settings import load_web_settings
 
-    settings = parse_web(config_document(config_path)[0].get("web"))
+    settings = load_web_settings(config_path)
     host = host or settings.host
     port = settings.port if port is None else port
     click.echo(f"voicebot console on http://{host}:{port}/ (API docs at /docs)")
-    uvicorn.run(app_from_environment(config_path, settings), host=host, port=port, log_level="info")
+    uvicorn.run(app_from_environment(config_path), host=host, port=port, log_level="info")

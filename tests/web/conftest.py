@@ -91,7 +91,7 @@ def acd(engine: Engine, acd_settings: AcdSettings, clock: Clock) -> AcdService:
 def web_settings() -> WebSettings:
     return parse_web({"secret": "test-secret", "max_login_failures": 3, "lockout_seconds": 120,
                       "webhooks": {"urls": ["http://127.0.0.1:9/hook"], "secret": "s3cret", "max_attempts": 3,
-                                   "backoff_seconds": 1}}, env={})
+                                   "backoff_seconds": 1}})
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 def _serve(engine: Engine, acd_settings: AcdSettings, acd: AcdService, **web: Any) -> Iterator[str]:
-    settings = parse_web({"secret": "browser-test", "push_seconds": 0.3, "heartbeat_seconds": 1, **web}, env={})
+    settings = parse_web({"secret": "browser-test", "push_seconds": 0.3, "heartbeat_seconds": 1, **web})
     server = WebServer(create_app(engine, acd_settings, settings, acd=acd, run_webhooks=False), "127.0.0.1", 0)
     server.start()
     try:

@@ -55,7 +55,7 @@ def test_posts_without_the_sessions_csrf_token_are_refused(client: TestClient, a
 
 
 def test_expired_sessions_go_back_to_the_login_form() -> None:
-    sessions = Sessions(parse_web({"secret": "k", "session_seconds": 1}, env={}))
+    sessions = Sessions(parse_web({"secret": "k", "session_seconds": 1}))
     from voicebot.storage.acd_models import Agent
 
     token = sessions.issue(Agent(login="alice", name="Alice", role="agent"))
@@ -148,7 +148,7 @@ def test_readiness_fails_without_the_database(tmp_path: Path) -> None:
     from voicebot.web.app import create_app
 
     missing = make_engine(f"sqlite:///{tmp_path}/no/such/dir/db.sqlite")
-    app = create_app(missing, parse_acd({}), parse_web({}, env={}), run_webhooks=False)
+    app = create_app(missing, parse_acd({}), parse_web({}), run_webhooks=False)
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
@@ -173,17 +173,19 @@ def test_supervisor_forces_a_state_and_cancels_a_callback(client: TestClient, ac
 
 def test_documented_defaults() -> None:
     """docs/agents-guide.md and docs/supervisors-guide.md state these defaults."""
-    from voicebot.config import config_document
+    from voicebot.config import ConfigError, load_settings
 
-    settings = parse_web(config_document(env={})[0].get("web"), env={})
+    settings = load_settings(env={})[0].web
     assert (settings.enabled, settings.host, settings.port) == (True, "127.0.0.1", 8080)
     assert (settings.max_login_failures, settings.lockout_seconds, settings.session_seconds) == (5, 300, 8 * 3600)
     assert settings.heartbeat_seconds == 15 and settings.push_seconds == 1
     assert settings.dispositions == ("resolved", "follow-up", "escalated", "fraud-report", "no-action")
     hooks = settings.webhooks
     assert (hooks.urls, hooks.max_attempts, hooks.backoff_seconds, hooks.timeout_seconds) == ((), 6, 2, 5)
-    env = parse_web({}, env={"VOICEBOT_WEB_PORT": "9090", "VOICEBOT_WEB_HOST": "0.0.0.0",
-                             "VOICEBOT_WEB_ENABLED": "false", "VOICEBOT_WEBHOOK_SECRET": "s"})
+    env = load_settings(env={"VOICEBOT_WEB_PORT": "9090", "VOICEBOT_WEB_HOST": "0.0.0.0",
+                             "VOICEBOT_WEB_ENABLED": "false", "VOICEBOT_WEBHOOK_SECRET": "s"})[0].web
     assert (env.port, env.host, env.enabled, env.webhooks.secret) == (9090, "0.0.0.0", False, "s")
     with pytest.raises(ValueError, match="extra"):
-        parse_web({"prot": 80}, env={})
+        parse_web({"prot": 80})
+    with pytest.raises(ConfigError, match="VOICEBOT_WEB_PORT"):
+        load_settings(env={"VOICEBOT_WEB_PORT": "eighty"})

@@ -105,15 +105,13 @@ def _mount_metrics(app: FastAPI) -> None:
         app.mount("/metrics", metrics.app)
 
 
-def app_from_environment(config_path: Path | None = None, settings: WebSettings | None = None) -> FastAPI:
+def app_from_environment(config_path: Path | None = None) -> FastAPI:
     """The app on the configured database (``DATABASE_URL`` or the data folder) and configuration
-    (``config_path``, else VOICEBOT_CONFIG or ./voicebot.yaml, over the embedded defaults)."""
-    from voicebot.acd.config import parse_acd
-    from voicebot.config import config_document
+    (``config_path``, else VOICEBOT_CONFIG or ./voicebot.yaml, over the embedded defaults, then environment)."""
+    from voicebot.config import load_settings
     from voicebot.storage.db import create_tables, make_engine
-    from voicebot.web.settings import parse_web
 
-    document, _source = config_document(config_path)
+    settings, _source = load_settings(config_path)
     engine = make_engine()
     create_tables(engine)
-    return create_app(engine, parse_acd(document.get("acd")), settings or parse_web(document.get("web")))
+    return create_app(engine, settings.acd, settings.web)

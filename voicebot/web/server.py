@@ -45,14 +45,13 @@ class WebServer:
 
 def start_beside_serve(config_path: Path | None = None) -> WebServer | None:
     """What ``voicebot serve`` calls: the console on ``web.host:web.port`` unless ``web.enabled`` is false."""
-    from voicebot.config import config_document
     from voicebot.web.app import app_from_environment
-    from voicebot.web.settings import parse_web
+    from voicebot.web.settings import load_web_settings
 
-    settings = parse_web(config_document(config_path)[0].get("web"))
+    settings = load_web_settings(config_path)
     if not settings.enabled:
         return None
-    server = WebServer(app_from_environment(config_path, settings), settings.host, settings.port)
+    server = WebServer(app_from_environment(config_path), settings.host, settings.port)
     try:
         server.start()
     except RuntimeError as exc:  # calls matter more than the console: answer them, say why it is missing

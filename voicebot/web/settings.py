@@ -1,12 +1,11 @@
-"""The ``web:`` section of the configuration, typed (unknown keys are errors), with environment overrides.
-
-``VOICEBOT_WEB_HOST``, ``VOICEBOT_WEB_PORT``, ``VOICEBOT_WEB_ENABLED`` and ``VOICEBOT_WEB_SECRET`` override
-the file; the secret signs session cookies, so every process serving one site must share it.
+"""The ``web:`` section of the configuration: the console's own checked model (unknown keys refused), held by
+:class:`voicebot.config.Settings` like the ACD's; environment overrides live with the others in
+``voicebot.config.ENV_OVERRIDES`` (VOICEBOT_WEB_HOST, VOICEBOT_WEB_PORT, VOICEBOT_WEB_ENABLED,
+VOICEBOT_WEB_SECRET, VOICEBOT_WEBHOOK_SECRET).
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -19,35 +18,28 @@ class _Strict(BaseModel):
 
 
 class WebhookSettings(_Strict):
-    #: Every handoff and every closed ticket is POSTed as JSON to each of these.
-    urls: tuple[str, ...] = ()
-    #: HMAC-SHA256 key of the ``X-Voicebot-Signature`` header (VOICEBOT_WEBHOOK_SECRET overrides).
-    secret: str = ""
-    #: Failed deliveries are retried this many times in all, then kept in the dead-letter table.
-    max_attempts: int = Field(default=6, ge=1)
-    #: Retry n waits backoff_seconds * 2**(n-1).
-    backoff_seconds: float = Field(default=2.0, gt=0)
-    timeout_seconds: float = Field(default=5.0, gt=0)
+    urls: tuple[str, ...] = Field((), description="Every handoff and closed ticket is POSTed as JSON to each URL.")
+    secret: str = Field("", description="HMAC-SHA256 key of X-Voicebot-Signature (VOICEBOT_WEBHOOK_SECRET).")
+    max_attempts: int = Field(6, ge=1, description="Attempts in all before a delivery is dead-lettered.")
+    backoff_seconds: float = Field(2.0, gt=0, description="Retry n waits backoff_seconds * 2**(n-1).")
+    timeout_seconds: float = Field(5.0, gt=0, description="An endpoint slower than this counts as failed.")
 
 
 class WebSettings(_Strict):
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    #: Signs the session cookies; empty: a random one per process (sessions end with the process).
-    secret: str = ""
-    #: A session ends this long after the last request.
-    session_seconds: float = Field(default=8 * 3600.0, gt=0)
-    #: Wrong passwords in a row before the login is locked, and for how long.
-    max_login_failures: int = Field(default=5, ge=1)
-    lockout_seconds: float = Field(default=300.0, gt=0)
-    #: How often the console renews the agent's presence lease (well under acd.agents.lease_seconds).
-    heartbeat_seconds: float = Field(default=15.0, gt=0)
-    #: How often the live views are refreshed over server-sent events.
-    push_seconds: float = Field(default=1.0, gt=0)
-    #: Dispositions an agent chooses from when saving a ticket.
-    dispositions: tuple[str, ...] = ("resolved", "follow-up", "escalated", "fraud-report", "no-action")
-    webhooks: WebhookSettings = WebhookSettings()
+    enabled: bool = Field(True, description="voicebot serve runs the console beside SIP (VOICEBOT_WEB_ENABLED).")
+    host: str = Field("127.0.0.1", description="Address the console listens on (VOICEBOT_WEB_HOST).")
+    port: int = Field(8080, ge=0, le=65535, description="Its port; 0 takes any free port (VOICEBOT_WEB_PORT).")
+    secret: str = Field("", description="Signs session cookies; share it between the processes of one site; empty: "
+                                        "a random key per process (VOICEBOT_WEB_SECRET).")
+    session_seconds: float = Field(8 * 3600.0, gt=0, description="A session ends this long after sign-in.")
+    max_login_failures: int = Field(5, ge=1, description="Wrong passwords in a row before the login is locked.")
+    lockout_seconds: float = Field(300.0, gt=0, description="How long a locked login stays locked.")
+    heartbeat_seconds: float = Field(15.0, gt=0, description="The console renews the agent's presence lease this "
+                                                             "often (keep it well under acd.agents.lease_seconds).")
+    push_seconds: float = Field(1.0, gt=0, description="Live views are refreshed over server-sent events this often.")
+    dispositions: tuple[str, ...] = Field(("resolved", "follow-up", "escalated", "fraud-report", "no-action"),
+                                          description="What an agent chooses from when closing a ticket.")
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings, description="The CRM webhook.")
 
     def signing_key(self) -> str:
         return self.secret or _PROCESS_SECRET
@@ -56,21 +48,14 @@ class WebSettings(_Strict):
 _PROCESS_SECRET = secrets.token_urlsafe(32)
 
 
-def parse_web(raw: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -> WebSettings:
-    """The ``web:`` mapping with environment overrides applied; raises pydantic's ValidationError."""
-    env = os.environ if env is None else env
-    data: dict[str, Any] = dict(raw or {})
-    for key, name in (("host", "VOICEBOT_WEB_HOST"), ("port", "VOICEBOT_WEB_PORT"),
-                      ("enabled", "VOICEBOT_WEB_ENABLED"), ("secret", "VOICEBOT_WEB_SECRET")):
-        if env.get(name):
-            data[key] = env[name]
-    if env.get("VOICEBOT_WEBHOOK_SECRET"):
-        data["webhooks"] = {**dict(data.get("webhooks") or {}), "secret": env["VOICEBOT_WEBHOOK_SECRET"]}
-    return WebSettings.model_validate(data)
+def parse_web(raw: Mapping[str, Any] | None) -> WebSettings:
+    """A ``web:`` mapping as settings (tests; the service reads ``load_settings().web``)."""
+    return WebSettings.model_validate(dict(raw or {}))
 
 
-def load_web_settings() -> WebSettings:
-    from voicebot.config import config_document
+def load_web_settings(config_path: Any = None) -> WebSettings:
+    """The ``web:`` section of the effective configuration (defaults, file, environment), checked with the rest."""
+    from voicebot.config import load_settings
 
-    document, _source = config_document()
-    return parse_web(document.get("web"))
+    settings, _source = load_settings(config_path)
+    return settings.web
