@@ -3,6 +3,7 @@ says "agent", the screen pop shows who and why, the agent writes a ticket; the s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,12 @@ def sign_in(driver: Any, site: str, login: str) -> None:
 
 
 def save(driver: Any, name: str, *, docs: bool = False) -> Path:
+    """A screenshot in the artifacts folder; with VOICEBOT_UPDATE_SCREENSHOTS=1 also the committed one in
+    docs/images (so an ordinary run leaves the work tree clean)."""
     path = artifacts_dir() / name
     driver.save_screenshot(str(path))
-    if docs:
+    assert path.stat().st_size > 10_000  # a real page, not a blank one
+    if docs and os.environ.get("VOICEBOT_UPDATE_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(DOCS / name))
     return path

@@ -7,6 +7,7 @@ step). The JSON API under ``/api`` serves the same data (OpenAPI at ``/docs`` an
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -95,8 +96,10 @@ def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings,
 def _mount_metrics(app: FastAPI) -> None:
     """Prometheus ``/metrics`` (helper "reports": ``voicebot/metrics.py``), when it exists."""
     try:
-        from voicebot import metrics  # type: ignore[attr-defined]
-    except ImportError:
+        metrics = importlib.import_module("voicebot.metrics")
+    except ModuleNotFoundError as exc:
+        if exc.name != "voicebot.metrics":
+            raise  # the module exists but something it needs is missing: say so
         return
     router: Any = getattr(metrics, "router", None)
     if router is not None:
