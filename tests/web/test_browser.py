@@ -140,7 +140,7 @@ def test_agent_answers_a_pre_qualified_call_and_writes_the_ticket(
 
 
 def test_supervisor_view_updates_live_while_calls_queue(
-        site: str, browser: Any, acd: AcdService, engine: Engine, tmp_path: Path) -> None:
+        site: str, browser: Any, acd: AcdService, engine: Engine, clock: Clock, tmp_path: Path) -> None:
 
     sign_in(browser, site, "sue")
     assert browser.current_url.endswith("/supervisor")
@@ -155,6 +155,17 @@ def test_supervisor_view_updates_live_while_calls_queue(
                                                                                    "confidence": 0.9},
                                  "queue": {"name": "general"}})
     wait_for(browser, lambda d: text_of(d, "#waiting-general") == "1")
+    # Alice answers the first VIP caller after 12 s (within the 20 s service level); time passes for the rest.
+    acd.agents.login("alice", acd.now())
+    (offer,) = acd.route().offers
+    clock.advance(12)
+    acd.accept(offer.offer_id, offer.token)
+    wait_for(browser, lambda d: text_of(d, "#waiting-vip") == "2")
+    clock.advance(83)
+    acd.agents.heartbeat("alice", acd.now())  # her console keeps her present
+    wait_for(browser, lambda d: text_of(d, "#longest-vip") == "1:35")
+    assert "100%" in text_of(browser, "#queue-vip") and "Busy" in text_of(browser, "#agent-alice")
+    wait_for(browser, lambda d: "0 / 1" in text_of(d, "#queue-vip"))  # agents free / on calls
     acd.request_callback(entry.id or 0, "+15550100001")
     wait_for(browser, lambda d: present(d, f"#cancel-callback-{entry.id}"))
     assert "lunch" in text_of(browser, "#agent-bob")
