@@ -23,9 +23,10 @@ from voicebot.web.views import agent_console, entry_for_agent
 router = APIRouter(include_in_schema=False)
 
 
-def _panel(context: WebContext, user: User) -> str:
+def _panel(context: WebContext, user: User, on_call_page: int | None = None) -> str:
+    """The live part of the console; ``on_call_page``: the call page of that entry shows it already."""
     data = agent_console(context, user.login)
-    return context.templates.get_template("_agent_live.html").render(user=user, **data)
+    return context.templates.get_template("_agent_live.html").render(user=user, on_call_page=on_call_page, **data)
 
 
 @router.get("/agent")
@@ -40,8 +41,8 @@ def panel(context: Context, user: CurrentUser) -> Response:
 
 
 @router.get("/agent/live")
-def live(request: Request, context: Context, user: CurrentUser) -> Response:
-    return stream(request, context, "console", lambda: _panel(context, user))
+def live(request: Request, context: Context, user: CurrentUser, on: int | None = None) -> Response:
+    return stream(request, context, "console", lambda: _panel(context, user, on))
 
 
 @router.post("/agent/state")
@@ -112,7 +113,7 @@ def _call_page(request: Request, context: WebContext, user: User, entry_id: int,
     mine = next((t for t in reversed(tickets) if t.agent == user.login), None)
     return context.page(request, "call.html", user, entry=entry, handoff=handoff, history=history,
                         ticket=mine, tickets=tickets, message=message, error=error, status_code=status_code,
-                        panel=_panel(context, user), queues=sorted(q for q in context.acd.settings.queues
+                        panel=_panel(context, user, entry_id), queues=sorted(q for q in context.acd.settings.queues
                                                                    if q != entry.queue))
 
 
