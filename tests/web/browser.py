@@ -34,6 +34,7 @@ def chromium() -> Any:
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console: CSP violations, JS errors
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1360,1000", "--force-device-scale-factor=1"):
         options.add_argument(arg)
@@ -70,3 +71,9 @@ def click(driver: Any, css: str) -> None:
         return True
 
     wait_for(driver, attempt, timeout=10)
+
+
+def page_errors(driver: Any) -> list[str]:
+    """Severe messages of the browser console so far (script errors, blocked by the CSP...)."""
+    return [str(entry["message"]) for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"
+            and "401" not in str(entry["message"])]  # an expired session's heartbeat answers 401 on purpose

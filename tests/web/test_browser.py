@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from tests.web.browser import artifacts_dir, chromium, click, present, text_of, wait_for
+from tests.web.browser import artifacts_dir, chromium, click, page_errors, present, text_of, wait_for
 from tests.web.conftest import PASSWORD, Clock, handed_off_call
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.service import AcdService
@@ -57,6 +57,7 @@ def browser() -> Iterator[Any]:
     driver = chromium()
     try:
         yield driver
+        assert page_errors(driver) == []  # nothing blocked by the Content-Security-Policy, no script errors
     finally:
         driver.quit()
 

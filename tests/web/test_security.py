@@ -189,3 +189,11 @@ def test_documented_defaults() -> None:
         parse_web({"prot": 80})
     with pytest.raises(ConfigError, match="VOICEBOT_WEB_PORT"):
         load_settings(env={"VOICEBOT_WEB_PORT": "eighty"})
+
+
+def test_pages_forbid_framing_and_foreign_scripts(client: TestClient) -> None:
+    page = client.get("/login")
+    assert page.headers["X-Frame-Options"] == "DENY" and page.headers["X-Content-Type-Options"] == "nosniff"
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'unsafe-eval'" in csp and "frame-ancestors 'none'" in csp
+    assert "<script" not in page.text.replace('<script src="/static/vendor/', "")  # no inline script anywhere
