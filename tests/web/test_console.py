@@ -144,3 +144,25 @@ def test_decline_puts_the_caller_back_in_line(client: TestClient, acd: AcdServic
     # A replayed accept of the declined offer changes nothing.
     again = client.post(f"/agent/offers/{offer_id}/accept", data={"token": token, "csrf_token": csrf})
     assert again.status_code == 403
+
+
+def test_the_console_process_runs_the_reconciler(engine: Engine, acd: AcdService, clock: Clock,
+                                                 tmp_path: Path) -> None:
+    """With no SIP node up, a closed tab still logs the agent out and returns the ringing caller to the line."""
+    import time
+
+    from voicebot.web.app import create_app
+    from voicebot.web.settings import parse_web
+
+    app = create_app(engine, acd.settings, parse_web({"secret": "s", "reconcile_seconds": 0.05}), acd=acd)
+    with TestClient(app) as client:
+        csrf = log_in(client, "alice")
+        client.post("/agent/state", data={"state": "available", "csrf_token": csrf})
+        entry = acd.enqueue_handoff(handed_off_call(engine, tmp_path / "spool"))
+        assert acd.route().offers
+        clock.advance(61)  # no heartbeat: the lease lapses
+        deadline = time.monotonic() + 20
+        while acd.agents.get("alice").state != "logged_out" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert acd.agents.get("alice").state == "logged_out"
+    assert acd.waiting("vip")[0].entry.id == entry.id and acd.waiting("vip")[0].entry.status == "waiting"

@@ -178,7 +178,7 @@ def test_documented_defaults() -> None:
     settings = load_settings(env={})[0].web
     assert (settings.enabled, settings.host, settings.port) == (True, "127.0.0.1", 8080)
     assert (settings.max_login_failures, settings.lockout_seconds, settings.session_seconds) == (5, 300, 8 * 3600)
-    assert settings.heartbeat_seconds == 15 and settings.push_seconds == 1
+    assert settings.heartbeat_seconds == 15 and settings.push_seconds == 1 and settings.reconcile_seconds == 1
     assert settings.dispositions == ("resolved", "follow-up", "escalated", "fraud-report", "no-action")
     hooks = settings.webhooks
     assert (hooks.urls, hooks.max_attempts, hooks.backoff_seconds, hooks.timeout_seconds) == ((), 6, 2, 5)

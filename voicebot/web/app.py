@@ -26,6 +26,7 @@ from voicebot.acd.config import AcdSettings
 from voicebot.acd.service import AcdService
 from voicebot.web import agent, api, pages, supervisor
 from voicebot.web.auth import NotLoggedIn
+from voicebot.web.background import Reconciler
 from voicebot.web.context import HERE, WebContext
 from voicebot.web.settings import WebSettings
 from voicebot.web.webhooks import Webhooks, WebhookWorker
@@ -38,8 +39,8 @@ CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'u
 
 def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings, *, acd: AcdService | None = None,
                hooks: Webhooks | None = None, run_webhooks: bool = True) -> FastAPI:
-    """The app on ``engine`` (tables must exist). ``run_webhooks``: deliver webhooks from a background
-    thread while the app runs (off in tests that drive deliveries themselves)."""
+    """The app on ``engine`` (tables must exist). ``run_webhooks``: run the background threads (webhook
+    deliveries, the ACD reconciler) while the app runs (off in tests that drive them themselves)."""
     acd = acd or AcdService(engine, acd_settings)
     hooks = hooks or Webhooks(engine, settings.webhooks, clock=acd.now)
     context = WebContext.build(engine, acd, settings, hooks)
@@ -47,13 +48,17 @@ def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings,
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker = WebhookWorker(hooks) if run_webhooks else None
-        if worker is not None:
-            worker.start()
+        reconcile = run_webhooks and settings.reconcile_seconds > 0
+        reconciler = Reconciler(acd, settings.reconcile_seconds) if reconcile else None
+        for started in (worker, reconciler):
+            if started is not None:
+                started.start()
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
+            for running in (worker, reconciler):
+                if running is not None:
+                    running.stop()
 
     app = FastAPI(title="voicebot console", version="1", lifespan=lifespan,
                   description="The agent's and supervisor's screens of voicebot, and their JSON API.")

@@ -39,6 +39,8 @@ class WebSettings(_Strict):
     push_seconds: float = Field(1.0, gt=0, description="Live views are refreshed over server-sent events this often.")
     dispositions: tuple[str, ...] = Field(("resolved", "follow-up", "escalated", "fraud-report", "no-action"),
                                           description="What an agent chooses from when closing a ticket.")
+    reconcile_seconds: float = Field(1.0, ge=0, description="The console process also runs the ACD's reconciler "
+                                                            "this often (lapsed presence, expired offers); 0: off.")
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings, description="The CRM webhook.")
 
     def signing_key(self) -> str:
