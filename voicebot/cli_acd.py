@@ -95,7 +95,7 @@ def _agent_row(agent: Any, now: datetime) -> dict[str, Any]:
         "skills": ",".join(f"{k}:{v}" for k, v in sorted(agent.skills.items())),
         "sip_uri": agent.sip_uri,
         "lease_seconds": None if lease is None else max(0, round((lease - now).total_seconds())),
-        "calls": agent.calls_handled,
+        "calls": agent.calls_handled, "role": agent.role or "agent",
     }
 
 
@@ -106,7 +106,8 @@ def agents_list(as_json: bool) -> None:
     acd = _service()
     now = acd.now()
     rows = [_agent_row(a, now) for a in acd.agents.all()]
-    _emit(as_json, rows, ["login", "name", "state", "reason", "since", "skills", "sip_uri", "lease_seconds", "calls"],
+    _emit(as_json, rows, ["login", "name", "state", "reason", "since", "skills", "sip_uri", "lease_seconds", "calls",
+                          "role"],
           "no agents (add one with: voicebot agents add LOGIN)")
 
 

@@ -32,6 +32,8 @@ def test_voicebot_web_serves_the_console_on_the_same_database(tmp_path: Path,
     monkeypatch.delenv("DATABASE_URL", raising=False)
     added = CliRunner().invoke(main, ["agents", "add", "sue", "--role", "supervisor", "--password", "pw-sue-1"])
     assert added.exit_code == 0 and "supervisor sue added" in added.output
+    listed = CliRunner().invoke(main, ["agents", "list", "--json"])
+    assert '"role": "supervisor"' in listed.output
     port = _free_port()
     env = {**os.environ, "VOICEBOT_DATA_DIR": str(tmp_path / "data"), "VOICEBOT_WEB_SECRET": "cli-test"}
     env.pop("DATABASE_URL", None)
