@@ -178,6 +178,7 @@ def test_documented_defaults() -> None:
     settings = load_settings(env={})[0].web
     assert (settings.enabled, settings.host, settings.port) == (True, "127.0.0.1", 8080)
     assert (settings.max_login_failures, settings.lockout_seconds, settings.session_seconds) == (5, 300, 8 * 3600)
+    assert settings.login_attempts_per_minute == 30
     assert settings.heartbeat_seconds == 15 and settings.push_seconds == 1 and settings.reconcile_seconds == 1
     assert settings.dispositions == ("resolved", "follow-up", "escalated", "fraud-report", "no-action")
     hooks = settings.webhooks
@@ -197,3 +198,12 @@ def test_pages_forbid_framing_and_foreign_scripts(client: TestClient) -> None:
     csp = page.headers["Content-Security-Policy"]
     assert "script-src 'self' 'unsafe-eval'" in csp and "frame-ancestors 'none'" in csp
     assert "<script" not in page.text.replace('<script src="/static/vendor/', "")  # no inline script anywhere
+
+
+def test_sign_in_attempts_are_rate_limited_per_client_address(client: TestClient, clock: Clock) -> None:
+    # Spraying one password over many logins: each login stays under its own lock-out, the address does not.
+    codes = [_try(client, f"user{n}", "password1") for n in range(31)]
+    assert codes[:30] == [401] * 30 and codes[30] == 429
+    assert client.post("/api/token", json={"login": "alice", "password": PASSWORD}).status_code == 429
+    clock.advance(61)
+    assert _try(client, "alice", PASSWORD) == 200

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel
 
 from voicebot.acd.handoff import handoff_json_schema
@@ -46,10 +46,12 @@ class TicketIn(BaseModel):
 
 
 @router.post("/token")
-def token(context: Context, credentials: Credentials) -> dict[str, Any]:
+def token(request: Request, context: Context, credentials: Credentials) -> dict[str, Any]:
     """A bearer token for API clients (expires like a session)."""
     login = credentials.login.strip().lower()
     now = context.now()
+    if not context.guard.limiter.allow(request.client.host if request.client else "?", now.timestamp()):
+        raise HTTPException(429, "too many sign-in attempts from here; wait a minute")
     if context.guard.locked_for(login, now) > 0:
         raise HTTPException(429, "too many failed attempts; try later")
     agent = context.guard.authenticate(login, credentials.password, now)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -96,6 +98,7 @@ class LoginGuard:
     def __init__(self, engine: Engine, settings: WebSettings) -> None:
         self.engine = engine
         self.settings = settings
+        self.limiter = AttemptLimiter(settings.login_attempts_per_minute)
 
     def locked_for(self, login: str, now: datetime) -> float:
         """Seconds the login stays locked (0: not locked)."""
@@ -125,6 +128,28 @@ class LoginGuard:
                     row.failures = 0
             session.add(row)
         return agent if ok else None
+
+
+class AttemptLimiter:
+    """Sign-in attempts per client address in a sliding minute (in this process): the per-login lock-out
+    stops guessing one account's password; this stops trying one password across many accounts."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str, now: float) -> bool:
+        with self._lock:
+            if len(self._seen) > 10_000:  # bounded memory under a spray from many addresses
+                self._seen.clear()
+            recent = self._seen.setdefault(client, deque())
+            while recent and recent[0] <= now - 60:
+                recent.popleft()
+            if len(recent) >= self.per_minute:
+                return False
+            recent.append(now)
+            return True
 
 
 def _dummy_hash() -> str:

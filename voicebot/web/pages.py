@@ -79,6 +79,8 @@ def login(request: Request, context: Context, login: Annotated[str, Form()], pas
         return _login_page(request, context, "The form expired; please try again.", 403, login)
     login = login.strip().lower()
     now = context.now()
+    if not context.guard.limiter.allow(request.client.host if request.client else "?", now.timestamp()):
+        return _login_page(request, context, "Too many sign-in attempts from here; wait a minute.", 429, login)
     locked = context.guard.locked_for(login, now)
     if locked > 0:
         return _login_page(request, context, f"Too many failed attempts: try again in {int(locked) + 1} s.", 429,

@@ -34,6 +34,8 @@ class WebSettings(_Strict):
     session_seconds: float = Field(8 * 3600.0, gt=0, description="A session ends this long after sign-in.")
     max_login_failures: int = Field(5, ge=1, description="Wrong passwords in a row before the login is locked.")
     lockout_seconds: float = Field(300.0, gt=0, description="How long a locked login stays locked.")
+    login_attempts_per_minute: int = Field(30, ge=1, description="Sign-in attempts one client address may make "
+                                                                 "per minute, whatever the logins (then 429).")
     heartbeat_seconds: float = Field(15.0, gt=0, description="The console renews the agent's presence lease this "
                                                              "often (keep it well under acd.agents.lease_seconds).")
     push_seconds: float = Field(1.0, gt=0, description="Live views are refreshed over server-sent events this often.")
