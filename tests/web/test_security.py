@@ -65,6 +65,12 @@ def test_expired_sessions_go_back_to_the_login_form() -> None:
         sessions.read(token)
 
 
+def test_a_first_visit_gets_the_plain_login_form(client: TestClient) -> None:
+    response = client.get("/agent", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/agent"
+    assert "Your session ended" not in client.get(response.headers["location"]).text
+
+
 def test_a_stale_or_forged_cookie_redirects_to_login(client: TestClient) -> None:
     client.cookies.set(SESSION_COOKIE, "forged.cookie.value")
     response = client.get("/agent", follow_redirects=False)

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.service import AcdService
 from voicebot.web import agent, api, pages, supervisor
-from voicebot.web.auth import NotLoggedIn
+from voicebot.web.auth import SESSION_COOKIE, NotLoggedIn
 from voicebot.web.background import Reconciler
 from voicebot.web.context import HERE, WebContext
 from voicebot.web.settings import WebSettings
@@ -99,9 +99,11 @@ def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings,
     def not_logged_in(request: Request, exc: NotLoggedIn) -> Response:
         if request.url.path.startswith("/api/") or "text/event-stream" in request.headers.get("accept", ""):
             return JSONResponse({"detail": str(exc)}, status_code=401)
+        # "Your session ended" only to someone who had one; a first visit just gets the form.
+        flag = "expired=1&" if SESSION_COOKIE in request.cookies else ""
         if request.headers.get("HX-Request"):
-            return Response(status_code=401, headers={"HX-Redirect": "/login?expired=1"})
-        return RedirectResponse(f"/login?expired=1&next={request.url.path}", status_code=303)
+            return Response(status_code=401, headers={"HX-Redirect": f"/login?{flag}"})
+        return RedirectResponse(f"/login?{flag}next={request.url.path}", status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -18,6 +18,8 @@ from voicebot.web.context import WebContext
 
 #: A comment line this often keeps proxies from closing an idle stream.
 KEEPALIVE_SECONDS = 15.0
+#: How long an expired session's stream stays open for the page to leave.
+EXPIRED_GRACE_SECONDS = 30.0
 
 
 def sse_message(event: str, html: str) -> str:
@@ -35,6 +37,12 @@ def stream(request: Request, context: WebContext, event: str, render: Callable[[
                 context.sessions.user(request)
             except NotLoggedIn:
                 yield sse_message("expired", "<span>session expired</span>")
+                # Stay open while the page goes to the login form: a stream closed under it is an error
+                # in the browser, and EventSource would reconnect (to a 401) meanwhile.
+                for _ in range(int(EXPIRED_GRACE_SECONDS / 0.5)):
+                    if await request.is_disconnected():
+                        break
+                    await asyncio.sleep(0.5)
                 return
             html = await run_in_threadpool(render)
             if html != last:

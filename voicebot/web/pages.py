@@ -99,8 +99,9 @@ def login(request: Request, context: Context, login: Annotated[str, Form()], pas
     token = context.sessions.issue(agent)
     user = context.sessions.read(token)
     response = RedirectResponse(_safe_next(next) or _home(user), status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
-                        max_age=int(context.settings.session_seconds))
+    # A browser-session cookie: the signed time inside decides expiry (so the page can say "your session
+    # ended" rather than find no cookie at all), and closing the browser ends it sooner.
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
 
