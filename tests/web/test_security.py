@@ -162,6 +162,7 @@ def test_readiness_fails_without_the_database(tmp_path: Path) -> None:
 
 def test_supervisor_forces_a_state_and_cancels_a_callback(client: TestClient, acd: AcdService) -> None:
     csrf = log_in(client, "sue")
+    assert acd.agents.get("sue").state == "logged_out"  # supervisors are not put into agent presence
     acd.agents.login("bob", acd.now())
     forced = client.post("/supervisor/agents/state", data={"csrf_token": csrf, "login": "bob", "state": "break",
                                                            "reason": "coaching"})
