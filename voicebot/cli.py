@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from voicebot.cli_acd import register as register_acd_commands
+from voicebot.cli_reports import register as register_report_commands
 from voicebot.flow.errors import FlowError
 from voicebot.flow.loader import FLOW_SUFFIXES
 
@@ -450,6 +451,7 @@ def calls_show(call_id: str | None, last: bool, as_json: bool) -> None:
 
 # The ACD commands (agents, queues, callbacks, handoff-schema) live in their own module.
 register_acd_commands(main)
+register_report_commands(main)
 
 if __name__ == "__main__":
     main()
