@@ -187,7 +187,8 @@ def agent_time(transitions: Sequence[AgentTransition], since: datetime, until: d
         start = max(as_utc(current.at), since)
         end = min(as_utc(following.at) if following is not None else until, until)
         if end > start:
-            spent[current.to_state] += (end - start) / timedelta(seconds=1)
+            # To the millisecond, as every stored duration (wait_ms, talk_ms, wrap_ms).
+            spent[current.to_state] += round((end - start) / timedelta(milliseconds=1)) / 1000
     return dict(spent)
 
 
@@ -214,7 +215,7 @@ class NodeFunnel:
     node: str
     #: calls with at least one action at the node (it spoke, listened, ran an action, handed off, hung up)
     reached: int = 0
-    #: calls whose caller hung up while the node was the last to act
+    #: calls whose caller hung up while the flow waited for the node's input
     hung_up: int = 0
     handed_off: int = 0
     #: inputs the node listened for (speech, completed keys, no input)
@@ -245,7 +246,8 @@ def funnel(steps_by_call: Mapping[str, Sequence[Step]]) -> list[NodeFunnel]:
     A turn at node N is an input event (speech, keys, no input) that arrives while N's ``Listen`` is the
     latest and that makes the flow act (key presses still being collected do not). It is a no-input if
     the event is ``NoInput``, and a no-match if the flow answers it by listening again at N for the same
-    kind of input (its re-prompt). Mean confidence is over the speech inputs at N.
+    kind of input (its re-prompt). Mean confidence is over the speech inputs at N. A hang-up counts at the
+    node whose input the flow was waiting for (the latest ``Listen``), or the latest node to act before any.
     """
     nodes: dict[str, NodeFunnel] = {}
 
@@ -258,7 +260,8 @@ def funnel(steps_by_call: Mapping[str, Sequence[Step]]) -> list[NodeFunnel]:
         last_node = ""
         for event, actions in steps:
             kind = event.get("type")
-            if kind in ("Utterance", "Dtmf", "NoInput") and listening is not None and actions:
+            acted = any(a.get("node") for a in actions)  # not just timer bookkeeping while keys are collected
+            if kind in ("Utterance", "Dtmf", "NoInput") and listening is not None and acted:
                 node = at(listening[0])
                 node.turns += 1
                 if kind == "NoInput":
@@ -268,8 +271,8 @@ def funnel(steps_by_call: Mapping[str, Sequence[Step]]) -> list[NodeFunnel]:
                     node.no_match += 1
                 if kind == "Utterance":
                     node.confidences.append(float(event.get("confidence", 0.0)))
-            if kind == "HangUp" and last_node:
-                at(last_node).hung_up += 1
+            if kind == "HangUp" and (listening or last_node):
+                at(listening[0] if listening is not None else last_node).hung_up += 1
             for action in actions:
                 name = str(action.get("node") or "")
                 if not name:
