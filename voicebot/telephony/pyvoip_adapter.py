@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from voicebot.audio.g711 import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
+from voicebot.telephony import sip_stats
 
 # FINDINGS "It imports audioop (deprecated in 3.11 ...)": silence exactly that warning, only around the import.
 with warnings.catch_warnings():
@@ -410,7 +411,9 @@ class ViaRoutedSocket:
         self.requests_by_uri = requests_by_uri
 
     def sendto(self, data: bytes, addr: tuple[str, int]) -> int:
-        return self._sock.sendto(data, route_for(data, addr, requests_by_uri=self.requests_by_uri))
+        sent = self._sock.sendto(data, route_for(data, addr, requests_by_uri=self.requests_by_uri))
+        sip_stats.observe("sent", data)  # responses by code, for /metrics
+        return sent
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -485,6 +488,7 @@ class AdapterSipClient(SIP.SIPClient):
     def handle_datagram(self, raw: bytes) -> None:
         if not raw.strip(b"\r\n\x00 "):
             return  # keep-alive
+        sip_stats.observe("received", raw)  # responses by code, for /metrics
         if raw.startswith(b"OPTIONS "):
             # pyVoIP's parser refuses methods it does not handle; answer the PBX's keep-alive probe ourselves.
             reply = options_reply(raw)
