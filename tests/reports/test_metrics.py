@@ -162,3 +162,29 @@ def test_the_sip_socket_counts_the_responses_it_sends(tmp_path: Path) -> None:
         metrics.close()
         sender.close()
         receiver.close()
+
+
+def test_the_grafana_dashboard_charts_only_series_that_exist(tmp_path: Path) -> None:
+    import json
+    import re
+
+    from tests.reports.scenario import ROOT
+
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for e in exprs for name in re.findall(r"\bvoicebot_[a-z_]+", e)}
+    bus = EventBus()
+    metrics = for_services(bus, make_day(tmp_path, bus).service, sip=False, errors=False)
+    try:
+        metrics.sip_response("sent", 200)
+        metrics.errors.labels("voicebot.test").inc()
+        metrics.calls_ended.labels("self_served").inc()
+        exposed = {name for name, _labels in scrape(metrics)}
+    finally:
+        metrics.close()
+    assert used and used <= exposed, used - exposed
+    for name in ("voicebot_calls_active", "voicebot_queue_depth", "voicebot_queue_longest_wait_seconds",
+                 "voicebot_agents", "voicebot_turn_latency_seconds_bucket", "voicebot_sip_responses_total",
+                 "voicebot_errors_total"):
+        assert name in used
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
