@@ -40,7 +40,10 @@ def report(since: str, until: str, queue: str | None, fmt: str) -> None:
     if end <= start:
         raise click.BadParameter("--until must be after --since")
     engine = make_engine()
-    create_tables(engine)
-    data = build_report(engine, load_acd_settings(), load_report_settings(), start, end, queue,
-                        now=datetime.now(UTC))
+    try:
+        create_tables(engine)
+        data = build_report(engine, load_acd_settings(), load_report_settings(), start, end, queue,
+                            now=datetime.now(UTC))
+    finally:
+        engine.dispose()  # a PostgreSQL connection left to the garbage collector warns on the way out
     click.echo(render(data, fmt), nl=False)

@@ -194,8 +194,8 @@ class Day:
         call.hang_up()
 
 
-def make_day(tmp: Path, bus: EventBus | None = None) -> Day:
-    engine = make_engine(f"sqlite:///{tmp / 'day.db'}")
+def make_day(tmp: Path, bus: EventBus | None = None, url: str | None = None) -> Day:
+    engine = make_engine(url or f"sqlite:///{tmp / 'day.db'}")
     create_tables(engine)
     seed_demo(engine)
     clock = ManualClock(T0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.acd.conftest import fresh_postgres_database
 from tests.reports.scenario import ACD, T0, Day, make_day, play_the_day
 from voicebot.cli import main
 from voicebot.reports.queries import build_report
@@ -21,9 +23,17 @@ SINCE = datetime.fromtimestamp(T0, UTC)
 UNTIL = datetime.fromtimestamp(T0 + 3600, UTC)
 
 
-@pytest.fixture(scope="module")
-def day(tmp_path_factory: pytest.TempPathFactory) -> Day:
-    return play_the_day(make_day(tmp_path_factory.mktemp("day")))
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Day]:
+    """The day on a SQLite file, and on PostgreSQL (timestamps, JSON and IN queries differ)."""
+    tmp = tmp_path_factory.mktemp("day")
+    if request.param == "sqlite":
+        yield play_the_day(make_day(tmp))
+        return
+    for url in fresh_postgres_database():
+        day = play_the_day(make_day(tmp, url=url))
+        yield day
+        day.engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +142,7 @@ def test_the_command_prints_the_same_figures(day: Day, tmp_path: Path, monkeypat
     config = tmp_path / "voicebot.yaml"
     config.write_text(yaml.safe_dump({"acd": ACD}))
     monkeypatch.setenv("VOICEBOT_CONFIG", str(config))
-    monkeypatch.setenv("DATABASE_URL", str(day.engine.url))
+    monkeypatch.setenv("DATABASE_URL", day.engine.url.render_as_string(hide_password=False))
     args = ["report", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
     runner = CliRunner()
     result = runner.invoke(main, [*args, "--format", "json"])
