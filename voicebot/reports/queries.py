@@ -47,10 +47,11 @@ def entries_of(session: Session, call_ids: list[str]) -> dict[str, QueueEntry]:
 def steps_of(session: Session, call_ids: list[str]) -> dict[str, list[d.Step]]:
     out: dict[str, list[d.Step]] = defaultdict(list)
     for chunk in _chunks(call_ids):
-        query = select(CallEvent).where(col(CallEvent.call_id).in_(chunk)).order_by(col(CallEvent.call_id),
-                                                                                   col(CallEvent.seq))
-        for step in session.exec(query).all():
-            out[step.call_id].append((step.event, step.actions))
+        # Columns, not ORM objects: a busy day has hundreds of thousands of steps.
+        query = (select(CallEvent.call_id, CallEvent.event, CallEvent.actions)
+                 .where(col(CallEvent.call_id).in_(chunk)).order_by(col(CallEvent.call_id), col(CallEvent.seq)))
+        for call_id, event, actions in session.exec(query).all():
+            out[call_id].append((event, actions))
     return dict(out)
 
 
