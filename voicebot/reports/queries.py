@@ -51,7 +51,7 @@ def steps_of(session: Session, call_ids: list[str]) -> dict[str, list[d.Step]]:
         query = (select(CallEvent.call_id, CallEvent.event, CallEvent.actions)
                  .where(col(CallEvent.call_id).in_(chunk)).order_by(col(CallEvent.call_id), col(CallEvent.seq)))
         for call_id, event, actions in session.exec(query).all():
-            out[call_id].append((event, actions))
+            out[call_id].append((dict(event), list(actions)))
     return dict(out)
 
 
