@@ -3,7 +3,7 @@
 Each caller runs ``tests/telephony/sipp/balance_by_keypad.xml`` (key 1 at the menu, PIN 1234 by RFC 2833,
 listens to the balance, hangs up): one sipp process, ``-l N -m N -r N``. The server runs in this process
 (trunk mode, flows/banking.yaml, pocketsphinx recognizer, the Piper voice from the project's config), and the
-IVR's side is measured in-process by wrapping the pyVoIP adapter's hooks:
+IVR's side is measured in-process by wrapping the SIP layer's hooks:
 
 * failed calls: sipp's count, plus records that did not end self_served;
 * RTP pacing: the send time of every RTP packet of the IVR; inter-packet gap p50/p99 over all calls, and

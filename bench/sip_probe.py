@@ -1,4 +1,4 @@
-"""What the SIP benchmarks measure on the IVR's side, by wrapping the pyVoIP adapter's hooks in-process.
+"""What the SIP benchmarks measure on the IVR's side, by wrapping the SIP layer's hooks in-process.
 
 Per call (keyed by the call's RTP client): the send time of every RTP packet and whether it carried audio, the
 arrival time of every caller packet and whether it carried speech, RFC 2833 key arrivals, INVITE arrival.
@@ -39,20 +39,22 @@ class Probe:
         self.ports: dict[int, int] = {}  # the client's local RTP port (CallResult.stats["rtp_port"])
 
     def install(self) -> None:
-        from voicebot.telephony import pyvoip_adapter as pa
+        from voicebot.telephony import inbound
+        from voicebot.telephony import rtp as rtp_module
 
         probe = self
-        send_frame = pa.G711RtpClient.send_frame
-        push = pa.G711RtpClient._push
-        init = pa.G711RtpClient.__init__
-        invite = pa.AdapterPhone._callback_MSG_Invite
+        stream = rtp_module.RtpStream
+        send_frame = stream.send_frame
+        push = stream._push
+        init = stream.__init__
+        invite = inbound.Answerer.invite
 
         def timed_send(client: Any, pcm: np.ndarray) -> None:
             now = time.monotonic()
             send_frame(client, pcm)
             with probe.lock:
                 probe.sends.setdefault(id(client), []).append((now, bool(np.any(pcm))))
-                probe.ports.setdefault(id(client), int(client.inPort))
+                probe.ports.setdefault(id(client), int(client.port))
 
         def timed_push(client: Any, pcm: np.ndarray) -> None:
             now = time.monotonic()
@@ -62,28 +64,28 @@ class Probe:
             push(client, pcm)
 
         def timed_init(client: Any, *args: Any, **kwargs: Any) -> None:
-            dtmf = kwargs.get("dtmf")
-            if dtmf is not None:
+            on_key = kwargs.get("on_key")
+            if on_key is not None:
                 def key(digit: str) -> None:
                     with probe.lock:
                         probe.keys.setdefault(id(client), []).append(time.monotonic())
-                    dtmf(digit)
-                kwargs["dtmf"] = key
+                    on_key(digit)
+                kwargs["on_key"] = key
             init(client, *args, **kwargs)
 
-        def timed_invite(phone: Any, request: Any) -> None:
+        def timed_invite(answerer: Any, request: Any, source: Any) -> None:
             now = time.monotonic()
-            invite(phone, request)
-            call = phone.calls.get(request.headers["Call-ID"])
+            invite(answerer, request, source)
+            call = answerer.ua.calls.get(request.call_id)
             rtp = getattr(call, "rtp", None) if call is not None else None
             if rtp is not None:
                 with probe.lock:
                     probe.invites.setdefault(id(rtp), now)
 
-        setattr(pa.G711RtpClient, "send_frame", timed_send)  # noqa: B010 (a benchmark's probe)
-        setattr(pa.G711RtpClient, "_push", timed_push)  # noqa: B010
-        setattr(pa.G711RtpClient, "__init__", timed_init)  # noqa: B010
-        setattr(pa.AdapterPhone, "_callback_MSG_Invite", timed_invite)  # noqa: B010
+        setattr(stream, "send_frame", timed_send)  # noqa: B010 (a benchmark's probe)
+        setattr(stream, "_push", timed_push)  # noqa: B010
+        setattr(stream, "__init__", timed_init)  # noqa: B010
+        setattr(inbound.Answerer, "invite", timed_invite)  # noqa: B010
 
     def reset(self) -> None:
         with self.lock:

@@ -5,7 +5,7 @@ Each caller is the demo bank's known caller and speaks every answer (flite's slt
 after the balance; then it waits for the IVR's goodbye and BYE. Callers start ``--rate`` per second, so all N
 are on the line together for most of the run (``--rate`` equal to N: a burst, all within one second).
 
-Measured on the IVR's side (``bench/sip_probe.py`` wraps the pyVoIP adapter):
+Measured on the IVR's side (``bench/sip_probe.py`` wraps the SIP layer):
 
 * failed calls: sipp's count; and how many records did not end self_served (recognition errors, not failures);
 * turn latency: the caller's last speech packet received -> the first RTP packet of the IVR's answer (the next

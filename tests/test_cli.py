@@ -16,10 +16,13 @@ VOICEBOT = [sys.executable, "-m", "voicebot.cli"]
 pytestmark = pytest.mark.integration
 
 
-def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VOICEBOT_DATA_DIR": str(tmp_path / "data")}
-    env.pop("DATABASE_URL", None)
-    return subprocess.run([*VOICEBOT, *args], input=stdin, capture_output=True, text=True, cwd=ROOT, env=env,
+def run(tmp_path: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "VOICEBOT_DATA_DIR": str(tmp_path / "data"), **(env or {})}
+    for name in ("DATABASE_URL", "VOICEBOT_CONFIG", "VOICEBOT_SIP_PORT", "VOICEBOT_RTP_PORTS", "VOICEBOT_MAX_CALLS"):
+        if name not in (env or {}):
+            full_env.pop(name, None)
+    return subprocess.run([*VOICEBOT, *args], input=stdin, capture_output=True, text=True, cwd=ROOT, env=full_env,
                           timeout=120, check=False)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-SlotType = Literal["digits", "number", "currency", "date", "yes_no", "intent", "phrase"]
+SlotType = Literal["digits", "number", "currency", "date", "yes_no", "intent", "phrase", "pattern"]
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,27 @@
-"""The ``voicebot`` command."""
+"""The ``voicebot`` command.
+
+Every command reports failures as one ``error:`` line per problem (file, key or address named) with exit
+status 2 for usage/configuration errors and 1 for runtime errors; ``--debug`` shows tracebacks
+(:mod:`voicebot.cli_errors`). Command groups living in other modules are added at the bottom.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import click
 
-from voicebot.cli_acd import register as register_acd_commands
-from voicebot.cli_reports import register as register_report_commands
+from voicebot.cli_errors import EXIT_USAGE, CliError, report
 from voicebot.flow.errors import FlowError
-from voicebot.flow.loader import FLOW_SUFFIXES
+from voicebot.logs import LogFormat, setup_logging
 
 DEMO_SCRIPT = {
     "+15550100001": ["balance", "#1234", "yes", "recent transactions", "no"],
@@ -21,73 +29,88 @@ DEMO_SCRIPT = {
 }
 
 
-@click.group()
-@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-def main(verbose: int) -> None:
-    """voicebot: an open, self-hosted, speech-enabled self-service IVR."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def version() -> str:
+    try:
+        return metadata.version("voicebot")
+    except metadata.PackageNotFoundError:  # running from a checkout that was never installed
+        return "0+unknown"
 
 
-def _flow_files(paths: tuple[Path, ...]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix in FLOW_SUFFIXES and p.name != "schema.json")
+@dataclass
+class CliState:
+    verbose: int = 0
+    quiet: bool = False
+    log_format: LogFormat = "text"
+    debug: bool = False
+
+    def configure_logging(self, default: int = logging.WARNING) -> None:
+        """``-v`` INFO, ``-vv`` DEBUG, ``-q`` errors only; otherwise the command's ``default``."""
+        if self.quiet:
+            level = logging.ERROR
+        elif self.verbose:
+            level = logging.DEBUG if self.verbose > 1 else logging.INFO
         else:
-            files.append(path)
-    return files
+            level = default
+        setup_logging(level, self.log_format)
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(paths: tuple[Path, ...]) -> None:
-    """Check flow files (and the subflows they call): schema, targets, reachability, references."""
-    from voicebot.config import load_config
-    from voicebot.runtime.app import load_flow_with
-    from voicebot.services.registry import default_registry
+class VoicebotGroup(click.Group):
+    """Turns every failure of a subcommand into ``error:`` lines and an exit status (a traceback with --debug)."""
 
-    config = load_config()
-    registry = default_registry()
-    failed = 0
-    files = _flow_files(paths)
-    if not files:
-        raise click.ClickException("no flow files found in " + ", ".join(map(str, paths)))
-    for path in files:
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
-            flow = load_flow_with(path, config, registry)
-        except FlowError as exc:
-            failed += 1
-            for issue in exc.issues:
-                click.echo(f"error: {issue}", err=True)
-            continue
-        nodes = sum(len(f.nodes) for f in flow.flows.values())
-        click.echo(f"{path}: ok ({len(flow.flows)} flow(s), {nodes} nodes, {len(flow.intents)} intents)")
-    if failed:
-        click.echo(f"{failed} of {len(files)} flow file(s) have errors", err=True)
-        sys.exit(1)
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # plain `voicebot`: the help, as Click shows it
+                exc.show()
+                sys.exit(exc.exit_code)
+            # One line, like every other error, with where to look instead of the whole usage text.
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
-
-@main.command()
-@click.argument("flow", type=click.Path(exists=True, path_type=Path))
-@click.option("--caller", default="+15550199999", show_default=True, help="Caller ID (E.164).")
-@click.option("--dialled", default="+18005550100", show_default=True, help="Dialled number.")
-@click.option("--quiet", is_flag=True, help="Only prompts; no recognition details.")
-def chat(flow: Path, caller: str, dialled: str, quiet: bool) -> None:
-    """Talk to a flow in the terminal: type what a caller would say, #1234 for keys, empty for silence."""
-    services, compiled = _open(flow)
-    console = _console(services, compiled, debug=not quiet)
-    click.echo("Type what the caller says; #1234 keys digits; an empty line is silence; /hangup ends.")
-    console.start(caller, dialled)
-    while not console.session.ended:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            line = input("you > ")
-        except (EOFError, KeyboardInterrupt):
-            click.echo()
-            line = "/hangup"
-        console.feed(line)
-    console.session.close()
-    console.summary()
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.UsageError, SystemExit, KeyboardInterrupt):
+            raise
+        except BrokenPipeError:
+            # The reader went away (`voicebot calls list | head`): nothing to report to anyone.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        except Exception as exc:
+            state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+            if state.debug:
+                raise
+            found = report(exc)
+            for line in found.lines:
+                click.echo(f"error: {line}", err=True)
+            sys.exit(found.exit_code)
+
+
+@click.group(cls=VoicebotGroup)
+@click.version_option(version(), "-V", "--version", prog_name="voicebot", message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Log errors only.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one object per line, with the call id on every line of a call.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool, log_format: LogFormat, debug: bool) -> None:
+    """voicebot: an open, self-hosted, speech-enabled self-service IVR."""
+    state = CliState(verbose, quiet, log_format, debug)
+    ctx.obj = state
+    state.configure_logging()
 
 
 def _open(flow: Path):  # type: ignore[no-untyped-def]
@@ -97,51 +120,16 @@ def _open(flow: Path):  # type: ignore[no-untyped-def]
     try:
         require_demo_data(services.engine)
     except NotInitialised as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        compiled = services.load(flow)
-    except FlowError as exc:
-        raise click.ClickException(f"the flow has errors:\n{exc}") from None
-    return services, compiled
+        raise CliError(str(exc)) from None
+    return services, services.load(flow)  # a FlowError is reported line by line, exit status 2
 
 
-def _console(services, compiled, debug: bool):  # type: ignore[no-untyped-def]
+def _console(services, compiled, debug: bool, out: Any = click.echo):  # type: ignore[no-untyped-def]
     from voicebot.runtime.clock import ManualClock
     from voicebot.runtime.console import Console
 
     clock = ManualClock(time.time())
-    return Console(services.session(compiled, clock), clock, click.echo, debug=debug)
-
-
-@main.command("test")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def test_cmd(paths: tuple[Path, ...]) -> None:
-    """Run conversation tests (YAML files with turns and expectations)."""
-    from voicebot.runtime.conversations import ConversationSpecError, run_file
-
-    files: list[Path] = []
-    for path in paths:
-        # In a folder, only conversation files (test_*.yaml), not the flows and grammars beside them.
-        files += sorted(path.rglob("test_*.y*ml")) if path.is_dir() else [path]
-    passed = failed = 0
-    for file in files:
-        try:
-            results = list(run_file(file))
-        except (ConversationSpecError, FlowError) as exc:
-            click.echo(f"ERROR {file}: {exc}", err=True)
-            failed += 1
-            continue
-        for result in results:
-            if result.passed:
-                passed += 1
-                click.echo(f"PASS {file}: {result.name}")
-            else:
-                failed += 1
-                click.echo(f"FAIL {file}: {result.name}")
-                for failure in result.failures:
-                    click.echo(f"     {failure}")
-    click.echo(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed or not passed else 0)
+    return Console(services.session(compiled, clock), clock, out, debug=debug)
 
 
 @main.group()
@@ -167,11 +155,20 @@ def db_init(demo: bool) -> None:
 
 @main.command()
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
-def schema(output: Path | None) -> None:
-    """Print the flow JSON Schema (committed as flows/schema.json for editors)."""
+@click.option("--for", "kind", type=click.Choice(["flow", "grammar", "conversation", "config"]), default="flow",
+              show_default=True, help="Which files: flows (flows/schema.json), grammars (grammars/schema.json), "
+              "conversation tests (tests/conversations/schema.json) or voicebot.yaml.")
+def schema(output: Path | None, kind: str) -> None:
+    """Print a JSON Schema for editor completion and checking (committed beside the files it describes)."""
+    from pydantic import BaseModel
+
+    from voicebot.config import Settings
+    from voicebot.file_schemas import SCHEMAS
     from voicebot.flow.schema import Flow
 
-    text = json.dumps(Flow.model_json_schema(by_alias=True), indent=2) + "\n"
+    models: dict[str, type[BaseModel]] = {"flow": Flow, "config": Settings, **SCHEMAS}
+    model = models[kind]
+    text = json.dumps(model.model_json_schema(by_alias=True), indent=2) + "\n"
     if output:
         output.write_text(text)
         click.echo(f"wrote {output}")
@@ -228,6 +225,11 @@ def say(text: str, output: Path, rate: int) -> None:
     from voicebot.config import load_config
     from voicebot.tts.piper_engine import PiperSynthesizer
 
+    if not text.strip():
+        raise CliError("say: the text is empty; give the words to speak", EXIT_USAGE)
+    if output.suffix.lower() != ".wav":
+        # Only WAV is written; a file called .mp3 holding WAV data would mislead whoever plays it.
+        raise CliError(f"{output}: only .wav output is supported (16-bit mono PCM)", EXIT_USAGE)
     synth = PiperSynthesizer(length_scale=load_config().tts_length_scale)
     started = time.perf_counter()
     audio = synth.synthesize(text)
@@ -255,11 +257,10 @@ def prompts_build(flows: tuple[Path, ...]) -> None:
 
     config = load_config()
     cache = make_prompt_cache(config)
-    for path in _flow_files(flows):
-        try:
-            flow = load_flow_with(path, config, default_registry())
-        except FlowError as exc:
-            raise click.ClickException(f"the flow has errors:\n{exc}") from None
+    from voicebot.cli_validate import flow_files
+
+    for path in flow_files(flows):
+        flow = load_flow_with(path, config, default_registry())
         report = cache.build(static_prompts(flow))
         for recording in recorded_prompts(flow):
             load_recorded(recording)  # fails now, with the file named, rather than mid-call
@@ -397,61 +398,66 @@ def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, 
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path),
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="voicebot.yaml with a sip: section (default: VOICEBOT_CONFIG or ./voicebot.yaml).")
 @click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx", "whisper"]), help="Overrides asr.engine.")
-def serve(config_path: Path | None, engine: str | None) -> None:
-    """Answer SIP calls (trunk or registered mode) until SIGTERM or Ctrl-C; calls finish gracefully."""
+@click.pass_obj
+def serve(state: CliState, config_path: Path | None, engine: str | None) -> None:
+    """Answer SIP calls (trunk or registered mode) until SIGTERM or Ctrl-C; calls finish gracefully.
+
+    SIGHUP (or `voicebot reload`) reloads the flows; health.port in voicebot.yaml turns on /healthz, /readyz.
+    """
+    from voicebot.cli_errors import listen_error_line
+    from voicebot.config import load_config
+    from voicebot.serve_ops import ServeOps
+    from voicebot.telephony.server import load_sip_config
     from voicebot.telephony.server import serve as run_server
 
-    sys.exit(run_server(config_path, engine=engine))
+    state.configure_logging(default=logging.INFO)  # an operator sees start-up and one line per call
+    settings = load_sip_config(config_path)  # configuration errors before anything starts (exit 2)
+    ops = ServeOps(load_config(config_path), version())
+    try:
+        sys.exit(run_server(config_path, engine=engine, ready=ops.ready))
+    except OSError as exc:
+        line = None if ops.server else listen_error_line(exc, settings.sip.host, settings.sip.sip_port)
+        if line is None:
+            raise
+        raise CliError(line) from exc
+    finally:
+        ops.close()
 
 
-@main.group()
-def calls() -> None:
-    """Call records."""
+@main.command()
+@click.option("--pid", type=int, help="The server's process id (default: from DATA_DIR/voicebot.pid).")
+def reload(pid: int | None) -> None:
+    """Make the running `voicebot serve` reload its flows: new calls get the new version, calls in progress
+    finish on theirs, and a flow with errors is refused (the server's log says why) and the old one kept."""
+    from voicebot.serve_ops import send_reload
+
+    click.echo(f"asked voicebot serve (pid {send_reload(pid)}) to reload its flows; its log has the result")
 
 
-@calls.command("list")
-@click.option("--limit", default=20, show_default=True)
-def calls_list(limit: int) -> None:
-    """The most recent calls."""
-    from voicebot.runtime.app import open_services
+def _register_command_groups() -> None:
+    """Commands that live in their own modules (one line each, so branches adding groups merge easily)."""
+    from voicebot.cli_acd import register as register_acd_commands
+    from voicebot.cli_calls import calls
+    from voicebot.cli_chat import chat
+    from voicebot.cli_config import config
+    from voicebot.cli_reports import register as register_report_commands
+    from voicebot.cli_test import test_cmd
+    from voicebot.cli_validate import validate
 
-    services = open_services()
-    for record in services.store.list_calls(limit):
-        click.echo(f"{record.id}  {record.started_at:%Y-%m-%d %H:%M:%S}  {record.caller_id:>14}  "
-                   f"{record.flow:<10} {record.outcome or 'in progress':<12} "
-                   f"{'auth' if record.authenticated else '-':<4} {','.join(record.intents)}")
-
-
-@calls.command("show")
-@click.argument("call_id", required=False)
-@click.option("--last", is_flag=True, help="The most recent call.")
-@click.option("--json", "as_json", is_flag=True)
-def calls_show(call_id: str | None, last: bool, as_json: bool) -> None:
-    """One call: record, handoff and event log."""
-    from voicebot.runtime.app import open_services
-    from voicebot.storage.calls import record_as_json, to_jsonable
-
-    services = open_services()
-    record = services.store.last_call() if last or not call_id else services.store.get_call(call_id)
-    if record is None:
-        raise click.ClickException("no such call")
-    data = record_as_json(record)
-    data["events"] = [to_jsonable(e.model_dump()) for e in services.store.call_events(record.id)]
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    for key, value in data.items():
-        if key != "events":
-            click.echo(f"{key:>15}: {json.dumps(value) if isinstance(value, dict | list) else value}")
-    click.echo(f"{'events':>15}: {len(data['events'])}")
+    main.add_command(calls)
+    main.add_command(chat)
+    main.add_command(config)
+    main.add_command(test_cmd)
+    main.add_command(validate)
+    register_acd_commands(main)  # agents, queues, callbacks, handoff-schema
+    register_report_commands(main)  # report
 
 
-# The ACD commands (agents, queues, callbacks, handoff-schema) live in their own module.
-register_acd_commands(main)
-register_report_commands(main)
+_register_command_groups()
+
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="voicebot")

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.reports.scenario import BLAH, SPEECH, Day, key_the_pin, make_day
@@ -126,6 +127,7 @@ def test_sip_responses_by_code_and_errors_by_logger(tmp_path: Path) -> None:
     assert value(scrape(metrics), "voicebot_sip_responses_total", code="200", direction="sent") == 2
 
 
+@pytest.mark.integration  # a database fault made for real
 def test_a_database_failure_leaves_out_the_acd_figures_but_the_scrape_works(tmp_path: Path) -> None:
     bus = EventBus()
     day = make_day(tmp_path, bus)
@@ -141,27 +143,39 @@ def test_a_database_failure_leaves_out_the_acd_figures_but_the_scrape_works(tmp_
         metrics.close()
 
 
-def test_the_sip_socket_counts_the_responses_it_sends(tmp_path: Path) -> None:
+@pytest.mark.integration  # real UDP sockets on loopback
+def test_the_sip_transport_counts_the_responses_it_sends_and_receives(tmp_path: Path) -> None:
     import socket
+    import time
 
-    from voicebot.telephony.pyvoip_adapter import ViaRoutedSocket
+    from voicebot.telephony.sip_transport import UdpTransport
 
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.settimeout(5)
+    heard: list[bytes] = []
+    transport = UdpTransport("127.0.0.1", 0, lambda data, _addr: heard.append(data))
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(5)
     metrics = for_services(EventBus(), None, sip=True, errors=False)
+    transport.start()
     try:
-        routed = ViaRoutedSocket(sender, requests_by_uri=True)
-        reply = (b"SIP/2.0 603 Decline\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK1\r\n"
-                 b"Content-Length: 0\r\n\r\n" % receiver.getsockname()[1])
-        routed.sendto(reply, receiver.getsockname())
-        assert receiver.recvfrom(2048)[0] == reply
-        assert value(scrape(metrics), "voicebot_sip_responses_total", code="603", direction="sent") == 1
+        reply = b"SIP/2.0 603 Decline\r\nContent-Length: 0\r\n\r\n"
+        transport.send(reply, peer.getsockname())
+        assert peer.recvfrom(2048)[0] == reply
+        peer.sendto(b"SIP/2.0 486 Busy Here\r\nContent-Length: 0\r\n\r\n", ("127.0.0.1", transport.port))
+        peer.sendto(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\n\r\n", ("127.0.0.1", transport.port))  # a request
+        deadline = time.monotonic() + 5
+        while len(heard) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(heard) == 2
+        s = scrape(metrics)
+        assert value(s, "voicebot_sip_responses_total", code="603", direction="sent") == 1
+        assert value(s, "voicebot_sip_responses_total", code="486", direction="received") == 1
+        assert not any(name == "voicebot_sip_responses_total" and dict(labels).get("code") not in ("603", "486")
+                       for name, labels in s)
     finally:
+        transport.stop()
         metrics.close()
-        sender.close()
-        receiver.close()
+        peer.close()
 
 
 def test_the_grafana_dashboard_charts_only_series_that_exist(tmp_path: Path) -> None:

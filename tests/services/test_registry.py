@@ -25,6 +25,7 @@ BANK_ACTIONS = {
     "bank.cards": ("account_number",),
     "bank.block_card": ("account_number", "last4"),
     "bank.lock_self_service": ("account_number", "reason"),
+    "bank.lost_card_check": ("account_number", "caller_id"),
 }
 
 

@@ -104,3 +104,30 @@ def test_timestamps_come_back_aware_utc(engine: Engine) -> None:
     assert record.started_at.tzinfo is not None
     assert record.started_at.utcoffset() == timedelta(0)
     assert record.started_at == datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
+
+
+def test_a_database_from_before_the_sip_call_id_column_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from voicebot.storage.calls import CallStore
+
+    db_file = tmp_path / "old.db"
+    with sqlite3.connect(db_file) as old:  # call_record as an earlier voicebot created it
+        old.execute("CREATE TABLE call_record (id VARCHAR PRIMARY KEY, caller_id VARCHAR NOT NULL, "
+                    "dialled VARCHAR NOT NULL, flow VARCHAR NOT NULL, started_at DATETIME NOT NULL, "
+                    "ended_at DATETIME, outcome VARCHAR, authenticated BOOLEAN NOT NULL, customer_id INTEGER, "
+                    "intents JSON NOT NULL, slots JSON NOT NULL, nodes JSON NOT NULL, handoff JSON, "
+                    "recording_path VARCHAR, error VARCHAR)")
+        old.execute("INSERT INTO call_record VALUES ('old-call', '+1555', '1', 'bank', '2026-11-01 10:00:00', "
+                    "NULL, 'self_served', 0, NULL, '[]', '{}', '[]', NULL, NULL, NULL)")
+    engine = make_engine(f"sqlite:///{db_file}")
+    create_tables(engine)
+    create_tables(engine)  # twice: nothing to do the second time
+    store = CallStore(engine, tmp_path / "spool")
+    old_record = store.get_call("old-call")
+    assert old_record is not None and old_record.sip_call_id == ""
+    store.start_call("new-call", "+1555", "1", "bank", datetime(2026, 11, 29, tzinfo=UTC), sip_call_id="a@pbx")
+    new_record = store.get_call("new-call")
+    assert new_record is not None and new_record.sip_call_id == "a@pbx"
+    assert not store.spool_path("new-call").exists()

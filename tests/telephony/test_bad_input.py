@@ -30,7 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any,
 
 
 def live_calls(srv: Any) -> list[Any]:
-    return [c for c in list(srv.endpoint.phone.calls.values()) if getattr(c, "rtp", None) is not None]
+    return [c for c in list(srv.endpoint.ua.calls.values()) if getattr(c, "rtp", None) is not None]
 
 
 def start_sipp(srv: Any, scenario: str, cwd: Path) -> tuple[threading.Thread, dict[str, Any]]:
@@ -64,7 +64,7 @@ def test_sdp_with_session_and_media_c_lines(server: Any, tmp_path: Path) -> None
     assert result.ended_by == "caller"
     assert result.stats["tx_packets"] > 50  # the IVR's audio went out on the one RTP client
     assert record.caller_id == "+15550100001"
-    assert wait_for(lambda: srv.endpoint.phone.assignedPorts == [] and srv.endpoint.active_calls() == 0)
+    assert wait_for(lambda: srv.endpoint.ua.ports.assigned == [] and srv.endpoint.active_calls() == 0)
 
 
 def test_pcma_only_offer_uses_alaw(server: Any, tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ def test_unacceptable_offer_gets_488(server: Any, tmp_path: Path, scenario: str)
     done = run_sipp(srv.sip_port, scenario, tmp_path, media_port=free_udp_ports(), timeout=15)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert len(srv.results) == before
-    assert srv.endpoint.active_calls() == 0 and srv.endpoint.phone.assignedPorts == []
+    assert srv.endpoint.active_calls() == 0 and srv.endpoint.ua.ports.assigned == []
 
 
 # ----- bad input during a live call --------------------------------------------------------------------------
@@ -180,8 +180,8 @@ def test_bad_input_during_a_live_call(server: Any, tmp_path: Path, caplog: pytes
     assert result.ended_by == "caller"
     assert result.stats["rx_packets"] > 50
     assert record.caller_id == "+15550100001" and record.outcome == "abandoned"
-    assert srv.endpoint.active_calls() == 0
-    # Every bad datagram was dropped with a warning: nothing reached pyVoIP to fail there with a traceback.
+    assert srv.endpoint.active_calls() == 0, [(c.call_id, c.state, c.direction) for c in srv.endpoint.ua.calls.values()]
+    # Every bad datagram was dropped with a warning: nothing failed later with a traceback.
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
     assert any("dropped a SIP message without" in r.getMessage() for r in caplog.records)
     # A second call afterwards works.
@@ -190,4 +190,4 @@ def test_bad_input_during_a_live_call(server: Any, tmp_path: Path, caplog: pytes
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     result, _record = finished_call(srv, services, before)
     assert result.ended_by == "caller" and result.stats["tx_packets"] > 50
-    assert wait_for(lambda: srv.endpoint.phone.assignedPorts == [] and srv.endpoint.active_calls() == 0)
+    assert wait_for(lambda: srv.endpoint.ua.ports.assigned == [] and srv.endpoint.active_calls() == 0)

@@ -56,7 +56,7 @@ def test_known_caller_gets_the_balance_by_keypad(server: Any, tmp_path: Path) ->
         frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
     assert np.abs(frames[:, 1]).max() > 1000
     # Threads and the RTP port were released.
-    assert wait_for(lambda: srv.endpoint.phone.assignedPorts == [])
+    assert wait_for(lambda: srv.endpoint.ua.ports.assigned == [])
     assert not [t for t in threading.enumerate() if t.name.startswith(("rtp-rx", "call-"))]
 
 
@@ -72,5 +72,5 @@ def test_caller_hangs_up_mid_prompt(server: Any, tmp_path: Path) -> None:
     record = services.store.get_call(result.call_id)
     assert record is not None and record.ended_at is not None
     assert record.outcome == "abandoned"
-    assert wait_for(lambda: srv.endpoint.phone.assignedPorts == [] and srv.endpoint.active_calls() == 0)
+    assert wait_for(lambda: srv.endpoint.ua.ports.assigned == [] and srv.endpoint.active_calls() == 0)
     assert not [t for t in threading.enumerate() if t.name.startswith(("rtp-rx", "call-"))]

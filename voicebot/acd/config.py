@@ -25,54 +25,55 @@ class Overflow(_Strict):
     """Where a caller goes after ``max_wait_seconds``: another queue, or a callback offer (or both:
     the queue first, the callback offer if that queue also overflows)."""
 
-    queue: str | None = None
-    callback: bool = False
+    queue: str | None = Field(None, description="The queue a caller moves to after max_wait_seconds.")
+    callback: bool = Field(False, description="Offer a callback (keeping the place) after max_wait_seconds.")
 
 
 class QueueSettings(_Strict):
-    description: str = ""
-    #: Skills every agent of this queue must have (the handoff node may require more).
-    skills: tuple[str, ...] = ()
-    strategy: Strategy = "longest-idle"
-    #: Added to every entry's own priority (from the flow's handoff node).
-    priority: int = 0
-    #: Added when the customer is VIP (from the customer database).
-    vip_priority: int = 10
-    #: An entry gains one priority point per this many seconds waited, so none starves.
-    priority_aging_seconds: float = Field(default=60.0, gt=0)
-    #: The agent who last served this caller gets the call if available; the entry waits up to this
-    #: long for them while they are busy (0: no sticky routing).
-    sticky_agent_seconds: float = Field(default=0.0, ge=0)
-    #: After this long waiting, overflow applies (None: wait for ever).
-    max_wait_seconds: float | None = Field(default=None, gt=0)
-    overflow: Overflow = Overflow()
-    wrap_up_seconds: float = Field(default=10.0, ge=0)
-    #: How long an agent's phone rings before the offer returns to the queue.
-    offer_timeout_seconds: float = Field(default=15.0, gt=0)
-    service_level_seconds: float = Field(default=20.0, gt=0)
-    short_abandon_seconds: float = Field(default=5.0, ge=0)
+    description: str = Field("", description="What the queue is for (shown to agents and in reports).")
+    skills: tuple[str, ...] = Field(
+        (), description="Skills every agent of this queue must have (the handoff node may require more).")
+    strategy: Strategy = Field("longest-idle", description="How an agent is picked: " + ", ".join(STRATEGIES) + ".")
+    priority: int = Field(0, description="Added to every entry's own priority (from the flow's handoff node).")
+    vip_priority: int = Field(10, description="Added when the customer is VIP (from the customer database).")
+    priority_aging_seconds: float = Field(
+        60.0, gt=0, description="An entry gains one priority point per this many seconds waited, so none starves.")
+    sticky_agent_seconds: float = Field(
+        0.0, ge=0, description="The agent who last served this caller gets the call if available; the entry "
+                               "waits up to this long for them while they are busy (0: no sticky routing).")
+    max_wait_seconds: float | None = Field(
+        None, gt=0, description="After this long waiting, overflow applies (null: wait for ever).")
+    overflow: Overflow = Field(Overflow(), description="Where a caller goes after max_wait_seconds.")
+    wrap_up_seconds: float = Field(10.0, ge=0, description="After-call work time before the agent is offered again.")
+    offer_timeout_seconds: float = Field(
+        15.0, gt=0, description="How long an agent's phone rings before the offer returns to the queue.")
+    service_level_seconds: float = Field(
+        20.0, gt=0, description="Answered within this long counts towards the service level.")
+    short_abandon_seconds: float = Field(
+        5.0, ge=0, description="Callers who give up within this long are short abandons, reported apart.")
 
 
 class CallbackSettings(_Strict):
-    #: Attempts to reach the caller before the callback fails.
-    attempts: int = Field(default=3, ge=1)
-    #: Wait between two attempts; the entry keeps its place meanwhile.
-    retry_interval_seconds: float = Field(default=300.0, ge=0)
-    #: A callback not completed within this long of the request fails as expired.
-    expiry_seconds: float = Field(default=4 * 3600.0, gt=0)
+    attempts: int = Field(3, ge=1, description="Attempts to reach the caller before the callback fails.")
+    retry_interval_seconds: float = Field(
+        300.0, ge=0, description="Wait between two attempts; the entry keeps its place meanwhile.")
+    expiry_seconds: float = Field(
+        4 * 3600.0, gt=0, description="A callback not completed within this long of the request fails as expired.")
 
 
 class AgentSettings(_Strict):
-    #: Presence lease: an agent whose console or phone does not renew it within this long is logged out.
-    lease_seconds: float = Field(default=60.0, gt=0)
-    #: An agent who lets an offer ring out goes on break with this reason (Asterisk's autopause).
-    missed_offer_break: bool = True
+    lease_seconds: float = Field(
+        60.0, gt=0, description="Presence lease: an agent whose console or phone does not renew it within this "
+                                "long is logged out.")
+    missed_offer_break: bool = Field(
+        True, description="An agent who lets an offer ring out goes on break (Asterisk's autopause).")
 
 
 class AcdSettings(_Strict):
-    queues: dict[str, QueueSettings] = Field(default_factory=dict)
-    callbacks: CallbackSettings = CallbackSettings()
-    agents: AgentSettings = AgentSettings()
+    queues: dict[str, QueueSettings] = Field(
+        default_factory=dict, description="Queue name -> its settings; flows hand callers to these.")
+    callbacks: CallbackSettings = Field(CallbackSettings(), description="Callbacks that keep the caller's place.")
+    agents: AgentSettings = Field(AgentSettings(), description="Agents' presence and missed offers.")
 
     @model_validator(mode="after")
     def _overflow_targets_exist(self) -> AcdSettings:
@@ -98,8 +99,8 @@ def parse_acd(raw: dict[str, Any] | None) -> AcdSettings:
 
 
 def load_acd_settings() -> AcdSettings:
-    """The ``acd:`` section of the effective configuration (defaults, file, environment)."""
-    from voicebot.config import config_document
+    """The ``acd:`` section of the effective configuration (defaults, file, environment), checked with the rest."""
+    from voicebot.config import load_settings
 
-    document, _source = config_document()
-    return parse_acd(document.get("acd"))
+    settings, _source = load_settings()
+    return settings.acd

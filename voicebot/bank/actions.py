@@ -242,5 +242,9 @@ def register_bank_actions(registry: ActionRegistry) -> None:
         ("bank.lock_self_service", lock_self_service, ("account_number", "reason"),
          "Lock phone self-service for the account."),
     ]
+    from voicebot.bank.lost_card import lost_card_check
+
+    specs.append(("bank.lost_card_check", lost_card_check, ("account_number", "caller_id"),
+                  "Allow a lost-card request without a PIN? (locked accounts and rate limits refuse)"))
     for name, fn, params, description in specs:
         registry.register(name, fn, params=params, description=description)

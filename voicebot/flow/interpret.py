@@ -119,11 +119,12 @@ def interpret_speech(
         if hit.name in own:
             return Filled(hit.name, hit.name, entities_for(flow, hit.name, text, today), node.routes.get(hit.name))
         return commands.by_intent[hit.name]
-    if node.type == "phrase":
+    if node.type in ("phrase", "pattern"):
         command = match_command(flow, commands, text)
         if command is not None:
             return command
-    value = interpret_value(node.type, text, today=today, min_length=node.min_length, max_length=node.max_length)
+    value = interpret_value(node.type, text, today=today, min_length=node.min_length, max_length=node.max_length,
+                            pattern=node.pattern)
     if value is not None:
         return Filled(value)
     return match_command(flow, commands, text)
@@ -169,6 +170,10 @@ def keyed_value(node: AskNode, keys: str) -> Any | None:
             return None
     if node.type == "phrase":
         return keys or None
+    if node.type == "pattern":
+        from voicebot.nlu.slots import pattern_value
+
+        return pattern_value(keys, node.pattern, node.min_length, node.max_length)
     return None
 
 

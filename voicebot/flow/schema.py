@@ -7,12 +7,13 @@ as ``flows/schema.json`` is generated from these models (``voicebot schema``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SlotTypeName = Literal["digits", "number", "currency", "date", "yes_no", "intent", "phrase"]
+SlotTypeName = Literal["digits", "number", "currency", "date", "yes_no", "intent", "phrase", "pattern"]
 DTMF_KEYS = "0123456789*#ABCD"
 
 #: A prompt: one text, or a list chosen by attempt count (the last one repeats).
@@ -25,9 +26,82 @@ def prompt_list(value: Prompts | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+#: Descriptions for the JSON Schema (editor hover text) of properties that do not carry their own, by
+#: "Model.property" first, then by property name alone. A test checks that every property has one.
+PROPERTY_DOCS: dict[str, str] = {
+    "description": "Free text for people reading the flow; never spoken.",
+    "kind": "The node kind; decides which other keys the node takes.",
+    "next": "The node to go to next.",
+    "prompt": "What the IVR says: a template, or a list chosen by attempt count (the last one repeats).",
+    "help": "Said when the caller asks for help here (the flow's help if absent).",
+    "max_attempts": "How many no-input/no-match attempts before on_fail (the flow's max_attempts if absent).",
+    "timeouts": "Listening timeouts for this node; unset ones come from settings.timeouts.",
+    "barge_in": "Whether the caller may interrupt the prompt by speaking or keying.",
+    "slot": "The variable that receives the caller's answer.",
+    "Flow.version": "The flow's own version number, for your change control; recorded with each call.",
+    "Flow.description": "What the flow is for; shown by tools, never spoken.",
+    "Flow.start": "The node every call starts at.",
+    "Flow.settings": "Flow-wide defaults: attempts, confirmation, timeouts, error handling, messages.",
+    "Flow.commands": "Global commands, recognised at every listening node (agent, repeat, main menu...).",
+    "Flow.nodes": "The nodes, by id (letters, digits and underscores).",
+    "Flow.$schema": "The JSON Schema this file follows (for editors); ignored by voicebot.",
+    "AskNode.type": "What to collect: digits, number, currency, date, yes_no, intent, phrase or pattern.",
+    "AskNode.min_length": "Fewest digits (or characters, for pattern) accepted.",
+    "AskNode.max_length": "Most digits (or characters, for pattern) accepted.",
+    "AskNode.terminator": "The key that ends keypad entry early.",
+    "AskNode.confirm": "auto: confirm below settings.confirm.threshold; always; never.",
+    "AskNode.next": "The node after a successful answer (for type intent: for intents without a route).",
+    "AskNode.pattern": "For type pattern: a regular expression the whole answer must match (letters are "
+                       "upper-cased, spoken letters and digits joined first: 'S W one A' is 'SW1A').",
+    "BranchCase.goto": "The node to go to when the condition holds.",
+    "BranchNode.cases": "Conditions tried in order; the first that holds decides.",
+    "BranchNode.else": "The node to go to when no condition holds.",
+    "Command.intent": "The intent that triggers the command.",
+    "Command.do": "goto: go to target; repeat: say the last prompt again; help: say the help text.",
+    "Confirmation.retry_prompt": "Said when the caller says the confirmed value is wrong, before asking again.",
+    "Confirmation.secure_prompt": "Said instead of reading back a low-confidence secure answer (a PIN).",
+    "ErrorPolicy.queue": "The queue a call is handed to when the flow fails at run time.",
+    "ErrorPolicy.priority": "The priority of that handoff (0-100, higher first).",
+    "ErrorPolicy.prompt": "Said before that handoff.",
+    "GotoNode.target": "The node to go to.",
+    "HandoffNode.queue": "The ACD queue the call is handed to (a key of acd.queues in voicebot.yaml).",
+    "HandoffNode.priority": "Priority in the queue (0-100, higher first).",
+    "HandoffNode.skills": "Agent skills the call needs.",
+    "HandoffNode.prompt": "Said before the transfer.",
+    "HangupNode.prompt": "Said before hanging up.",
+    "HttpSpec.url": "The http:// or https:// URL the JSON body is POSTed to.",
+    "HttpSpec.headers": "Extra request headers (e.g. an API key).",
+    "ActionNode.timeout_ms": "How long the action may take before it fails (100-60000 ms).",
+    "MenuNode.options": "The choices, each an intent with its key and the node it leads to.",
+    "MenuNode.slot": "The variable that receives the chosen intent.",
+    "MenuOption.intent": "The intent that chooses this option.",
+    "MenuOption.next": "The node this option leads to.",
+    "SayNode.prompt": "What to say (or the fallback text of play).",
+    "SetNode.clear": "Variables to remove.",
+    "Settings.language": "The flow's language (BCP 47), for prompts and recognition.",
+    "Settings.max_attempts": "No-input/no-match attempts at a node before its on_fail.",
+    "Settings.confirm": "When and how low-confidence answers are read back for confirmation.",
+    "Settings.on_error": "Where a call goes when the flow itself fails at run time.",
+    "Settings.timeouts": "Default listening timeouts of every node.",
+    "Settings.no_input": "Escalating messages when the caller says nothing.",
+    "Settings.no_match": "Escalating messages when the answer is not understood.",
+    "Settings.help": "Said when the caller asks for help at a node without its own help.",
+    "SubflowNode.next": "The node after the subflow returns.",
+}
+
+
+def _describe_properties(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    for name, prop in (schema.get("properties") or {}).items():
+        if isinstance(prop, dict) and "description" not in prop:
+            text = PROPERTY_DOCS.get(f"{model.__name__}.{name}") or PROPERTY_DOCS.get(name)
+            if text:
+                prop["description"] = text
+
+
 class _Model(BaseModel):
     # Numbers become text where text is expected, so "dtmf: 1" means the key 1.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, coerce_numbers_to_str=True,
+                              json_schema_extra=_describe_properties)
 
 
 class Timeouts(_Model):
@@ -146,6 +220,7 @@ class AskNode(_Listening):
     next: str | None = None
     min_length: int | None = Field(None, ge=1, le=32)
     max_length: int | None = Field(None, ge=1, le=32)
+    pattern: str | None = None
     terminator: str = "#"
     confirm: Literal["auto", "always", "never"] = "auto"
     secure: bool = Field(False, description="PINs: never read back, masked in logs, recording paused.")
@@ -157,6 +232,15 @@ class AskNode(_Listening):
             raise ValueError("min_length is greater than max_length")
         for key in self.dtmf.values():
             _check_key(key)
+        if self.type == "pattern":
+            if not self.pattern:
+                raise ValueError("a pattern ask needs pattern: a regular expression, e.g. '[A-Z]{1,2}[0-9][A-Z0-9]?'")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        elif self.pattern:
+            raise ValueError(f"pattern is only for type pattern, not {self.type}")
         if self.type == "intent":
             if not self.intents and not self.routes:
                 raise ValueError("an intent ask needs intents or routes")
@@ -283,6 +367,8 @@ NODE_KINDS = ("say", "ask", "menu", "action", "branch", "set", "goto", "subflow"
 
 class Flow(_Model):
     """A whole flow file."""
+
+    schema_: str | None = Field(None, alias="$schema")
 
     flow: str = Field(..., pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", description="The flow's name.")
     version: int = 1

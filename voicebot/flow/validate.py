@@ -221,7 +221,24 @@ def _entry_points(flow: Flow) -> list[str]:
 
 
 def _check_reachability(c: _Checker) -> None:
+    """Report nodes nothing leads to, but not the knock-on effects of another error.
+
+    A misspelt target is followed to the node it probably meant (its did-you-mean), so that node and those
+    after it are not reported as unreachable on top of the misspelling. Of a group of unreachable nodes only
+    the group's entry is reported: the rest are unreachable because it is.
+    """
     nodes = c.flow.nodes
+
+    def targets(node_id: str) -> list[str]:
+        out = []
+        for _, target in node_targets(nodes[node_id]):
+            if target in nodes:
+                out.append(target)
+            else:
+                close = difflib.get_close_matches(target, sorted(nodes), n=1)
+                out += close  # the node the author probably meant
+        return out
+
     seen: set[str] = set()
     todo = [n for n in _entry_points(c.flow) if n in nodes]
     while todo:
@@ -229,10 +246,26 @@ def _check_reachability(c: _Checker) -> None:
         if current in seen:
             continue
         seen.add(current)
-        todo += [t for _, t in node_targets(nodes[current]) if t in nodes and t not in seen]
-    for node_id in nodes:
-        if node_id not in seen:
-            c.add(node_id, "unreachable: no path from the start node or a command leads here")
+        todo += [t for t in targets(current) if t not in seen]
+    unreachable = [node_id for node_id in nodes if node_id not in seen]
+    fed = {t for node_id in unreachable for t in targets(node_id) if t != node_id}
+    entries = [node_id for node_id in unreachable if node_id not in fed] or unreachable[:1]  # a pure cycle
+    for node_id in entries:
+        after = _downstream(node_id, targets, set(unreachable)) - {node_id}
+        also = f" (nor to the {len(after)} node(s) only reachable from it)" if after else ""
+        c.add(node_id, f"unreachable: no path from the start node or a command leads here{also}")
+
+
+def _downstream(start: str, targets: Callable[[str], list[str]], within: set[str]) -> set[str]:
+    found: set[str] = set()
+    todo = [start]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        found.add(current)
+        todo += [t for t in targets(current) if t in within and t not in found]
+    return found
 
 
 def _check_closed_loops(c: _Checker) -> None:

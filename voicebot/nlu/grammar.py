@@ -180,6 +180,8 @@ class _Reader:
     def grammar(self, root: yaml.Node | None) -> Grammar:
         if root is None:
             raise self.fail(None, "grammar file is empty")
+        if isinstance(root, yaml.MappingNode):  # "$schema" points editors at grammars/schema.json: not ours
+            root.value = [(key, value) for key, value in root.value if key.value != "$schema"]
         top = self.mapping(root, "grammar file", _TOP_KEYS)
         for key in ("grammar", "intents"):
             if key not in top:
@@ -247,7 +249,8 @@ def load_grammar(path: Path) -> Grammar:
 def load_grammars(directory: Path) -> dict[str, Grammar]:
     """Every grammar in ``directory`` (``*.yaml``, ``*.yml``, ``*.json``), by name."""
     grammars: dict[str, Grammar] = {}
-    for path in sorted(p for p in directory.iterdir() if p.suffix in GRAMMAR_SUFFIXES and p.is_file()):
+    for path in sorted(p for p in directory.iterdir()
+                       if p.suffix in GRAMMAR_SUFFIXES and p.is_file() and p.name != "schema.json"):
         grammar = load_grammar(path)
         if grammar.name in grammars:
             raise GrammarError(path, None, f"grammar '{grammar.name}' is also defined in "

@@ -12,7 +12,9 @@ class ReportSettings(BaseModel):
 
     #: The service level the staffing estimate plans for: this share of calls answered within the
     #: queue's ``service_level_seconds`` (the usual "80/20" with the queue default of 20 s).
-    service_level_target: float = Field(default=0.8, gt=0, lt=1)
+    service_level_target: float = Field(
+        default=0.8, gt=0, lt=1,
+        description="Staff for this share of calls answered within each queue's service_level_seconds (0-1).")
 
 
 def parse_reports(raw: dict[str, Any] | None) -> ReportSettings:
@@ -20,7 +22,8 @@ def parse_reports(raw: dict[str, Any] | None) -> ReportSettings:
 
 
 def load_report_settings() -> ReportSettings:
-    from voicebot.config import config_document
+    """The ``reports:`` section of the effective configuration, checked with the rest."""
+    from voicebot.config import load_settings
 
-    document, _source = config_document()
-    return parse_reports(document.get("reports"))
+    settings, _source = load_settings()
+    return settings.reports

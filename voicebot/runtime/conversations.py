@@ -22,12 +22,14 @@ A file holds one conversation, or several under ``conversations:``::
       handoff: {queue: general, attached: {account_number: "44170923"}}
 
 Each call runs against its own fresh database file, through the same session runtime as real calls,
-and the stored call record is checked against the final state.
+and the stored call record is checked against the final state. A failure names the file and the line
+of its turn (``tests/x.yaml:14: turn 2 (say 'balance'): ...``).
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,7 @@ from voicebot.config import load_config
 from voicebot.events import Dtmf, Event, HangUp, NoInput, Utterance
 from voicebot.runtime.app import load_flow_with
 from voicebot.runtime.clock import ManualClock
+from voicebot.runtime.conversation_mocks import MockedRegistry, MockSpecError, parse_mocks
 from voicebot.runtime.session import CallSession
 from voicebot.services.registry import default_registry
 from voicebot.storage.calls import CallStore, to_jsonable
@@ -51,6 +54,9 @@ TURN_KEYS = {"say", "confidence", "nbest", "dtmf", "silence", "wait", "hangup", 
 EXPECT_KEYS = {"says", "not_says", "node", "vars", "slots", "listening", "ended", "secure"}
 END_KEYS = {"outcome", "authenticated", "vars", "slots", "intents", "handoff", "error", "nodes_include"}
 DATABASES = ("demo", "bank_down")
+TOP_KEYS = {"name", "flow", "caller", "dialled", "database", "turns", "end", "mocks", "note", "description", "$schema"}
+#: Where the loader keeps the line numbers of a conversation's parts (not a key a test file may use).
+LINES = "__lines__"
 
 
 class ConversationSpecError(ValueError):
@@ -63,6 +69,10 @@ class ConversationResult:
     path: Path
     failures: list[str] = field(default_factory=list)
     transcript: list[str] = field(default_factory=list)
+    #: The flow file that ran and the nodes the call went through (for coverage reports).
+    flow_path: Path | None = None
+    nodes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -71,15 +81,42 @@ class ConversationResult:
 
 def load_conversations(path: Path) -> list[dict[str, Any]]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConversationSpecError(f"{path}: invalid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConversationSpecError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
     items = data.get("conversations") if isinstance(data, dict) and "conversations" in data else [data]
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ConversationSpecError(f"{path}: expected a conversation mapping or a conversations list")
+    lines = _part_lines(text)
     for index, item in enumerate(items):
         _check_spec(path, index, item)
+        item[LINES] = lines[index] if index < len(lines) else {}
     return items
+
+
+def _part_lines(text: str) -> list[dict[str, Any]]:
+    """For each conversation of a file: the line of its start, of each turn and of its end."""
+    root = yaml.compose(text)
+    if isinstance(root, yaml.MappingNode):
+        by_key = {key.value: value for key, value in root.value}
+        conversations = by_key.get("conversations")
+        nodes = conversations.value if isinstance(conversations, yaml.SequenceNode) else [root]
+    else:
+        nodes = []
+    out: list[dict[str, Any]] = []
+    for node in nodes:
+        parts: dict[str, Any] = {"start": node.start_mark.line + 1, "turns": []}
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == "turns" and isinstance(value, yaml.SequenceNode):
+                    parts["turns"] = [item.start_mark.line + 1 for item in value.value]
+                elif key.value == "end":
+                    parts["end"] = key.start_mark.line + 1
+        out.append(parts)
+    return out
 
 
 def _check_spec(path: Path, index: int, spec: dict[str, Any]) -> None:
@@ -87,6 +124,13 @@ def _check_spec(path: Path, index: int, spec: dict[str, Any]) -> None:
     for key in ("name", "flow", "turns"):
         if key not in spec:
             raise ConversationSpecError(f"{where}: missing '{key}'")
+    unknown = set(spec) - TOP_KEYS - {LINES}
+    if unknown:
+        raise ConversationSpecError(f"{where}: unknown keys {sorted(unknown)} (known: {', '.join(sorted(TOP_KEYS))})")
+    try:
+        parse_mocks(spec.get("mocks"), default_registry().names())
+    except MockSpecError as exc:
+        raise ConversationSpecError(f"{where}: {exc}") from None
     if spec.get("database", "demo") not in DATABASES:
         raise ConversationSpecError(f"{where}: database must be one of {', '.join(DATABASES)}")
     for number, turn in enumerate(spec["turns"], 1):
@@ -112,12 +156,14 @@ def run_file(path: Path) -> Iterator[ConversationResult]:
 
 def run_conversation(spec: dict[str, Any], path: Path) -> ConversationResult:
     result = ConversationResult(str(spec["name"]), path)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="voicebot-conv-") as tmp:
         engine = make_engine(f"sqlite:///{tmp}/conversation.db")
         try:
             _Runner(spec, path, Path(tmp), engine, result).run()
         finally:
             engine.dispose()
+    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -134,8 +180,12 @@ class _Runner:
                     table.drop(engine)
         config = load_config()
         flow_path = (path.parent / spec["flow"]).resolve()
-        registry = default_registry()
+        base = default_registry()
+        registry = MockedRegistry(base, parse_mocks(spec.get("mocks"), base.names()))
         self.flow = load_flow_with(flow_path, config, registry)
+        result.flow_path = flow_path
+        self.path = path
+        self.lines: dict[str, Any] = spec.get(LINES) or {}
         self.clock = ManualClock()
         self.store = CallStore(engine, tmp / "spool")
         self.session = CallSession(self.flow, registry, self.store, self.clock)
@@ -143,22 +193,38 @@ class _Runner:
     def fail(self, message: str) -> None:
         self.result.failures.append(message)
 
+    def _at(self, number: int) -> str:
+        """``file:line: `` of turn ``number`` (0: the call start, -1: the end)."""
+        turns = self.lines.get("turns") or []
+        if number < 0:
+            line = self.lines.get("end") or self.lines.get("start")
+        elif self._first_is_expect and number < len(turns):
+            line = turns[number]
+        elif not self._first_is_expect and 0 < number <= len(turns):
+            line = turns[number - 1]
+        else:
+            line = self.lines.get("start")
+        return f"{self.path}:{line}: " if line else f"{self.path}: "
+
     def run(self) -> None:
         spec = self.spec
         turns = list(spec["turns"])
         actions = self.session.start(str(spec.get("caller", "")), str(spec.get("dialled", "")))
         first = turns[0] if turns and set(turns[0]) <= {"expect", "note"} else None
+        self._first_is_expect = first is not None
         if first is not None:
             turns = turns[1:]
         self._check_turn(0, first or {}, actions)
         for number, turn in enumerate(turns, 1):
             if self.session.ended and not turn.get("wait"):
-                self.fail(f"turn {number}: the call had already ended before {_describe(turn)}")
+                self.fail(f"{self._at(number)}turn {number}: the call had already ended before {_describe(turn)}")
                 break
             actions = self._play(turn)
             self._check_turn(number, turn, actions)
         self.session.close()
         self._check_end(spec.get("end") or {})
+        record = self.store.get_call(self.session.call_id)
+        self.result.nodes = list(record.nodes) if record is not None else []
 
     def _play(self, turn: dict[str, Any]) -> list[Action]:
         self.clock.advance(1.0)
@@ -193,7 +259,7 @@ class _Runner:
         for text_said in said:
             self.result.transcript.append(f"ivr: {text_said}")
         expect = turn.get("expect") or {}
-        where = f"turn {number} ({_describe(turn)})"
+        where = f"{self._at(number)}turn {number} ({_describe(turn)})"
         joined = " ".join(said)
         position = 0
         for wanted in expect.get("says", []):
@@ -221,6 +287,13 @@ class _Runner:
         _compare(self.fail, f"{where}: slots", expect.get("slots"), to_jsonable(state.recorded_slots()))
 
     def _check_end(self, end: dict[str, Any]) -> None:
+        at = self._at(-1)
+        failures_before = len(self.result.failures)
+        self._check_end_at(end)
+        for i in range(failures_before, len(self.result.failures)):
+            self.result.failures[i] = at + self.result.failures[i]
+
+    def _check_end_at(self, end: dict[str, Any]) -> None:
         state = self.session.state
         record = self.store.get_call(self.session.call_id)
         if record is None:

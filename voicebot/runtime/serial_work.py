@@ -8,6 +8,8 @@ calls, so twenty calls need a handful of threads, not twenty more.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +32,8 @@ class SerialWork:
         if self.executor is None:
             return run_now(job)
         future: Future[Any] = Future()
+        # The job runs in the submitter's context, so the call's log fields (voicebot.logs) follow it.
+        job = functools.partial(contextvars.copy_context().run, job)
         with self._lock:
             self._todo.append((job, future))
             if self._running:

@@ -30,6 +30,7 @@ from voicebot.flow.compile import CompiledFlow
 from voicebot.flow.engine import new_state, step
 from voicebot.flow.schema import AskNode
 from voicebot.flow.state import CallState
+from voicebot.logs import bind
 from voicebot.runtime.clock import Clock, SystemClock
 from voicebot.services.registry import ActionContext, ActionFailed, ActionRegistry
 from voicebot.storage.calls import CallStore
@@ -68,6 +69,8 @@ class CallSession:
     answer_unheard: bool = field(default=False, init=False)
     #: The outcome written to the call record (None until the call is finished).
     outcome: str | None = field(default=None, init=False)
+    #: Set by the SIP channel: the Call-ID header, stored in the record to match the PBX's logs.
+    sip_call_id: str = field(default="", init=False)
     _seq: int = field(default=0, init=False)
     _finished: bool = field(default=False, init=False)
 
@@ -78,7 +81,8 @@ class CallSession:
 
     def start(self, caller_id: str, dialled: str = "") -> list[Action]:
         now = self.clock.now()
-        self.store.start_call(self.call_id, caller_id, dialled, self.flow.root, _utc(now))
+        bind(call_id=self.call_id)  # every log line of this call's thread carries its id
+        self.store.start_call(self.call_id, caller_id, dialled, self.flow.root, _utc(now), self.sip_call_id)
         return self.send(CallStarted(self.call_id, caller_id, dialled, now))
 
     def say(self, text: str, confidence: float = 1.0) -> list[Action]:

@@ -104,3 +104,19 @@ def pin_matches(pin: str, pin_hash: str, pin_salt: str) -> bool:
 
 def set_pin(account: Account, pin: str) -> None:
     account.pin_hash, account.pin_salt = hash_pin(pin)
+
+
+class LostCardRequest(SQLModel, table=True):
+    """One lost-card request made without a PIN: counted per account and per caller ID to rate-limit them.
+
+    Keyed by the account number (not a foreign key): the count must survive a card or account change.
+    """
+
+    __tablename__ = "bank_lost_card_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_number: str = Field(index=True)
+    #: E.164 caller ID, or "anonymous" for callers without one (they share one allowance).
+    caller_id: str = Field(index=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    allowed: bool = True

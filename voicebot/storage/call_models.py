@@ -29,6 +29,8 @@ class CallRecord(SQLModel, table=True):
     caller_id: str = ""
     dialled: str = ""
     flow: str = ""
+    #: The SIP Call-ID header of the call (empty for text and simulated calls), to match the PBX's records.
+    sip_call_id: str = Field(default="", index=True)
     started_at: datetime = Field(sa_type=UTCDateTime, index=True)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     outcome: str | None = None

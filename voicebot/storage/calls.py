@@ -4,11 +4,15 @@ Every write is an "op" (a JSON-ready dict). It is applied to the database; if th
 (file gone, locked, tables missing, server down) the op is appended to ``<spool_dir>/<call_id>.jsonl``
 instead and the caller carries on, because a database hiccup must never drop a live call.
 :meth:`CallStore.replay_spool` later applies the spooled ops; applying is idempotent, so an op that
-reached the database twice is stored once.
+reached the database twice is stored once. A server replays at start-up and then periodically
+(:class:`voicebot.storage.spool_replayer.SpoolReplayer`); the ``calls`` commands replay before reading.
+Several processes may replay the same spool folder: each spool file is guarded by an exclusive
+``flock`` held while it is appended to, and while it is applied and deleted.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -16,6 +20,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,13 +56,18 @@ class CallStore:
         # Serialises spool appends against replays, so a line appended while its file is being
         # replayed is not deleted with it.
         self._lock = threading.RLock()
+        #: What the end-of-call log line needs from the start of calls in progress in this process.
+        self._live: dict[str, _LiveCall] = {}
 
     # -- writers (never raise) -------------------------------------------------------------------
 
-    def start_call(self, call_id: str, caller_id: str, dialled: str, flow: str, started_at: datetime) -> None:
+    def start_call(self, call_id: str, caller_id: str, dialled: str, flow: str, started_at: datetime,
+                   sip_call_id: str = "") -> None:
+        with self._lock:
+            self._live[call_id] = _LiveCall(caller_id, flow, started_at, sip_call_id)
         self._write(
             {"op": "start_call", "call_id": call_id, "caller_id": caller_id, "dialled": dialled,
-             "flow": flow, "started_at": started_at},
+             "flow": flow, "started_at": started_at, "sip_call_id": sip_call_id},
         )
 
     def log_step(
@@ -81,6 +91,9 @@ class CallStore:
         error: str | None,
         recording_path: str | None = None,
     ) -> None:
+        with self._lock:
+            live = self._live.pop(call_id, None)
+        _log_call_end(call_id, live, ended_at, outcome, error)
         # The end of a call is a good moment to flush its spool: nothing else will write for it.
         self._write(
             {"op": "finish_call", "call_id": call_id, "ended_at": ended_at, "outcome": outcome,
@@ -122,9 +135,21 @@ class CallStore:
     def last_call(self) -> CallRecord | None:
         return next(iter(self.list_calls(limit=1)), None)
 
-    def list_calls(self, limit: int = 50) -> list[CallRecord]:
-        """Most recent first."""
+    def list_calls(self, limit: int = 50, *, since: datetime | None = None, outcome: str | None = None,
+                   flow: str | None = None, caller: str | None = None) -> list[CallRecord]:
+        """Most recent first, filtered: started at or after ``since``; ``outcome`` ("in_progress" for calls
+        without one); ``flow`` (the flow's name); ``caller`` (a substring of the caller ID)."""
         query = select(CallRecord).order_by(col(CallRecord.started_at).desc(), col(CallRecord.id).desc())
+        if since is not None:
+            query = query.where(col(CallRecord.started_at) >= as_utc(since))
+        if outcome == "in_progress":
+            query = query.where(col(CallRecord.outcome).is_(None))
+        elif outcome:
+            query = query.where(CallRecord.outcome == outcome)
+        if flow:
+            query = query.where(CallRecord.flow == flow)
+        if caller:
+            query = query.where(col(CallRecord.caller_id).contains(caller))
         with session_scope(self.engine) as session:
             return list(session.exec(query.limit(limit)).all())
 
@@ -181,10 +206,15 @@ class CallStore:
         line = json.dumps(op, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as spool:
-                spool.write(line)
-                spool.flush()
-                os.fsync(spool.fileno())
+            while True:
+                with path.open("a", encoding="utf-8") as spool:
+                    fcntl.flock(spool.fileno(), fcntl.LOCK_EX)
+                    if os.fstat(spool.fileno()).st_nlink == 0:
+                        continue  # another process replayed and deleted it while we waited: open anew
+                    spool.write(line)
+                    spool.flush()
+                    os.fsync(spool.fileno())
+                    return
         except OSError as exc:
             # Last resort: the data goes into the log so an operator can still recover it.
             log.error("call %s: cannot spool to %s (%s); lost op follows: %s",
@@ -193,10 +223,25 @@ class CallStore:
     def _replay_file(self, path: Path) -> bool:
         """Apply one spool file in a single transaction and delete it; False if it has to stay."""
         try:
-            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            handle = path.open("r", encoding="utf-8")
+        except FileNotFoundError:
+            return False  # replayed meanwhile by another process
         except OSError as exc:
             log.warning("cannot read spool file %s (%s)", path, exc)
             return False
+        with handle:
+            # Held until the file is deleted: no other process appends to or replays it meanwhile.
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            if os.fstat(handle.fileno()).st_nlink == 0:
+                return False  # another process replayed it while we waited for the lock
+            try:
+                lines = [line for line in handle.read().splitlines() if line.strip()]
+            except (OSError, UnicodeDecodeError) as exc:
+                log.warning("cannot read spool file %s (%s)", path, exc)
+                return False
+            return self._apply_lines(path, lines)
+
+    def _apply_lines(self, path: Path, lines: list[str]) -> bool:
         ops, bad = [], []
         for line in lines:
             try:
@@ -218,6 +263,28 @@ class CallStore:
             return False
         log.info("replayed %d spooled op(s) from %s", len(ops), path)
         return bool(ops)
+
+
+@dataclass(frozen=True)
+class _LiveCall:
+    caller_id: str
+    flow: str
+    started_at: datetime
+    sip_call_id: str
+
+
+_calls_log = logging.getLogger("voicebot.calls")
+
+
+def _log_call_end(call_id: str, live: _LiveCall | None, ended_at: datetime, outcome: str, error: str | None) -> None:
+    """The one INFO line per call an operator reads (written here: every channel's calls end here)."""
+    if live is None:
+        _calls_log.info("call %s ended: outcome %s", call_id, outcome)
+        return
+    seconds = (as_utc(ended_at) - as_utc(live.started_at)).total_seconds()
+    _calls_log.info("call %s ended: outcome %s, caller %s, flow %s, %.1f s, SIP Call-ID %s%s", call_id, outcome,
+                    live.caller_id or "(none)", live.flow, seconds, live.sip_call_id or "-",
+                    f", error {error}" if error else "")
 
 
 def _short(exc: BaseException) -> str:
@@ -250,6 +317,7 @@ def _apply_start(session: Session, op: dict[str, Any]) -> None:
         return
     record = record or CallRecord(id=op["call_id"], started_at=_dt(op["started_at"]))
     record.caller_id, record.dialled, record.flow = op["caller_id"], op["dialled"], op["flow"]
+    record.sip_call_id = op.get("sip_call_id") or ""  # spool lines written before the column lack it
     record.started_at = _dt(op["started_at"])
     session.add(record)
 

@@ -67,33 +67,43 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        _sqlite_on_connect(dbapi_connection, busy_timeout_ms)
+
+    return on_connect
+
+
+def _sqlite_on_connect(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     # Pragmas are per connection, so they must be set on every new one; WAL lets readers (reports, the
     # ACD) run while a call is being written, and SQLite ignores foreign keys unless asked.
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """An engine for ``url`` (default :func:`database_url`), configured for concurrent use."""
+def make_engine(url: str | None = None, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for ``url`` (default :func:`database_url`), configured for concurrent use.
+
+    ``busy_timeout_ms``: how long a SQLite writer waits for another process's lock (tests shorten it).
+    """
     url = postgres_driver(url or database_url())
     if not _is_sqlite(url):
         # pool_pre_ping: a PostgreSQL restart must not fail the next call's first write.
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         # No pooling for SQLite: a pooled connection keeps writing into a database file that was deleted
         # or replaced, silently losing data; a fresh connection per transaction fails loudly instead (and
         # the call store spools). Opening a SQLite file costs well under a millisecond.
         poolclass=NullPool,
     )
-    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
     return engine
 
 
@@ -103,7 +113,8 @@ def create_tables(engine: Engine) -> None:
     from voicebot.storage import acd_models, bank_models, call_models  # noqa: F401
 
     SQLModel.metadata.create_all(engine)
-    add_missing_columns(engine)
+    _add_defaulted_columns(engine)  # NOT NULL columns with a default and an index: listed by hand
+    add_missing_columns(engine)  # every other new column is nullable and added generically
 
 
 def add_missing_columns(engine: Engine) -> list[str]:
@@ -129,6 +140,23 @@ def add_missing_columns(engine: Engine) -> list[str]:
                 connection.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
                 added.append(f"{table.name}.{column.name}")
     return added
+
+
+#: Columns added after a table was first created: (table, column, SQL type and default). create_all does
+#: not alter existing tables, so a database made by an older voicebot gets them here.
+_ADDED_COLUMNS = (("call_record", "sip_call_id", "VARCHAR NOT NULL DEFAULT ''", "ix_call_record_sip_call_id"),)
+
+
+def _add_defaulted_columns(engine: Engine) -> None:
+    from sqlalchemy import text
+
+    inspector = inspect(engine)
+    tables = set(inspector.get_table_names())
+    for table, column, sql_type, index in _ADDED_COLUMNS:
+        if table in tables and column not in {c["name"] for c in inspector.get_columns(table)}:
+            with engine.begin() as connection:
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+                connection.execute(text(f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({column})"))
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from voicebot.storage.bank_models import (
     BankTransaction,
     Card,
     Customer,
+    LostCardRequest,
     PhoneNumber,
     hash_pin,
 )
@@ -153,7 +154,7 @@ def seed_demo(engine: Engine, *, reset: bool = True) -> DemoSummary:
     with session_scope(engine) as session:
         if reset:
             # Children first, for the foreign keys.
-            for table in (Card, BankTransaction, Account, PhoneNumber, Customer):
+            for table in (LostCardRequest, Card, BankTransaction, Account, PhoneNumber, Customer):
                 session.exec(delete(table))
         for spec in DEMO_CUSTOMERS:
             numbers = [account["number"] for account in spec["accounts"]]

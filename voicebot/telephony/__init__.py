@@ -1,1 +1,1 @@
-"""Telephony: answering SIP calls (pyVoIP 1.6.8, fixed in :mod:`voicebot.telephony.pyvoip_adapter`)."""
+"""Telephony: the SIP user agent (messages, dialogs, RTP, outbound calls), the endpoint, the call loop."""

@@ -103,6 +103,7 @@ def run_call(
     into drift. ``closing`` set (the service is shutting down): the caller hears a short goodbye, then BYE.
     ``stop`` set (the grace period is over): the call is ended at once, and BYE is sent.
     """
+    call.session.sip_call_id = str(getattr(channel, "sip_call_id", "") or "")
     silence = np.zeros(FRAME, dtype=np.int16)
     # The endpoint's own shutdown hook, where the channel has one (SipEndpoint.request_end sets it): the same
     # request as ``closing``, per call.

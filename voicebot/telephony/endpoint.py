@@ -1,14 +1,14 @@
-"""The SIP endpoint: configuration, and one :class:`CallChannel` per answered call.
+"""The SIP endpoint: configuration, one :class:`CallChannel` per answered call, and outbound calls.
 
-Nothing here imports pyVoIP: :mod:`voicebot.telephony.pyvoip_adapter` does.
+The SIP layer is :mod:`voicebot.telephony.sip_ua` (messages, dialogs), :mod:`voicebot.telephony.rtp` (media) and
+:mod:`voicebot.telephony.outbound` (our INVITEs); this module is what the rest of voicebot sees of it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +16,8 @@ from typing import Literal
 
 import numpy as np
 
-from voicebot.telephony.pyvoip_adapter import AdapterCall, AdapterPhone, CallState, InvalidStateError
+from voicebot.telephony.sip_call import CallEnded, CallState, SipCall
+from voicebot.telephony.sip_ua import UaConfig, UserAgent
 
 log = logging.getLogger("voicebot.sip")
 
@@ -37,6 +38,8 @@ class SipConfig:
     username: str = "voicebot"
     password: str = ""
     max_calls: int = 20
+    #: RFC 3261 T1 in seconds (200 OK retransmission, ACK timeout 64*T1): configurable for tests only.
+    t1: float = 0.5
     #: dialled number (the user part of the To URI) -> flow file; ``default_flow`` answers every other number.
     flows: dict[str, Path] = field(default_factory=dict)
     default_flow: Path = Path("flows/banking.yaml")
@@ -53,30 +56,24 @@ class SipConfig:
         return self.flows.get(dialled, self.default_flow)
 
 
-_USER = re.compile(r"sips?:([^@;>]+)@")
-
-
-def _number(header: object) -> str:
-    """The user part of a From/To header as pyVoIP parsed it (``number``), else from its raw text."""
-    if isinstance(header, dict):
-        number = header.get("number")
-        if number:
-            return str(number)
-        found = _USER.search(str(header.get("raw", "")))
-        return found.group(1) if found else ""
-    return ""
-
-
 class CallChannel:
-    """One answered SIP call as the call loop sees it: 20 ms frames of int16 PCM in and out, and keys."""
+    """One SIP call as the call loop sees it: 20 ms frames of int16 PCM in and out, keys, hang-up.
 
-    def __init__(self, call: AdapterCall) -> None:
+    ``end_requested`` is the shutdown hook: :meth:`SipEndpoint.request_end` sets it on every live call, and the
+    call's owner may play a goodbye before it calls :meth:`hang_up` (the endpoint sends BYE itself when the
+    shutdown deadline passes).
+    """
+
+    def __init__(self, call: SipCall) -> None:
         self._call = call
-        headers = call.request.headers
-        self.sip_call_id: str = str(call.call_id)
-        self.caller_id: str = _number(headers.get("From"))
-        self.dialled: str = _number(headers.get("To"))
-        self._keys_lock = threading.Lock()
+        self.sip_call_id: str = call.call_id
+        self.caller_id: str = call.caller_id
+        self.dialled: str = call.dialled
+        self.end_requested = threading.Event()
+
+    @property
+    def call(self) -> SipCall:
+        return self._call
 
     def answer(self) -> None:
         self._call.answer()
@@ -88,42 +85,57 @@ class CallChannel:
 
     @property
     def ended(self) -> bool:
-        return bool(self._call.state == CallState.ENDED)
+        return self._call.state == CallState.ENDED
 
     def read_frame(self) -> np.ndarray | None:
-        rtp = self._call.rtp
-        return rtp.read_frame() if rtp is not None and not self.ended else None
+        return self._call.read_frame()
 
     def write_frame(self, frame: np.ndarray) -> None:
-        rtp = self._call.rtp
-        if rtp is not None and not self.ended:
-            rtp.send_frame(frame)
+        self._call.write_frame(frame)
 
     def keys(self) -> str:
-        """DTMF keys received since the last call."""
-        with self._keys_lock:
-            return str(self._call.get_dtmf(1024))
+        """DTMF keys received (RFC 4733 and SIP INFO) since the last call."""
+        return self._call.take_keys()
 
     def hang_up(self) -> None:
-        """Send BYE (if the call is still up)."""
-        if self._call.state == CallState.ANSWERED:
-            with contextlib.suppress(InvalidStateError):
-                self._call.hangup()
+        """End the call: BYE if answered (CANCEL or a final response before that); no-op once ended."""
+        self._call.hang_up()
+
+    def wait_ended(self, timeout: float | None = None) -> bool:
+        return self._call.ended.wait(timeout)
 
     @property
     def stats(self) -> dict[str, int]:
         rtp = self._call.rtp
-        if rtp is None:
-            return {}
-        return {"rx_packets": rtp.rx_packets, "tx_packets": rtp.tx_packets, "dropped": rtp.dropped,
-                "rtp_port": int(rtp.inPort)}
+        return rtp.stats if rtp is not None else {}
+
+
+class OutboundChannel(CallChannel):
+    """An outbound call (:meth:`SipEndpoint.dial`): the channel surface plus its outcome.
+
+    ``outcome``: "" while ringing, then answered, busy, declined, no_answer, cancelled or failed
+    (``outcome_reason`` says why: the status line, "no response", ...).
+    """
+
+    def wait_outcome(self, timeout: float | None = None) -> str:
+        """Wait until the call is answered or has failed; the outcome ("" if still undecided at the timeout)."""
+        self._call.settled.wait(timeout)
+        return self.outcome
+
+    @property
+    def outcome(self) -> str:
+        return self._call.outcome
+
+    @property
+    def outcome_reason(self) -> str:
+        return self._call.outcome_reason
 
 
 class SipEndpoint:
     """Listens for SIP calls; each answered call runs ``on_call(channel)`` in its own thread.
 
     ``on_call`` runs while the call lasts; when it returns the call is hung up (BYE) if still up, and its
-    RTP socket, thread and port are released.
+    RTP socket, thread and port are released. An ended call frees its ``max_calls`` slot at once.
     """
 
     def __init__(self, config: SipConfig, on_call: Callable[[CallChannel], None]) -> None:
@@ -131,19 +143,21 @@ class SipEndpoint:
         self.on_call = on_call
         self.accepting = True
         registrar = (config.registrar_host, config.registrar_port) if config.mode == "register" else None
-        self.phone = AdapterPhone(
-            host=config.host, sip_port=config.sip_port, rtp_low=config.rtp_port_low, rtp_high=config.rtp_port_high,
-            on_call=self._handle, trunk=config.mode == "trunk", registrar=registrar,
-            username=config.username, password=config.password, max_calls=config.max_calls,
-        )
+        self.ua = UserAgent(UaConfig(
+            host=config.host, port=config.sip_port, rtp_low=config.rtp_port_low, rtp_high=config.rtp_port_high,
+            trunk=config.mode == "trunk", registrar=registrar, username=config.username, password=config.password,
+            max_calls=config.max_calls, t1=config.t1,
+        ), self._handle)
+        self.channels: dict[str, CallChannel] = {}
+        self._ending = False
         self._started = False
 
     @property
     def sip_port(self) -> int:
-        return self.phone.sip_port
+        return self.ua.port
 
     def start(self) -> None:
-        self.phone.start()
+        self.ua.start()
         self._started = True
         log.info("SIP endpoint (%s) listening on %s:%d, RTP %d-%d", self.config.mode, self.config.host,
                  self.sip_port, self.config.rtp_port_low, self.config.rtp_port_high)
@@ -151,37 +165,57 @@ class SipEndpoint:
     def stop_accepting(self) -> None:
         """New INVITEs get 486 Busy Here from now on; calls in progress continue."""
         self.accepting = False
-        self.phone.max_calls = 0
+        self.ua.accepting = False
 
     def active_calls(self) -> int:
-        return self.phone.active_calls()
+        return self.ua.active_calls()
+
+    def request_end(self) -> None:
+        """Shutdown hook: ask every live call's owner to finish (``channel.end_requested``), e.g. with a goodbye."""
+        self._ending = True
+        for channel in list(self.channels.values()):
+            channel.end_requested.set()
 
     def wait_calls(self, timeout: float) -> bool:
-        """Wait for the calls in progress to end; True if all did."""
-        for thread in list(self.phone.call_threads.values()):
-            thread.join(timeout)
-        return self.active_calls() == 0
+        """Wait, ``timeout`` seconds in total for all of them, for the calls in progress to end; True if all did."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self.ua.call_threads.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in list(self.ua.call_threads.values()))
 
-    def stop(self) -> None:
-        """Stop at once: calls still up get BYE, the SIP socket closes."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop now: calls still up get BYE, the SIP socket closes; call threads get ``timeout`` s in total."""
         self.accepting = False
         if self._started:
-            self.phone.stop()
+            self.ua.stop()
             self._started = False
-        for thread in list(self.phone.call_threads.values()):
-            thread.join(2.0)
+        self.wait_calls(timeout)
 
-    def _handle(self, call: AdapterCall) -> None:
+    def dial(self, target: str, *, caller: str = "", headers: dict[str, str] | None = None,
+             ring_timeout: float = 15.0) -> OutboundChannel:
+        """Place an outbound call to a SIP URI (``sip:agent@host:port``): trunk mode sends the INVITE there,
+        register mode through the registrar/proxy. ``headers``: extra headers (``X-Voicebot-Handoff``).
+        Returns at once; :meth:`OutboundChannel.wait_outcome` waits for the answer or the failure."""
+        call = self.ua.dialer.dial(target, caller=caller, headers=list((headers or {}).items()),
+                                   ring_timeout=ring_timeout)
+        return OutboundChannel(call)
+
+    def _handle(self, call: SipCall) -> None:
         channel = CallChannel(call)
         if not self.accepting:  # shutting down: an INVITE that slipped in gets 486 Busy Here
-            with contextlib.suppress(InvalidStateError):
-                call.deny()
+            call.reject(486, "Busy Here")
             return
+        self.channels[call.call_id] = channel  # before the answer: request_end() must not miss it
+        if self._ending:
+            channel.end_requested.set()
         try:
-            channel.answer()
-        except InvalidStateError:
-            log.info("call %s ended before it was answered", channel.sip_call_id)
-            return
-        log.info("call %s from %r to %r answered (%s)", channel.sip_call_id, channel.caller_id, channel.dialled,
-                 channel.codec)
-        self.on_call(channel)
+            try:
+                channel.answer()
+            except CallEnded:
+                log.info("call %s ended before it was answered", channel.sip_call_id)
+                return
+            log.info("call %s from %r to %r answered (%s)", channel.sip_call_id, channel.caller_id,
+                     channel.dialled, channel.codec)
+            self.on_call(channel)
+        finally:
+            self.channels.pop(call.call_id, None)

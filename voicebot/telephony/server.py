@@ -18,7 +18,6 @@ Configuration: the ``sip:`` section of ``voicebot.yaml`` (or the file given), th
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -29,8 +28,9 @@ from types import FrameType
 from typing import Any
 
 from voicebot.asr.base import Recognizer
-from voicebot.config import ConfigError, config_document
+from voicebot.config import ConfigError, load_settings
 from voicebot.flow.compile import CompiledFlow
+from voicebot.logs import call_log_context
 from voicebot.runtime.app import Services, open_services
 from voicebot.runtime.call import GOODBYE
 from voicebot.runtime.call_events import CallEvent
@@ -53,39 +53,16 @@ class ServeSettings:
 
 
 def load_sip_config(path: Path | None = None, env: dict[str, str] | None = None) -> ServeSettings:
-    """The ``sip:`` section of the configuration file (``VOICEBOT_CONFIG`` or ./voicebot.yaml), then env."""
-    env = dict(os.environ if env is None else env)
-    document, source = config_document(path, env)
-    data = document.get("sip") or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: sip must be a mapping")
-    registrar = data.get("registrar") or {}
-    low, high = (data.get("rtp_ports") or [30000, 30999])[:2]
-    if env.get("VOICEBOT_RTP_PORTS"):
-        low_text, _, high_text = env["VOICEBOT_RTP_PORTS"].partition("-")
-        low, high = int(low_text), int(high_text or low_text)
-    reg_host, reg_port = str(registrar.get("host", "127.0.0.1")), int(registrar.get("port", 5060))
-    if env.get("VOICEBOT_SIP_REGISTRAR"):
-        reg_host, _, port_text = env["VOICEBOT_SIP_REGISTRAR"].partition(":")
-        reg_port = int(port_text or 5060)
+    """The ``sip:`` section of the configuration file (``VOICEBOT_CONFIG`` or ./voicebot.yaml), then env.
+
+    Checked by :mod:`voicebot.config` (ConfigError lines name the file and key, or the variable).
+    """
+    settings, _source = load_settings(path, env)
     try:
-        sip = SipConfig(
-            host=env.get("VOICEBOT_SIP_HOST") or str(data.get("host", "127.0.0.1")),
-            sip_port=int(env.get("VOICEBOT_SIP_PORT") or data.get("port", 5060)),
-            rtp_port_low=int(low),
-            rtp_port_high=int(high),
-            mode=(env.get("VOICEBOT_SIP_MODE") or str(data.get("mode", "trunk"))),  # type: ignore[arg-type]
-            registrar_host=reg_host,
-            registrar_port=reg_port,
-            username=env.get("VOICEBOT_SIP_USER") or str(registrar.get("username", "voicebot")),
-            password=env.get("VOICEBOT_SIP_PASSWORD") or str(registrar.get("password", "")),
-            max_calls=int(env.get("VOICEBOT_MAX_CALLS") or data.get("max_calls", 20)),
-            flows={str(k): Path(v) for k, v in (data.get("flows") or {}).items()},
-            default_flow=Path(data.get("default_flow", "flows/banking.yaml")),
-        )
-    except (TypeError, ValueError) as exc:
+        sip = settings.sip.endpoint_config()
+    except ValueError as exc:
         raise ConfigError(f"sip: {exc}") from exc
-    return ServeSettings(sip, float(data.get("shutdown_grace_seconds", 10.0)))
+    return ServeSettings(sip, settings.sip.shutdown_grace_seconds)
 
 
 @dataclass
@@ -145,7 +122,8 @@ class VoicebotServer:
 
             unsubscribe = self.services.bus.subscribe(forward, CallEvent)
         try:
-            result = run_call(channel, call, stop=self.stop_calls, closing=self.closing_calls)
+            with call_log_context(sip_call_id=channel.sip_call_id):  # on every log line of this call (JSON logs)
+                result = run_call(channel, call, stop=self.stop_calls, closing=self.closing_calls)
         finally:
             if unsubscribe is not None:
                 unsubscribe()
@@ -196,6 +174,10 @@ def serve(config_path: Path | None = None, *, engine: str | None = None,
     from voicebot.config import load_config
 
     services = open_services(config=load_config(config_path))
+    from voicebot.storage.spool_replayer import SpoolReplayer
+
+    # Spooled records now, then every spool.replay_seconds (issue 8).
+    replayer = SpoolReplayer(services.store, services.config.settings.spool.replay_seconds).start()
     server = VoicebotServer.create(settings, engine=engine, services=services)
     stop = stop or threading.Event()
 
@@ -215,6 +197,7 @@ def serve(config_path: Path | None = None, *, engine: str | None = None,
             pass
     finally:
         server.shutdown()
+        replayer.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0

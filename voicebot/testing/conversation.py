@@ -2,6 +2,7 @@
 production code never imports ``voicebot.testing``); this name is kept for the pytest plugin and older imports."""
 
 from voicebot.runtime.conversations import (
+    LINES,
     ConversationResult,
     ConversationSpecError,
     load_conversations,
@@ -9,4 +10,4 @@ from voicebot.runtime.conversations import (
     run_file,
 )
 
-__all__ = ["ConversationResult", "ConversationSpecError", "load_conversations", "run_conversation", "run_file"]
+__all__ = ["LINES", "ConversationResult", "ConversationSpecError", "load_conversations", "run_conversation", "run_file"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from voicebot.testing.conversation import load_conversations, run_conversation
+from voicebot.testing.conversation import LINES, load_conversations, run_conversation
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.File | None:
@@ -49,7 +49,8 @@ class ConversationItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"conversation: {self.name}"
+        start = (self.spec.get(LINES) or {}).get("start") or 1
+        return self.path, start - 1, f"conversation: {self.name}"
 
 
 class ConversationFailed(Exception):
