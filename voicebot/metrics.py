@@ -21,7 +21,15 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, get_args
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    make_asgi_app,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -173,6 +181,10 @@ class Metrics:
             self.calls_active.labels(phase).inc()
 
     # ----- output ----------------------------------------------------------------------------------
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format and its content type (for a plain HTTP handler, e.g. serve's health port)."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Every sample now, keyed by (name, sorted labels): for tests and the CLI."""
