@@ -113,3 +113,15 @@ def test_callbacks_counted_by_what_became_of_them() -> None:
     rows = [entry("live", "abandoned", offered=True), entry("callback", "callback_completed", offered=True),
             entry("callback", "callback_failed"), entry("callback", "waiting"), entry("callback", "cancelled")]
     assert d.callbacks(rows) == d.Callbacks(offered=2, accepted=4, completed=1, failed=1, pending=1, cancelled=1)
+
+
+def test_hour_by_hour_follows_the_hour_each_call_started_in() -> None:
+    early = record("a", "self_served", queue=None)
+    late = record("b", "answered", 30_000, answered=True)
+    late.started_at = T + timedelta(minutes=65)
+    abandoned = record("c", "abandoned_in_queue", 8_000)
+    abandoned.started_at = T + timedelta(minutes=59, seconds=59)
+    hours = d.hourly([early, late, abandoned], d.classify([early, late, abandoned], {}, SETTINGS))
+    assert [(h.hour, h.calls, h.self_served, h.queued, h.answered, h.abandoned, h.sl1, h.sl2) for h in hours] == [
+        (T, 2, 1, 1, 0, 1, 0.0, 1.0), (T + timedelta(hours=1), 1, 0, 1, 1, 0, 0.0, 0.0)]
+    assert hours[0].containment == 0.5 and hours[1].containment == 0.0

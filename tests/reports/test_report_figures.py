@@ -121,6 +121,12 @@ def test_staffing_from_the_measured_arrivals_and_handle_time(report: dict[str, A
     }]
 
 
+def test_hour_by_hour(report: dict[str, Any]) -> None:
+    # The whole day fits in its first hour: the same figures as the totals.
+    assert report["hourly"] == [{"hour": SINCE.isoformat(), "calls": 10, "self_served": 1, "containment": 0.1,
+                                 "queued": 7, "answered": 2, "abandoned": 2, "sl1": 0.25, "sl2": 0.5}]
+
+
 def test_queue_breakdown_and_filter(day: Day, report: dict[str, Any]) -> None:
     assert list(report["queues"]) == ["general"]
     assert report["queues"]["general"]["service_level"] == report["service_level"]
@@ -150,7 +156,7 @@ def test_the_command_prints_the_same_figures(day: Day, tmp_path: Path, monkeypat
     data = json.loads(result.output)
     assert data == build_report(day.engine, day.settings, ReportSettings(), SINCE, UNTIL)
     assert set(data) >= {"containment", "service_level", "asa", "abandonment", "aht", "occupancy", "ivr_funnel",
-                         "callbacks", "staffing"}
+                         "callbacks", "staffing", "hourly"}
     table = runner.invoke(main, args)
     assert table.exit_code == 0, table.output
     assert "Containment         10.0%  (1 self-served of 10)" in table.output
@@ -162,5 +168,6 @@ def test_the_command_prints_the_same_figures(day: Day, tmp_path: Path, monkeypat
     assert lines[0] == "metric,value" and "service_level.sl1,0.25" in lines and "asa,22.5" in lines
     assert "ivr_funnel.anything_else.mean_confidence,0.42" in lines
     assert f"staffing.{SINCE.isoformat()}.general.agents_needed,1" in lines
+    assert f"hourly.{SINCE.isoformat()}.containment,0.1" in lines
     bad = runner.invoke(main, ["report", "--since", "yesterday", "--until", UNTIL.isoformat()])
     assert bad.exit_code != 0 and "ISO date" in bad.output

@@ -314,6 +314,43 @@ def callbacks(entries: Iterable[QueueEntry]) -> Callbacks:
         cancelled=status["cancelled"])
 
 
+# ----- hour by hour (the dashboard's charts) ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Hour:
+    hour: datetime
+    calls: int
+    self_served: int
+    containment: float | None
+    queued: int
+    answered: int
+    abandoned: int
+    sl1: float | None
+    sl2: float | None
+
+
+def hourly(calls: Sequence[CallRecord], queued: Sequence[QueuedCall]) -> list[Hour]:
+    """Containment and service level per hour (UTC) the calls started in, for hours with calls."""
+    def hour_of(value: datetime) -> datetime:
+        return as_utc(value).replace(minute=0, second=0, microsecond=0)
+
+    by_hour: dict[datetime, list[CallRecord]] = defaultdict(list)
+    for call in calls:
+        by_hour[hour_of(call.started_at)].append(call)
+    started = {c.id: hour_of(c.started_at) for c in calls}
+    queued_by_hour: dict[datetime, list[QueuedCall]] = defaultdict(list)
+    for q in queued:
+        if q.call_id in started:
+            queued_by_hour[started[q.call_id]].append(q)
+    out = []
+    for hour, rows in sorted(by_hour.items()):
+        served = containment(rows)
+        level = service_level(queued_by_hour[hour])
+        out.append(Hour(hour, len(rows), served.self_served, served.rate, level.queued, level.answered,
+                        level.abandoned, level.sl1, level.sl2))
+    return out
+
+
 # ----- staffing ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

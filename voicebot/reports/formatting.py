@@ -29,7 +29,7 @@ def flatten(report: dict[str, Any]) -> Iterator[tuple[str, Any]]:
                 yield from walk(f"{prefix}.{key}" if prefix else str(key), inner)
         elif isinstance(value, list):
             for item in value:
-                key = item["node"] if "node" in item else f"{item['hour']}.{item['queue']}"
+                key = item["node"] if "node" in item else ".".join(str(item[k]) for k in ("hour", "queue") if k in item)
                 rest = {k: v for k, v in item.items() if k not in ("node", "hour", "queue")}
                 yield from walk(f"{prefix}.{key}", rest)
         else:
@@ -91,6 +91,12 @@ def as_table(report: dict[str, Any]) -> str:
                           [[n["node"], str(n["reached"]), str(n["hung_up"]), str(n["handed_off"]), str(n["turns"]),
                             _pct(n["no_match_rate"]), _pct(n["no_input_rate"]), _value(n["mean_confidence"])]
                            for n in report["ivr_funnel"]]), ""]
+    if report["hourly"]:
+        lines += [*_table(["hour", "calls", "self-served", "containment", "queued", "answered", "abandoned", "SL1",
+                           "SL2"],
+                          [[h["hour"], str(h["calls"]), str(h["self_served"]), _pct(h["containment"]), str(h["queued"]),
+                            str(h["answered"]), str(h["abandoned"]), _pct(h["sl1"]), _pct(h["sl2"])]
+                           for h in report["hourly"]]), ""]
     if report["staffing"]:
         lines += _table(["hour", "queue", "calls", "AHT s", "erlangs", "agents needed", "expected SL"],
                         [[h["hour"], h["queue"], str(h["calls"]), _value(h["aht_seconds"]),

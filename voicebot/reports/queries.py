@@ -109,6 +109,7 @@ def build_report(engine: Engine, acd: AcdSettings, settings: ReportSettings, sin
         "occupancy": {**asdict(whole), "agents": {login: asdict(a) for login, a in agents.items()}},
         "ivr_funnel": [_node(n) for n in d.funnel(steps)],
         "callbacks": asdict(d.callbacks(e for e in entries.values() if e.call_id in chosen)),
+        "hourly": [{**asdict(h), "hour": h.hour.isoformat()} for h in d.hourly(calls, queued)],
         "staffing": [{**asdict(h), "hour": h.hour.isoformat()}
                      for h in d.staffing(queued, settings.service_level_target)],
     }
