@@ -171,3 +171,26 @@ def test_the_command_prints_the_same_figures(day: Day, tmp_path: Path, monkeypat
     assert f"hourly.{SINCE.isoformat()}.containment,0.1" in lines
     bad = runner.invoke(main, ["report", "--since", "yesterday", "--until", UNTIL.isoformat()])
     assert bad.exit_code != 0 and "ISO date" in bad.output
+
+
+def test_docs_list_every_key_of_the_json(report: dict[str, Any]) -> None:
+    import re
+
+    from tests.reports.scenario import ROOT
+
+    text = (ROOT / "docs" / "reports.md").read_text()
+    table = text[text.index("| key | content |"):]
+    table = table[:table.index("\n\n")]
+    documented: dict[str, str] = {}
+    for line in table.splitlines()[2:]:
+        keys, content = line.split("|")[1:3]
+        for key in re.findall(r"`([a-z_0-9]+)`", keys):
+            documented[key] = content
+    assert set(documented) == set(report)
+    for key, value in report.items():
+        inner = value if isinstance(value, dict) else value[0] if isinstance(value, list) and value else {}
+        if key in ("outcomes", "queues"):
+            continue
+        for field in inner:
+            if field != "agents" and not isinstance(inner[field], dict):
+                assert f"`{field}`" in documented[key], f"{key}.{field} is not in docs/reports.md"
