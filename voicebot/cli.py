@@ -443,6 +443,7 @@ def _register_command_groups() -> None:
     from voicebot.cli_calls import calls
     from voicebot.cli_chat import chat
     from voicebot.cli_config import config
+    from voicebot.cli_reports import register as register_report_commands
     from voicebot.cli_test import test_cmd
     from voicebot.cli_validate import validate
 
@@ -452,6 +453,7 @@ def _register_command_groups() -> None:
     main.add_command(test_cmd)
     main.add_command(validate)
     register_acd_commands(main)  # agents, queues, callbacks, handoff-schema
+    register_report_commands(main)  # report
 
 
 _register_command_groups()
