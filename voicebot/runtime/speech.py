@@ -160,7 +160,8 @@ def _interpret(out: Recognition, text: str, listen: Listen, flow: CompiledFlow |
     if flow is not None:
         node = flow.flows[flow_name].nodes[node_id]
         assert isinstance(node, (AskNode, MenuNode))
-        found = interpret_speech(flow, flow_name, node_id, node, text, today, Commands.active(flow, flow_name))
+        found = interpret_speech(flow, flow_name, node_id, node, text, today,
+                                 Commands.active(flow, flow_name, node))
         if isinstance(found, Filled):
             out.intent = found.intent
             out.slots = {node.slot: found.value, **found.entities}
