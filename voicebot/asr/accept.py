@@ -69,14 +69,14 @@ def looping(text: str, max_digits: int = 32) -> bool:
 
 
 def unloop(text: str, digits_too: bool = False) -> str:
-    """``text`` with every phrase said twice or more in a row said once ("yes please yes please" -> "yes
-    please"): Whisper's loop on a padded window. Phrases made only of digit words are kept unless
-    ``digits_too`` ("one two one two" is a PIN)."""
+    """``text`` with every word or phrase said twice or more in a row said once ("yes please yes please" ->
+    "yes please", "yes yes" -> "yes"): Whisper's loop on a padded window. Digit words and phrases made
+    only of digit words are kept unless ``digits_too`` ("one two one two" is a PIN)."""
     words = text.split()
     changed = True
     while changed:
         changed = False
-        for size in range(min(8, len(words) // 2), 1, -1):
+        for size in range(min(8, len(words) // 2), 0, -1):
             for i in range(len(words) - 2 * size + 1):
                 chunk = words[i:i + size]
                 if chunk != words[i + size:i + 2 * size] or (not digits_too and set(chunk) <= _DIGITS):
