@@ -139,3 +139,11 @@ def test_the_demo_bank_hears_goodbye_everywhere() -> None:
     spec = yaml.safe_load((ROOT / "flows" / "banking.yaml").read_text())
     intents = {c["intent"] for c in spec["commands"]}
     assert {"goodbye", "speak_to_agent", "repeat", "help", "main_menu"} <= intents
+
+
+def test_digits_at_a_digits_question_are_no_command(flow: CompiledFlow) -> None:
+    call = at_pin(flow)
+    call.say("it is all six seven three")  # "oh" heard as "all": not "that's all" (goodbye)
+    assert call.hangup is None and call.state.node == "pin"
+    call.say("one more time")  # one digit word in a command phrase is still the command
+    assert call.state.intents[-1] == "repeat" and call.said[-1] == "PIN?" and call.state.node == "pin"

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from voicebot.asr.accept import rank
+from voicebot.asr.accept import rank, resembles, screened
 from voicebot.asr.base import (
     GrammarKind,
     GrammarSpec,
@@ -266,7 +266,7 @@ class WhisperRecognizer:
                  beam_size: int = 5, *, num_workers: int = 1, bias: Bias = "prompt",
                  constrain: tuple[GrammarKind, ...] = ("digits",), decoder: Decoder = "nbest",
                  hypotheses: int = 5, window_s: int = 10,
-                 prompted: tuple[GrammarKind, ...] = ("yes_no", "phrases")) -> None:
+                 prompted: tuple[GrammarKind, ...] = ("yes_no", "phrases"), check_free: bool = True) -> None:
         if beam_size < 1 or cpu_threads < 0 or num_workers < 1 or hypotheses < 1:
             raise ValueError("beam_size, hypotheses and num_workers must be at least 1, cpu_threads at least 0")
         if bias not in ("prompt", "hotwords", "both", "none"):
@@ -284,6 +284,7 @@ class WhisperRecognizer:
         self.hypotheses = min(hypotheses, beam_size)
         self.window_frames = window_s * _FRAMES_PER_SECOND
         self.prompted = frozenset(prompted)
+        self.check_free = check_free
         self._biases: dict[GrammarSpec, DecodingBias] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -341,7 +342,13 @@ class WhisperRecognizer:
 
     def _nbest(self, samples: np.ndarray, grammar: GrammarSpec, bias: DecodingBias,
                max_new: int) -> RecognitionResult:
-        """Beam search with n-best over the short window, then the full one if no hypothesis is acceptable."""
+        """Beam search with n-best over the short window, then the full one if no hypothesis is acceptable.
+
+        In a constrained turn (a token mask) the decoder can only write grammar words, so speech outside the
+        grammar comes out as some grammar sentence ("I want to order a pizza" as "one two three four"). An
+        unconstrained greedy decoding of the same encoder output stands in for a garbage model: when what
+        it heard is nothing the node accepts, the masked result is rejected (:attr:`check_free`).
+        """
         module = _module()
         features = self.model.model.feature_extractor(samples)
         prompt = self.model.prompt_ids(bias.prompt, bias.hotwords)
@@ -350,11 +357,11 @@ class WhisperRecognizer:
             windows.append(_FULL_FRAMES)
         for frames in windows:
             window = np.ascontiguousarray(module.audio.pad_or_trim(features, frames)[np.newaxis], dtype=np.float32)
+            encoded = self.model.model.encode(window)
             found = self.model.model.model.generate(
-                module.transcribe.get_ctranslate2_storage(window), [prompt], beam_size=self.beam_size,
-                num_hypotheses=self.hypotheses, max_length=len(prompt) + max_new, return_scores=True,
-                return_no_speech_prob=True, suppress_blank=True,
-                suppress_tokens=list(bias.suppress) if bias.suppress is not None else [-1])[0]
+                encoded, [prompt], beam_size=self.beam_size, num_hypotheses=self.hypotheses,
+                max_length=len(prompt) + max_new, return_scores=True, return_no_speech_prob=True,
+                suppress_blank=True, suppress_tokens=list(bias.suppress) if bias.suppress is not None else [-1])[0]
             if found.no_speech_prob > NO_SPEECH:
                 # The short window's padding makes tiny.en less sure there is speech: ask the full window.
                 continue
@@ -362,9 +369,19 @@ class WhisperRecognizer:
                                 _confidence(score, len(ids), found.no_speech_prob))
                      for ids, score in zip(found.sequences_ids, found.scores, strict=True)]
             kept = rank(grammar, [h for h in heard if h.text])
+            if kept and bias.suppress is not None and self.check_free and not self._free_accepts(
+                    encoded, grammar, bias, max_new):
+                return RecognitionResult.empty(self.name)
             if kept:
                 return RecognitionResult(kept[0].text, kept[0].confidence, kept, True, self.name)
         return RecognitionResult.empty(self.name)
+
+    def _free_accepts(self, encoded: Any, grammar: GrammarSpec, bias: DecodingBias, max_new: int) -> bool:
+        """Whether an unconstrained greedy decoding of ``encoded`` resembles what the node wants."""
+        prompt = self.model.prompt_ids(None)
+        free = self.model.model.model.generate(encoded, [prompt], beam_size=1, max_length=len(prompt) + max_new,
+                                               suppress_blank=True, suppress_tokens=[-1])[0]
+        return resembles(grammar, normalize_transcript(self.model.text_of(free.sequences_ids[0]), bias.numerals))
 
     def _transcribe(self, samples: np.ndarray, grammar: GrammarSpec, bias: DecodingBias,
                     max_new: int) -> RecognitionResult:
@@ -383,7 +400,8 @@ class WhisperRecognizer:
         tokens = sum(max(1, len(s.tokens)) for s in found)
         logprob = sum(s.avg_logprob * max(1, len(s.tokens)) for s in found) / tokens
         confidence = min(1.0, max(0.0, math.exp(logprob) * (1.0 - found[0].no_speech_prob)))
-        return RecognitionResult(text, confidence, (Hypothesis(text, confidence),), True, self.name)
+        return screened(grammar, RecognitionResult(text, confidence, (Hypothesis(text, confidence),), True,
+                                                   self.name))
 
     def prepare(self, grammars: Sequence[GrammarSpec], streams: int) -> None:
         """Build every grammar's decoding bias now (a token mask walks the whole vocabulary), not in a call."""

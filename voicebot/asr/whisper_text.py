@@ -141,6 +141,9 @@ DIGIT_TURN_BLOCKED = frozenset({
     "i", "am", "a", "an", "to", "too", "do", "did", "not", "time", "go", "no", "know", "need", "you", "me",
     "the", "for", "on", "in", "at", "of", "can", "what", "with", "get", "would", "want", "like", "don't",
     "didn't", "i'm", "won", "ate", "ten", "then", "this", "and", "he", "how", "we", "from", "should", "does",
+    # "oh" heard as "all" made "that's all" (goodbye) out of account numbers; the rest are goodbye and help
+    # phrase words that out-of-grammar speech was forced onto.
+    "all", "finished", "everything", "work", "have", "day", "nice", "will", "be", "done", "more",
 })
 
 

@@ -129,6 +129,10 @@ def interpret_speech(
     value = interpret_value(node.type, text, today=today, min_length=node.min_length, max_length=node.max_length)
     if value is not None:
         return Filled(value)
+    if node.type == "digits" and find_digit_strings(text, 2, 64):
+        # Digits said at a digits question are an attempt at the value (of the wrong length, or misheard
+        # around: "it is all six seven ..."), not a command, which would end the entry ("that's all").
+        return None
     return match_command(flow, commands, text)
 
 
