@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 EngineSetting = Literal["auto", "vosk", "pocketsphinx", "whisper"]
 WHISPER_WORKERS = 2
+#: ``transcribe`` selects Whisper's old one-best decoding (for measurements only).
+DECODER_VARIABLE = "VOICEBOT_WHISPER_DECODER"
 
 
 def choose_engine(setting: EngineSetting, vosk_model_path: Path | None = None) -> Recognizer:
@@ -75,7 +78,14 @@ def _whisper(reason: str) -> Recognizer:
 
     # Two decodings at once (one per core, as the media loop's recognition pool): with one, calls queue
     # on the model. Measured: 6 utterances from 2 threads in 1.14 s against 1.63 s.
-    recognizer = WhisperRecognizer(num_workers=WHISPER_WORKERS)
+    if os.environ.get(DECODER_VARIABLE) == "transcribe":
+        # The decoding before issue 12 (greedy one-best over 30 s, prompts in digit turns), kept selectable
+        # so that bench/sip_speaking.py measures both on the same machine.
+        recognizer = WhisperRecognizer(num_workers=WHISPER_WORKERS, beam_size=1, decoder="transcribe",
+                                       prompted=("digits", "yes_no", "phrases"))
+        reason += f"; {DECODER_VARIABLE}=transcribe: the old one-best decoding"
+    else:
+        recognizer = WhisperRecognizer(num_workers=WHISPER_WORKERS)
     log.info("speech engine: Whisper tiny.en (%s)", reason)
     return recognizer
 

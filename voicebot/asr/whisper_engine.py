@@ -8,30 +8,35 @@ The only module that imports ``faster_whisper`` (lazily, so the rest of voicebot
   CTranslate2 model queues concurrent ``encode``/``generate`` calls on its ``num_workers`` replicas, so
   calls from several threads are safe (checked: two and four threads on one model give the serial
   transcripts); with ``num_workers=1`` they decode one at a time, with 2 two at once.
-* **Not streaming.** Whisper decodes a whole window (padded to 30 s) at once: :meth:`WhisperStream.accept`
-  only buffers audio and returns None; :meth:`WhisperStream.finish` transcribes the utterance. The
-  encoder always runs on 30 s, so an utterance costs about the same whatever its length (measured with
-  tiny.en, int8, one thread: ~0.3 s, ~0.35 s of CPU). No VAD filter: the caller's endpointer decides
-  where an utterance ends.
-* **Grammars bias decoding.** The turn's :class:`GrammarSpec` becomes a decoding prompt (the text
-  Whisper believes came just before, :func:`prompt_for`): an example answer (spelled-out digit strings,
-  an amount, a date) then the turn's phrases for ``digits``; the yes/no answers then the commands for
-  ``yes_no``; every n-th phrase for ``phrases``, so that all intents are represented within
-  :data:`PROMPT_TOKENS`; nothing for ``free``. In turns whose kind is in ``constrain`` (``digits`` by
-  default) every token but the grammar's words (digit words, carrier phrases, the turn's commands),
-  numerals and punctuation is suppressed. Neither makes the transcript a sentence of the grammar: the
-  NLU finds the digits, answer or intent in it, as it does for any engine.
+* **Not streaming.** Whisper decodes a whole window at once: :meth:`WhisperStream.accept` only buffers
+  audio and returns None; :meth:`WhisperStream.finish` decodes the utterance. No VAD filter: the
+  caller's endpointer decides where an utterance ends.
+* **n-best, filtered by the grammar** (``decoder="nbest"``, the default). CTranslate2's
+  ``Whisper.generate`` runs a 5-beam search and returns the 5 hypotheses; :func:`voicebot.asr.accept.rank`
+  keeps those the turn can use (a digit turn of length 4 gets the first hypothesis with four digits, "oh"
+  and "double" counted as the NLU counts them), reads looping phrases once and lowers the confidence of
+  an alternative. The features are padded to a **10 s window** (the encoder's cost scales with the
+  window: ~0.15 s of CPU instead of ~0.7 s for 30 s with tiny.en) and decoded again over the full 30 s
+  window only when no hypothesis is acceptable or the short window finds no speech. ``decoder="transcribe"``
+  is faster-whisper's one-best ``transcribe`` over 30 s, the path before issue 12, kept to measure against.
+* **Grammars steer decoding.** Yes/no and phrase turns get a decoding prompt (the text Whisper believes
+  came just before, :func:`~voicebot.asr.whisper_text.prompt_for`): the yes/no answers then the commands;
+  every n-th phrase, so that all intents are represented within the token budget. Digit turns get no
+  prompt (a prompt full of spoken digits made tiny.en repeat and merge digit words) but a **token mask**:
+  every token but the grammar's words (digit words, carrier phrases, the commands' distinctive words),
+  numerals and punctuation is suppressed. A masked decoder cannot say "this is not in the grammar", so an
+  unconstrained greedy decoding of the same encoder output must resemble an answer (half the digits, a
+  command word) or the masked result is rejected.
 * **Text** is normalized to what a grammar-constrained engine would return: lowercase words without
-  punctuation, contractions expanded as the NLU does ("that's" -> "that is"), numerals spelled out.
-  In a plain ``digits`` turn numerals are read digit by digit ("4417" -> "four four one seven", "0" ->
-  "zero"); in number/amount/date turns as numbers ("$25.50" -> "twenty five dollars and fifty cents",
-  "3rd" -> "third"); elsewhere a bare integer of four or more digits (or with a leading zero) is read
-  digit by digit and any other number as a number. Bracketed non-speech ("[BLANK_AUDIO]") is dropped.
+  punctuation, contractions expanded as the NLU does ("that's" -> "that is"), numerals spelled out
+  (:func:`~voicebot.asr.whisper_text.normalize_transcript`). Bracketed non-speech is dropped.
 * **No speech**: a window Whisper gives a no-speech probability above :data:`NO_SPEECH` yields an empty
   result, as does audio shorter than :data:`MIN_SAMPLES`.
-* **Confidence** is ``exp`` of the mean token log-probability over the transcript's segments, times
-  ``1 - no_speech_prob`` of the first segment. There are no alternatives: ``nbest`` holds the one
-  transcript.
+* **Confidence** is ``exp`` of the mean token log-probability (end of text included), lowered by the
+  no-speech probability above what real speech reaches in the short window.
+* **Never logged**: what was heard is not written to any log (at a secure node it is the PIN itself).
+* **Threads**: ``OMP_NUM_THREADS`` defaults to 1 before CTranslate2 loads (each decoding runs on one
+  thread; OpenMP's idle threads otherwise spin, ~1.5x the CPU).
 """
 
 from __future__ import annotations
