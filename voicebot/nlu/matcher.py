@@ -36,7 +36,10 @@ _STOP = frozenset({"a", "an", "the", "i", "me", "my", "mine", "myself", "we", "u
                    "any", "very", "know", "tell", "let", "wondering", "wonder", "think"})
 # Generic verbs and question words: some evidence for an intent, but weak on their own.
 _LIGHT = frozenset({"check", "get", "give", "show", "see", "hear", "have", "has", "had", "go", "make",
-                    "find", "what", "how", "when", "where", "which", "who", "no", "not", "never"})
+                    "find", "what", "how", "when", "where", "which", "who", "no", "not", "never",
+                    # "that's all" (goodbye) is matched as a phrase; "all" alone in a misheard request ("I want
+                    # to all that edge" for "I want to order a large pizza") must not end the call.
+                    "all"})
 # Acknowledgements that open an utterance ("ok, bye") without being its point.
 _DISCOURSE = frozenset({"ok", "okay", "alright", "so", "right", "great", "cool", "perfect", "fine"})
 _LIGHT_FACTOR = 0.4
