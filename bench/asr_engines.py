@@ -80,8 +80,8 @@ def memory_per_stream(recognizer: Recognizer, streams: int = 10) -> float:
     return (after - before) / streams
 
 
-def show(report: Report, load_s: float, load_mb: float, per_stream_mb: float) -> None:
-    print(f"\n== {report.engine}: model load {load_s:.2f} s, +{load_mb:.0f} MB RSS; "
+def show(report: Report, load_s: float, load_mb: float, per_stream_mb: float, label: str = "") -> None:
+    print(f"\n== {label or report.engine}: model load {load_s:.2f} s, +{load_mb:.0f} MB RSS; "
           f"{per_stream_mb:.1f} MB per concurrent stream")
     print(f"  {'category':<8} {'seen voices':>18} {'unseen voices':>18} {'target':>8}")
     for category in CATEGORIES:
@@ -127,7 +127,7 @@ def main() -> int:
             recognizer.close()
             continue
         report = evaluate(corpus, recognizer, flow, args.corpus)
-        show(report, load_s, load_mb, memory_per_stream(recognizer))
+        show(report, load_s, load_mb, memory_per_stream(recognizer), engine)
         if args.misses:
             for utterance, result in report.misses:
                 print(f"    miss {utterance.category} {utterance.voice.label} noise={utterance.noise_db} "
