@@ -78,3 +78,11 @@ def test_resembles_tells_out_of_grammar_speech_from_misheard_digits() -> None:
     assert not resembles(PIN, "i want to order a large pizza")
     assert not resembles(PIN, "tell me a joke")
     assert resembles(YES_NO, "yeah") and not resembles(YES_NO, "the train leaves at noon")
+
+
+def test_a_grammar_phrase_among_the_alternatives_goes_first_in_phrase_turns() -> None:
+    answers = GrammarSpec("phrases", ("yes", "no", "no thanks", "check my balance"))
+    kept = rank(answers, [Hypothesis("no think", 0.55), Hypothesis("no thanks", 0.45)])
+    assert [h.text for h in kept] == ["no thanks", "no think"] and kept[0].confidence == 0.45
+    # Far less likely than the first choice: the order stands.
+    assert rank(answers, [Hypothesis("no think", 0.9), Hypothesis("no thanks", 0.2)])[0].text == "no think"

@@ -24,8 +24,8 @@ from voicebot.events import Hypothesis
 from voicebot.nlu.slots import interpret_value
 
 __all__ = [
-    "ALTERNATIVE_FACTOR", "COMMAND_FLOOR", "MAX_REPEATS", "accepts", "looping", "rank", "resembles", "screened",
-    "unloop",
+    "ALTERNATIVE_FACTOR", "COMMAND_FLOOR", "MAX_REPEATS", "PROMOTE_SHARE", "accepts", "looping", "rank",
+    "resembles", "screened", "unloop",
 ]
 
 #: Confidence of a hypothesis that was not the engine's first choice, relative to its own score.
@@ -33,6 +33,8 @@ ALTERNATIVE_FACTOR = 0.7
 #: The same word or phrase said more than this many times in a row is a decoding loop, not speech
 #: (digit words excepted up to the grammar's length: "nine nine nine nine" is a PIN).
 MAX_REPEATS = 3
+#: An alternative that is a phrase of the grammar goes first if it scores at least this share of the first.
+PROMOTE_SHARE = 0.5
 #: Lowest confidence at which a digit or yes/no turn's transcript is taken as one of its commands. A
 #: constrained decoder forces speech outside the grammar onto command words ("thank goodbye" for "I have a
 #: question about interest rates", confidence 0.12), and a wrong command (goodbye hangs up) costs far more
@@ -150,6 +152,27 @@ def resembles(grammar: GrammarSpec, text: str) -> bool:
     return _may_be_command(grammar, text)
 
 
+def _grammar_first(grammar: GrammarSpec, hypotheses: Sequence[Hypothesis]) -> list[Hypothesis]:
+    """``hypotheses`` with the first one that is a phrase of the grammar moved to the front, when the first
+    is not one and it scores at least :data:`PROMOTE_SHARE` of the first (phrase and yes/no turns only).
+
+    Unconstrained decoding of a turn with a closed list: "no think" 0.55 then "no thanks" 0.45 for the
+    caller's "no thanks" cut short by the endpointer. The grammar picks among the n-best, as a grammar-
+    constrained engine would have; the promoted phrase keeps its own confidence.
+    """
+    ordered = list(hypotheses)
+    if grammar.kind not in ("phrases", "yes_no") or len(ordered) < 2:
+        return ordered
+    phrases = set(grammar_phrases(grammar))
+    if normalize_phrase(ordered[0].text) in phrases:
+        return ordered
+    for index, hypothesis in enumerate(ordered[1:], 1):
+        if (normalize_phrase(hypothesis.text) in phrases
+                and hypothesis.confidence >= PROMOTE_SHARE * ordered[0].confidence):
+            return [hypothesis, *ordered[:index], *ordered[index + 1:]]
+    return ordered
+
+
 def rank(grammar: GrammarSpec, hypotheses: Sequence[Hypothesis]) -> tuple[Hypothesis, ...]:
     """The acceptable ``hypotheses`` (best first, duplicates merged), with lowered confidence for a result
     that was not the first; empty when none is acceptable.
@@ -157,8 +180,10 @@ def rank(grammar: GrammarSpec, hypotheses: Sequence[Hypothesis]) -> tuple[Hypoth
     A hypothesis that loops is first read once (:func:`unloop`); in a digit turn, a digit string that is
     not acceptable is also tried with its repeated digit groups read once ("4417 4417" for a PIN). In
     digit and yes/no turns only the first hypothesis may be a command, at :data:`COMMAND_FLOOR` or more;
-    alternatives must be values.
+    alternatives must be values. In phrase and yes/no turns, a phrase of the grammar among the alternatives
+    comes first when the engine's first choice is none (:func:`_grammar_first`).
     """
+    hypotheses = _grammar_first(grammar, hypotheses)
     kept: list[Hypothesis] = []
     seen: set[str] = set()
     for index, hypothesis in enumerate(hypotheses):

@@ -260,8 +260,10 @@ class WhisperRecognizer:
     kind is in ``constrain`` the decoder may only write the grammar's words, numerals and punctuation
     (every other token is suppressed). ``decoder`` ``nbest`` (default) decodes ``hypotheses`` beams over a
     ``window_s`` window and keeps those the grammar accepts (:func:`voicebot.asr.accept.rank`), then the
-    full 30 s window when none does; ``transcribe`` is faster-whisper's one-best path (kept to measure
-    against). The model is loaded now.
+    full 30 s window when none does (unless ``fallback`` is False); ``transcribe`` is faster-whisper's
+    one-best path (kept to measure against). Turns whose kind is in ``prompted`` get the decoding prompt;
+    ``check_free`` rejects a masked result that an unconstrained pass does not resemble. The model is
+    loaded now.
     """
 
     name = "whisper"
@@ -271,7 +273,8 @@ class WhisperRecognizer:
                  beam_size: int = 5, *, num_workers: int = 1, bias: Bias = "prompt",
                  constrain: tuple[GrammarKind, ...] = ("digits",), decoder: Decoder = "nbest",
                  hypotheses: int = 5, window_s: int = 10,
-                 prompted: tuple[GrammarKind, ...] = ("yes_no", "phrases"), check_free: bool = True) -> None:
+                 prompted: tuple[GrammarKind, ...] = ("yes_no", "phrases"), check_free: bool = True,
+                 fallback: bool = True) -> None:
         if beam_size < 1 or cpu_threads < 0 or num_workers < 1 or hypotheses < 1:
             raise ValueError("beam_size, hypotheses and num_workers must be at least 1, cpu_threads at least 0")
         if bias not in ("prompt", "hotwords", "both", "none"):
@@ -290,6 +293,7 @@ class WhisperRecognizer:
         self.window_frames = window_s * _FRAMES_PER_SECOND
         self.prompted = frozenset(prompted)
         self.check_free = check_free
+        self.fallback = fallback
         self._biases: dict[GrammarSpec, DecodingBias] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -358,7 +362,7 @@ class WhisperRecognizer:
         features = self.model.model.feature_extractor(samples)
         prompt = self.model.prompt_ids(bias.prompt, bias.hotwords)
         windows = [self.window_frames] if features.shape[-1] <= self.window_frames else []
-        if self.window_frames < _FULL_FRAMES:
+        if self.window_frames < _FULL_FRAMES and (self.fallback or not windows):
             windows.append(_FULL_FRAMES)
         for frames in windows:
             window = np.ascontiguousarray(module.audio.pad_or_trim(features, frames)[np.newaxis], dtype=np.float32)

@@ -50,6 +50,9 @@ _FIT = 0.9
 # Share of a phrase's missing words that other words of the same intent may stand in for.
 _SUBSTITUTE = 0.7
 _NEAR_VERBATIM = 90.0
+# Score of an utterance whose content words are exactly a phrase's, in the same order, with other function
+# words around them ("no think" for the phrase "no"; "can you say that again" for "say that again").
+_SAME_CONTENT = 0.9
 _FUZZY_WORD = 85.0
 # A negated utterance ("absolutely not", "I don't want an agent") fits a phrase without negation worse;
 # "no" is not a negator here: it usually answers the previous prompt ("no, I want an agent").
@@ -167,11 +170,16 @@ class IntentMatcher:
         self._verbatim: list[str] = []
         self._verbatim_owner: list[int] = []
         self._exact: dict[str, set[int]] = {}
+        # Phrases by their content words alone: "no think" (a recognizer's "no thanks") says what "no" says.
+        self._same_content: dict[str, set[int]] = {}
         phrase_words: list[tuple[int, frozenset[str]]] = []
         for i, intent in enumerate(self._intents):
             for phrase in intent.phrases:
                 stems = self._stems(phrase)
                 self._exact.setdefault(" ".join(stems), set()).add(i)
+                content = " ".join(w for w in stems if w not in _STOP_STEMS)
+                if content:
+                    self._same_content.setdefault(content, set()).add(i)
                 self._verbatim.append(" ".join(stems))
                 self._verbatim_owner.append(i)
                 words = frozenset(w for w in stems if w not in _STOP_STEMS)
@@ -258,6 +266,8 @@ class IntentMatcher:
             if owner in wanted and owner not in exact:
                 scores[owner] = max(scores[owner], min(ratio / 100.0, 0.99))
         content = [self._known_word(w) for w in stems if w not in _STOP_STEMS]
+        for i in self._same_content.get(" ".join(content), set()) & (wanted - exact):
+            scores[i] = max(scores[i], _SAME_CONTENT)
         if len(content) > 1 and content[0] in _DISCOURSE_STEMS:
             content = content[1:]
         words = set(content)
