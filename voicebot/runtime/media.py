@@ -163,10 +163,6 @@ class PromptQueue:
             self.failed += 1
 
 
-#: Stands for the words recognized at a secure node in media events and timings.
-SECURE_TEXT = "[secure]"
-
-
 @dataclass
 class TurnTiming:
     """Measured figures of one caller turn (milliseconds; wall-clock where marked)."""
@@ -516,12 +512,10 @@ class CallMedia:
     def _recognized(self, result: RecognitionResult, finishing: _Finishing) -> None:
         event = finishing.event
         recognized = time.perf_counter()
-        # What was said at a secure node (a PIN) is masked in every event, transcript and log (issue 8).
-        shown = SECURE_TEXT if result.text and self.listen is not None and self.listen.secure else result.text
         timing = TurnTiming(event.speech_start_ms, event.speech_end_ms, event.at_ms,
-                            (recognized - finishing.started) * 1000, 0.0, shown, result.confidence,
+                            (recognized - finishing.started) * 1000, 0.0, result.text, result.confidence,
                             finishing.previewed, finishing.previews)
-        self._emit("recognized", text=shown, confidence=round(result.confidence, 3),
+        self._emit("recognized", text=result.text, confidence=round(result.confidence, 3),
                    engine=result.engine, speech_start_ms=event.speech_start_ms,
                    speech_end_ms=event.speech_end_ms, reason=event.reason, previewed=finishing.previewed,
                    previews=finishing.previews)
