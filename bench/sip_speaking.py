@@ -16,7 +16,12 @@ Measured on the IVR's side (``bench/sip_probe.py`` wraps the SIP layer):
 
 Prints figures only; nothing is asserted.
 
+``--paths old new`` measures Whisper's decoding before issue 12 (greedy one-best over a 30 s window, OpenMP
+threads left at their default) and the current one (5-best filtered by the grammar over a 10 s window, one
+OpenMP thread), each in its own process (the OpenMP setting is read once per process), one after the other.
+
     .venv/bin/python bench/sip_speaking.py [--calls 10 20] [--rate 2] [--engine whisper|pocketsphinx]
+                                           [--paths old new]
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from sip_probe import Probe, answers_after, first_audio, pacing, pct, rss_mb, run_sipp_calls, speech_ends
@@ -127,7 +134,19 @@ def main() -> None:
     parser.add_argument("--calls", type=int, nargs="+", default=[10, 20])
     parser.add_argument("--rate", type=float, default=2.0, help="calls started per second (default 2)")
     parser.add_argument("--engine", default="whisper", choices=["whisper", "pocketsphinx", "vosk"])
+    parser.add_argument("--paths", nargs="+", choices=["old", "new"],
+                        help="Whisper decodings to measure, each in a child process (default: this process, new)")
     args = parser.parse_args()
+    if args.paths:
+        for path in args.paths:
+            env = {**os.environ}
+            if path == "old":
+                env["VOICEBOT_WHISPER_DECODER"] = "transcribe"
+                env["OMP_NUM_THREADS"] = str(os.cpu_count() or 1)  # OpenMP's own default, as before
+            print(f"=== Whisper decoding: {path}", flush=True)
+            subprocess.run([sys.executable, __file__, "--calls", *map(str, args.calls), "--rate", str(args.rate),
+                            "--engine", args.engine], env=env, check=False)
+        return
     sipp = shutil.which("sipp")
     if sipp is None:
         raise SystemExit("sipp (Debian sip-tester) is not installed")

@@ -19,6 +19,9 @@ TESTS = Path(__file__).resolve().parent
 #: Folders whose every test talks to real peers or models.
 INTEGRATION_FOLDERS = {"telephony": "SIP over loopback", "speech": "real recognizers and voices"}
 
+#: Modules inside an integration folder that are pure (no sockets, peers or models): they stay in the fast tier.
+FAST_MODULES = {"telephony/test_sip_message.py"}
+
 #: Modules that use real components throughout, and why.
 INTEGRATION_MODULES = {
     "asr/test_pocketsphinx.py": "the PocketSphinx model",
@@ -27,18 +30,20 @@ INTEGRATION_MODULES = {
     "asr/test_select.py": "loads the recognizers",
     "asr/test_models.py": "an HTTP server on loopback",
     "services/test_http_action.py": "an HTTP server on loopback",
-    "runtime/test_media.py": "the speech pipeline on real thread pools and the real clock",
+    "runtime/test_call_media.py": "the speech pipeline on real thread pools and the real clock",
     "tts/test_piper.py": "the Piper voice",
 }
 
 #: Fixtures that bring a real component into any test that asks for them.
-INTEGRATION_FIXTURES = {"piper_voice", "kamailio", "trunk_phone", "phone", "server"}
+INTEGRATION_FIXTURES = {"piper_voice", "kamailio", "phone", "server"}
 
 
 def integration_reason(item: pytest.Item) -> str | None:
     try:
         relative = Path(str(item.path)).resolve().relative_to(TESTS)
     except ValueError:
+        return None
+    if relative.as_posix() in FAST_MODULES:
         return None
     if relative.parts and relative.parts[0] in INTEGRATION_FOLDERS:
         return INTEGRATION_FOLDERS[relative.parts[0]]

@@ -294,24 +294,38 @@ def models_fetch(name: str, dest: Path) -> None:
 
 
 @main.command()
-@click.argument("audio", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("audio", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--flow", "flow_path", type=click.Path(exists=True, path_type=Path), help="Flow of the node.")
 @click.option("--node", help="Listening node (id, or subflow.id): its grammar and NLU are used.")
 @click.option("--grammar", help="builtin:digits or builtin:yes_no, without a flow.")
 @click.option("--min", "min_digits", default=1, show_default=True, help="builtin:digits minimum length.")
 @click.option("--max", "max_digits", default=32, show_default=True, help="builtin:digits maximum length.")
 @click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx", "whisper"]), help="Overrides asr.engine.")
+@click.option("--expected", "labels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Labels file (file<TAB>expected<TAB>kind per line): score every file it lists.")
 def recognize(audio: tuple[Path, ...], flow_path: Path | None, node: str | None, grammar: str | None,
-              min_digits: int, max_digits: int, engine: str | None) -> None:
-    """Recognize WAV files exactly as a node would during a call; one JSON line per file."""
+              min_digits: int, max_digits: int, engine: str | None, labels_path: Path | None) -> None:
+    """Recognize WAV files exactly as a node would during a call; one JSON line per file.
+
+    With --expected, the files are those of the labels file and a summary follows: exact matches,
+    rejections and false accepts per kind, and the word error rate (see voicebot/asr/reference.py).
+    A file that cannot be read or recognized gets an "error" in its line; the others go on.
+    """
+
+    from voicebot.actions import Listen
+    from voicebot.asr.base import RecognizerError
     from voicebot.config import load_config
     from voicebot.runtime.app import load_flow_with
     from voicebot.runtime.speech import builtin_listen, node_listen, phrases_by_intent, recognize_file
     from voicebot.services.registry import default_registry
 
+    if not audio and labels_path is None:
+        raise click.UsageError("give WAV files, or --expected labels.tsv")
     config = load_config()
     compiled = None
     flow_name = node_id = ""
+    listen: Listen | None = None
+    phrases: dict[str, tuple[str, ...]] = {}
     if flow_path is not None:
         if not node:
             raise click.UsageError("--flow needs --node")
@@ -321,20 +335,57 @@ def recognize(audio: tuple[Path, ...], flow_path: Path | None, node: str | None,
         except (FlowError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
         phrases = phrases_by_intent(compiled)
-    elif grammar:
+    elif grammar or labels_path is not None:
         try:
-            listen = builtin_listen(grammar, min_digits, max_digits)
+            listen = builtin_listen(grammar or "builtin:digits", min_digits, max_digits)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-        phrases = {}
     else:
         raise click.UsageError("give --flow and --node, or --grammar builtin:digits|builtin:yes_no")
     from voicebot.runtime.speech import make_recognizer
 
     recognizer = make_recognizer(config, engine)
-    for path in audio:
-        result = recognize_file(path, recognizer, listen, phrases, compiled, flow_name, node_id)
-        click.echo(json.dumps(result.as_json()))
+
+    def one(path: Path, heard_by: Listen) -> dict[str, Any]:
+        """The JSON line of one file; a file that cannot be read or recognized gets an "error" instead."""
+        try:
+            result = recognize_file(path, recognizer, heard_by, phrases, compiled, flow_name, node_id)
+        except (OSError, ValueError, EOFError, RecognizerError) as exc:
+            return {"file": str(path), "engine": recognizer.name, "error": str(exc)}
+        return result.as_json()
+
+    if labels_path is None:
+        assert listen is not None
+        for path in audio:
+            click.echo(json.dumps(one(path, listen)))
+        return
+    from voicebot.asr.reference import Scoreboard, judge, listen_for, read_labels
+
+    try:
+        labels = read_labels(labels_path)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    board = Scoreboard()
+    for label in labels:
+        assert listen is not None
+        heard_by = listen if compiled is not None else listen_for(label, listen)
+        marks = {"expected": label.expected, "kind": label.kind}
+        if heard_by is None:
+            click.echo(json.dumps({"file": str(label.path), **marks,
+                                   "error": f"{label.expected!r} is an intent: give --flow and --node"}))
+            board.add(label, None)
+            continue
+        line = one(label.path, heard_by)
+        if "error" in line:
+            click.echo(json.dumps({**line, **marks}))
+            board.add(label, None)
+            continue
+        outcome = judge(label, line["text"], line["intent"], line["slots"])
+        board.add(label, outcome)
+        click.echo(json.dumps({**line, **marks, "correct": outcome.correct}))
+    click.echo(json.dumps({"summary": board.summary(), "engine": recognizer.name}))
+    for row in board.table():
+        click.echo(row, err=True)
 
 
 @main.command()
@@ -443,6 +494,7 @@ def _register_command_groups() -> None:
     from voicebot.cli_calls import calls
     from voicebot.cli_chat import chat
     from voicebot.cli_config import config
+    from voicebot.cli_reports import register as register_report_commands
     from voicebot.cli_test import test_cmd
     from voicebot.cli_validate import validate
     from voicebot.cli_web import register as register_web_commands
@@ -454,6 +506,7 @@ def _register_command_groups() -> None:
     main.add_command(validate)
     register_acd_commands(main)  # agents, queues, callbacks, handoff-schema
     register_web_commands(main)  # web
+    register_report_commands(main)  # report
 
 
 _register_command_groups()

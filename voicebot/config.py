@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from voicebot.acd.config import AcdSettings  # the ACD owns the model of its section (unknown keys refused there too)
+from voicebot.reports.settings import ReportSettings  # likewise the reports' section
 from voicebot.web.settings import WebSettings  # so does the web console
 
 if TYPE_CHECKING:
@@ -164,6 +165,8 @@ class Settings(_Section):
     asr: AsrSettings = Field(default_factory=AsrSettings, description="Speech recognition.")
     tts: TtsSettings = Field(default_factory=TtsSettings, description="Prompt voice.")
     acd: AcdSettings = Field(default_factory=AcdSettings, description="Queues that flows hand callers to.")
+    reports: ReportSettings = Field(default_factory=ReportSettings,
+                                    description="voicebot report: the staffing estimate's target (docs/reports.md).")
     sip: SipSettings = Field(default_factory=SipSettings, description="voicebot serve: SIP and RTP.")
     health: HealthSettings = Field(default_factory=HealthSettings, description="/healthz and /readyz.")
     spool: SpoolSettings = Field(default_factory=SpoolSettings, description="Call records spooled in an outage.")

@@ -3,7 +3,8 @@
 ``/healthz``: the process answers (200). ``/readyz``: it can take a call: the SIP endpoint is accepting and
 the database answers (200), else 503; both return JSON with each check. Enabled by ``health.port`` in
 voicebot.yaml (or ``VOICEBOT_HEALTH_PORT``); off by default. stdlib ``http.server``: two fixed paths do not
-need a web framework (the web app of issue 10 may take these over).
+need a web framework (the web app of issue 10 may take these over). ``/metrics`` serves the process's
+Prometheus metrics (docs/reports.md) on the same port.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ Checks = Callable[[], dict[str, str]]
 
 
 class HealthServer:
-    def __init__(self, host: str, port: int, checks: Checks, version: str) -> None:
+    def __init__(self, host: str, port: int, checks: Checks, version: str,
+                 metrics: Callable[[], tuple[bytes, str]] | None = None) -> None:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,6 +35,13 @@ class HealthServer:
                     ready = all(value == "ok" for value in results.values())
                     owner._reply(self, 200 if ready else 503, {"status": "ready" if ready else "not ready",
                                                                 "checks": results})
+                elif self.path.split("?")[0] == "/metrics" and metrics is not None:
+                    body, content_type = metrics()  # Prometheus' text format (voicebot.metrics)
+                    self.send_response(200)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                 else:
                     owner._reply(self, 404, {"error": "not found: try /healthz or /readyz"})
 

@@ -18,6 +18,7 @@ from voicebot.config import Config
 
 if TYPE_CHECKING:
     from voicebot.health import HealthServer
+    from voicebot.metrics import Metrics
     from voicebot.telephony.server import VoicebotServer
 
 log = logging.getLogger("voicebot.serve")
@@ -35,6 +36,7 @@ class ServeOps:
         self.version = version
         self.server: VoicebotServer | None = None
         self.health: HealthServer | None = None
+        self.metrics: Metrics | None = None
         self._previous_hup: Any = None
         self._pid: Path | None = None
 
@@ -53,10 +55,13 @@ class ServeOps:
         health = self.config.settings.health
         if health.port is not None:
             from voicebot.health import HealthServer, server_checks
+            from voicebot.metrics import for_services
 
-            self.health = HealthServer(health.host, health.port, server_checks(server), self.version).start()
+            self.metrics = for_services(server.services.bus)  # calls, speech latency, SIP responses, errors
+            self.health = HealthServer(health.host, health.port, server_checks(server), self.version,
+                                       metrics=self.metrics.exposition).start()
             host, port = self.health.address
-            log.info("health: http://%s:%d/healthz and /readyz", host, port)
+            log.info("health: http://%s:%d/healthz and /readyz; metrics: /metrics", host, port)
 
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
         from voicebot.flow.catalog import reload_flows
@@ -69,6 +74,9 @@ class ServeOps:
         if self.health is not None:
             self.health.stop()
             self.health = None
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         if self._previous_hup is not None:
             signal.signal(signal.SIGHUP, self._previous_hup)
             self._previous_hup = None

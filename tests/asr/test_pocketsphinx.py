@@ -144,7 +144,9 @@ def test_free_speech_uses_the_language_model_with_posteriors_and_nbest(recognize
     assert result.text == "check my balance"
     assert 0.0 < result.confidence <= 1.0
     assert len(result.nbest) > 1 and result.nbest[0].text == result.text
-    assert sum(h.confidence for h in result.nbest) == pytest.approx(1.0, abs=1e-3)
+    # The alternatives share what the best path leaves, lowered once more as alternatives (accept.rank).
+    assert sum(h.confidence for h in result.nbest) <= 1.0 + 1e-6
+    assert all(h.confidence <= result.confidence for h in result.nbest[1:])
     assert len({h.text for h in result.nbest}) == len(result.nbest)
 
 

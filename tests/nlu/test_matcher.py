@@ -221,3 +221,11 @@ def test_phrases_for_lists_every_phrase_once() -> None:
 )
 def test_stem(words: tuple[str, str], same: bool) -> None:
     assert (stem(words[0]) == stem(words[1])) is same
+
+
+def test_an_utterance_with_a_phrase_s_content_words_and_other_function_words_matches(
+        matcher: IntentMatcher) -> None:
+    # "no thanks" cut short by the endpointer and heard as "no think" ("think" says nothing here).
+    hit = matcher.match("no think", allowed=["yes", "no", "goodbye"])
+    assert hit is not None and hit.name == "no" and hit.score >= 0.9
+    assert matcher.match("think", allowed=["yes", "no", "goodbye"]) is None

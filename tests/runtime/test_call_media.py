@@ -31,10 +31,11 @@ from voicebot.asr.fake import FakeRecognizer
 from voicebot.audio.pcm import PHONE_RATE
 from voicebot.audio.vad import EnergyVad
 from voicebot.config import load_config
+from voicebot.events import Utterance
 from voicebot.runtime.app import load_flow_with
 from voicebot.runtime.clock import ManualClock
 from voicebot.runtime.pools import synthesis_pool
-from voicebot.runtime.session import CallSession
+from voicebot.runtime.session import MASK, CallSession
 from voicebot.runtime.speech import phrases_by_intent
 from voicebot.services.registry import default_registry
 from voicebot.storage.calls import CallStore
@@ -249,7 +250,16 @@ def say_and_wait(media: Call, speech_frames: int = 15) -> int:
 
 
 def recognized(media: Call) -> list[dict[str, object]]:
-    return [e.data for e in media.events if e.kind == "recognized"]
+    """The recognized events, with the text the engine was given: at a secure step (the PIN) the published
+    event is masked, so the text comes from the session's in-memory history of utterances, in order."""
+    heard = [step.event.text for step in media.session.history if isinstance(step.event, Utterance)]
+    out = []
+    for index, event in enumerate(e for e in media.events if e.kind == "recognized"):
+        data = dict(event.data)
+        if data["text"] == MASK and index < len(heard):
+            data["text"] = heard[index]
+        out.append(data)
+    return out
 
 
 def test_without_previews_an_engine_without_partials_waits_the_incomplete_timeout(
@@ -259,6 +269,8 @@ def test_without_previews_an_engine_without_partials_waits_the_incomplete_timeou
     assert say_and_wait(media) >= 1200
     assert say_and_wait(media) >= 1200
     assert [r["text"] for r in recognized(media)] == ["balance", "one two three four"]
+    # What the caller said at the PIN never leaves the call in an event (logs, transcripts, console, metrics).
+    assert [e.data["text"] for e in media.events if e.kind == "recognized"] == ["balance", MASK]
 
 
 def test_a_preview_that_completes_the_grammar_ends_the_turn_on_the_complete_timeout(

@@ -103,6 +103,8 @@ def test_sigterm_says_goodbye_to_calls_in_progress_and_writes_records(tmp_path: 
         import httpx
 
         assert httpx.get(f"http://127.0.0.1:{web_port}/readyz", timeout=5).json() == {"status": "ready"}
+        scraped = httpx.get(f"http://127.0.0.1:{web_port}/metrics/", timeout=5).text  # this process's calls
+        assert 'voicebot_calls_active{phase="ivr"} 1.0' in scraped
         server.send_signal(signal.SIGTERM)
         out, _ = server.communicate(timeout=20)
         assert server.returncode == 0, out

@@ -126,10 +126,35 @@ LONG = ("For your checking account ending in zero nine two three, the balance is
 
 def test_a_long_dynamic_sentence_is_synthesized_clause_by_clause(cache: PromptCache, fake: FakeSynthesizer) -> None:
     parts = list(cache.stream(LONG + " Anything else?"))
-    assert fake.sentences == ["For your checking account ending in zero nine two three,",
+    assert fake.sentences == ["For your checking account ending in", "zero", "nine", "two", "three",
                               "the balance is two thousand three hundred forty-five dollars and sixty-seven cents.",
                               "Anything else?"]
+    assert len(parts) == 4  # the lead-in, the digit string, the balance clause, the question
+
+
+def test_digit_strings_play_from_digit_recordings_and_the_lead_in_from_memory(
+        cache: PromptCache, fake: FakeSynthesizer, tmp_path: Path) -> None:
+    list(cache.stream(LONG))
+    fake.sentences.clear()
+    other = LONG.replace("zero nine two three", "four four one seven").replace("two thousand", "nine thousand")
+    parts = list(cache.stream(other))
+    # The next call's prompt: the lead-in is ready, each digit word is recorded once ever (four, one and
+    # seven are new), and the amount is synthesized.
+    assert fake.sentences == ["four", "one", "seven",
+                              "the balance is nine thousand three hundred forty-five dollars and sixty-seven cents."]
+    fake.sentences.clear()
+    list(cache.stream(other))
+    assert fake.sentences == ["the balance is nine thousand three hundred forty-five dollars and sixty-seven cents."]
     assert len(parts) == 3
+    stored = {p.name for p in (tmp_path / "prompts").iterdir()}
+    assert stored == {cache.path(word).name for word in ("zero", "nine", "two", "three", "four", "one", "seven")}
+    assert cache.get("For your checking account ending in") is not None  # in memory, not on disk
+    assert not cache.path("For your checking account ending in").exists()
+
+
+def test_short_digit_strings_stay_in_their_sentence(cache: PromptCache, fake: FakeSynthesizer) -> None:
+    list(cache.stream("You have two new messages."))
+    assert fake.sentences == ["You have two new messages."]
 
 
 def test_a_long_cached_sentence_is_played_whole(cache: PromptCache, fake: FakeSynthesizer) -> None:

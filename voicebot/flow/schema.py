@@ -192,6 +192,8 @@ class _Listening(_Node):
     on_fail: str | None = Field(None, description="Node after max attempts; safe handoff if absent.")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     barge_in: bool = True
+    commands: bool = Field(True, description="Global commands (agent, repeat, goodbye...) are heard here; "
+                                             "false turns them off (a free-text message, for example).")
 
 
 class SayNode(_Node):

@@ -36,7 +36,10 @@ _STOP = frozenset({"a", "an", "the", "i", "me", "my", "mine", "myself", "we", "u
                    "any", "very", "know", "tell", "let", "wondering", "wonder", "think"})
 # Generic verbs and question words: some evidence for an intent, but weak on their own.
 _LIGHT = frozenset({"check", "get", "give", "show", "see", "hear", "have", "has", "had", "go", "make",
-                    "find", "what", "how", "when", "where", "which", "who", "no", "not", "never"})
+                    "find", "what", "how", "when", "where", "which", "who", "no", "not", "never",
+                    # "that's all" (goodbye) is matched as a phrase; "all" alone in a misheard request ("I want
+                    # to all that edge" for "I want to order a large pizza") must not end the call.
+                    "all"})
 # Acknowledgements that open an utterance ("ok, bye") without being its point.
 _DISCOURSE = frozenset({"ok", "okay", "alright", "so", "right", "great", "cool", "perfect", "fine"})
 _LIGHT_FACTOR = 0.4
@@ -47,6 +50,9 @@ _FIT = 0.9
 # Share of a phrase's missing words that other words of the same intent may stand in for.
 _SUBSTITUTE = 0.7
 _NEAR_VERBATIM = 90.0
+# Score of an utterance whose content words are exactly a phrase's, in the same order, with other function
+# words around them ("no think" for the phrase "no"; "can you say that again" for "say that again").
+_SAME_CONTENT = 0.9
 _FUZZY_WORD = 85.0
 # A negated utterance ("absolutely not", "I don't want an agent") fits a phrase without negation worse;
 # "no" is not a negator here: it usually answers the previous prompt ("no, I want an agent").
@@ -164,11 +170,16 @@ class IntentMatcher:
         self._verbatim: list[str] = []
         self._verbatim_owner: list[int] = []
         self._exact: dict[str, set[int]] = {}
+        # Phrases by their content words alone: "no think" (a recognizer's "no thanks") says what "no" says.
+        self._same_content: dict[str, set[int]] = {}
         phrase_words: list[tuple[int, frozenset[str]]] = []
         for i, intent in enumerate(self._intents):
             for phrase in intent.phrases:
                 stems = self._stems(phrase)
                 self._exact.setdefault(" ".join(stems), set()).add(i)
+                content = " ".join(w for w in stems if w not in _STOP_STEMS)
+                if content:
+                    self._same_content.setdefault(content, set()).add(i)
                 self._verbatim.append(" ".join(stems))
                 self._verbatim_owner.append(i)
                 words = frozenset(w for w in stems if w not in _STOP_STEMS)
@@ -255,6 +266,8 @@ class IntentMatcher:
             if owner in wanted and owner not in exact:
                 scores[owner] = max(scores[owner], min(ratio / 100.0, 0.99))
         content = [self._known_word(w) for w in stems if w not in _STOP_STEMS]
+        for i in self._same_content.get(" ".join(content), set()) & (wanted - exact):
+            scores[i] = max(scores[i], _SAME_CONTENT)
         if len(content) > 1 and content[0] in _DISCOURSE_STEMS:
             content = content[1:]
         words = set(content)

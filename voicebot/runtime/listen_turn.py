@@ -45,6 +45,7 @@ from voicebot.events import Hypothesis, NoInput, Utterance
 from voicebot.nlu.numbers import parse_digits
 from voicebot.runtime.call_events import CallEvent, NoInputHeard, Recognized, SpeechBegan, TurnEnded, TurnReason
 from voicebot.runtime.pools import submit
+from voicebot.runtime.session import MASK as SECURE_MASK
 
 log = logging.getLogger("voicebot.listen")
 
@@ -343,7 +344,10 @@ class ListenTurn:
         timing = TurnTiming(event.speech_start_ms, event.speech_end_ms, event.at_ms,
                             (recognized - finishing.started) * 1000, 0.0, result.text, result.confidence,
                             finishing.previewed, finishing.previews)
-        self._publish(Recognized(call_id=self.call_id, at_ms=now_ms, text=result.text,
+        # What was heard at a secure step (a PIN) is for the engine only: the event feeds logs, the simulator's
+        # transcript, the console and metrics, so it carries a mask, as the call record does.
+        shown = SECURE_MASK if self.listen.secure and result.text else result.text
+        self._publish(Recognized(call_id=self.call_id, at_ms=now_ms, text=shown,
                                  confidence=round(result.confidence, 3), engine=result.engine,
                                  speech_start_ms=event.speech_start_ms, speech_end_ms=event.speech_end_ms,
                                  reason=event.reason, previewed=finishing.previewed, previews=finishing.previews))

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,25 +145,36 @@ def recognize_file(
                       nbest=[{"text": h.text, "confidence": round(h.confidence, 3)} for h in result.nbest],
                       latency_ms=round(latency, 1), speech_ms=speech)
     today = datetime.now(UTC).date()
-    if flow is not None and result.text:
+    # The alternatives in order, as the flow engine tries them during a call: the first one that means
+    # something at the node wins.
+    candidates = list(dict.fromkeys([result.text, *(h.text for h in result.nbest)]))
+    for text in (t for t in candidates if t):
+        if _interpret(out, text, listen, flow, flow_name, node_id, today):
+            break
+    return out
+
+
+def _interpret(out: Recognition, text: str, listen: Listen, flow: CompiledFlow | None, flow_name: str,
+               node_id: str, today: date) -> bool:
+    """Fill ``out`` with what ``text`` means at the node; False when it means nothing there."""
+    if flow is not None:
         node = flow.flows[flow_name].nodes[node_id]
         assert isinstance(node, (AskNode, MenuNode))
-        found = interpret_speech(flow, flow_name, node_id, node, result.text, today,
-                                 Commands.active(flow, flow_name))
+        found = interpret_speech(flow, flow_name, node_id, node, text, today,
+                                 Commands.active(flow, flow_name, node))
         if isinstance(found, Filled):
             out.intent = found.intent
-            slot = node.slot
-            out.slots = {slot: found.value, **found.entities}
+            out.slots = {node.slot: found.value, **found.entities}
         elif found is not None:
             out.intent = found.intent
-    elif result.text:
-        from voicebot.nlu.slots import interpret_value
+        return found is not None
+    from voicebot.nlu.slots import interpret_value
 
-        value = interpret_value(listen.slot_type, result.text, today=today,
-                                min_length=listen.min_digits, max_length=listen.max_digits)
-        if value is not None:
-            out.slots = {"value": value}
-    return out
+    value = interpret_value(listen.slot_type, text, today=today, min_length=listen.min_digits,
+                            max_length=listen.max_digits)
+    if value is not None:
+        out.slots = {"value": value}
+    return value is not None
 
 
 def node_listen(flow: CompiledFlow, node: str) -> tuple[str, str, Listen]:

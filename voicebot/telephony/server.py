@@ -194,7 +194,8 @@ def serve(config_path: Path | None = None, *, engine: str | None = None,
     web = None
     try:
         server.start()
-        web = start_beside_serve(config_path)  # the agent/supervisor console on its own port (web:)
+        # The agent/supervisor console (and /metrics with these calls' figures) on its own port (web:).
+        web = start_beside_serve(config_path, server.services.bus)
         if ready is not None:
             ready(server)
         while not stop.wait(0.5):

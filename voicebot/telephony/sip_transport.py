@@ -9,6 +9,8 @@ import socket
 import threading
 from collections.abc import Callable
 
+from voicebot.telephony import sip_stats
+
 log = logging.getLogger("voicebot.sip")
 
 
@@ -53,6 +55,8 @@ class UdpTransport:
             self.sock.sendto(data, addr)
         except OSError as exc:
             log.warning("SIP send to %s:%d failed: %s", addr[0], addr[1], exc)
+            return
+        sip_stats.observe("sent", data)  # responses by code, for /metrics
 
     def _send_named(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._resolver is None:
@@ -94,6 +98,7 @@ class UdpTransport:
                 if not self._running:
                     break
                 continue
+            sip_stats.observe("received", data)  # responses by code, for /metrics
             try:
                 self._on_datagram(data, (str(addr[0]), int(addr[1])))
             except Exception:

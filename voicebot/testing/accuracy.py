@@ -18,7 +18,12 @@ NODES = {
     "yes_no": ("card_confirm", "is_that_card"),
     "pin4": ("authenticate.ask_pin", "pin"),
     "acct8": ("authenticate.ask_account", "account_number"),
+    "command": ("authenticate.ask_pin", None),
+    "reject": ("main_menu", None),
+    "reject_pin": ("authenticate.ask_pin", "pin"),
 }
+#: Categories whose utterances must not be accepted at all (a result there is a false accept).
+REJECTS = ("reject", "reject_pin")
 
 
 @dataclass
@@ -40,6 +45,8 @@ class Report:
     #: (category, "seen" | "unseen") -> tally
     tallies: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
     misses: list[tuple[Utterance, Recognition]] = field(default_factory=list)
+    #: Utterances the node accepted as something they were not (wrong answers and accepted rejects).
+    false_accepts: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
     speech_seconds: float = 0.0
@@ -54,8 +61,15 @@ class Report:
         return out
 
 
+def accepted(result: Recognition) -> bool:
+    """Whether the node took the recognition as an answer or a command (rather than asking again)."""
+    return result.intent is not None or any(v is not None for v in result.slots.values())
+
+
 def is_correct(utterance: Utterance, result: Recognition) -> bool:
-    if utterance.category == "intent":
+    if utterance.category in REJECTS:
+        return not accepted(result)
+    if utterance.category in ("intent", "command"):
         return result.intent == utterance.expected
     _node, slot = NODES[utterance.category]
     value = result.slots.get(slot or "")
@@ -81,4 +95,5 @@ def evaluate(corpus: list[Utterance], recognizer: Recognizer, flow: CompiledFlow
             tally.correct += 1
         else:
             report.misses.append((utterance, result))
+            report.false_accepts += accepted(result)
     return report

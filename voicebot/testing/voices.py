@@ -4,6 +4,7 @@ demo speak as the caller with it); this name is kept for the test suites that im
 from voicebot.tts.caller_voices import (
     ESPEAK_VOICES,
     FLITE_VOICES,
+    HELD_OUT_VOICES,
     PIPER_VOICES,
     Voice,
     VoiceUnavailable,
@@ -14,5 +15,5 @@ from voicebot.tts.caller_voices import (
     synthesize,
 )
 
-__all__ = ["ESPEAK_VOICES", "FLITE_VOICES", "PIPER_VOICES", "Voice", "VoiceUnavailable", "add_noise", "available",
-           "phone_line", "speak", "synthesize"]
+__all__ = ["ESPEAK_VOICES", "FLITE_VOICES", "HELD_OUT_VOICES", "PIPER_VOICES", "Voice", "VoiceUnavailable",
+           "add_noise", "available", "phone_line", "speak", "synthesize"]

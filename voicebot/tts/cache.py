@@ -13,6 +13,13 @@ synthesizes its first sentence; a long sentence that has to be synthesized is ma
 dynamic prompt is *not* stored: it holds caller data
 (names, balances) that has no business on disk, and it is rarely said twice.
 
+Digit strings in dynamic prompts ("ending in zero nine two three") are played as classic IVRs play
+numbers, from one recording per digit word (stored like static prompts: a lone digit is no caller data),
+trimmed and spaced; the words before such a string ("For your checking account ending in") are the same on
+every call and are kept in memory (never on disk), so the next call's prompt starts playing without
+waiting for synthesis. Amounts and dates are still synthesized as sentences: assembled from fragments they
+sounded choppy.
+
 Files are written to a temporary name and renamed into place, so concurrent builds (several workers
 starting at once) and crashes never leave a half-written prompt behind; a file that still cannot be
 read is treated as missing and rendered again.
@@ -40,6 +47,13 @@ from voicebot.tts.base import Synthesizer, split_clauses, split_sentences
 FORMAT_VERSION = 1
 #: Default memory budget: 10 minutes of audio (9.6 MB at 8 kHz), far more than a flow's prompts.
 DEFAULT_MEMORY_SECONDS = 600.0
+#: A digit string of at least this many words in a dynamic prompt is played from per-digit recordings.
+MIN_DIGIT_RUN = 3
+#: Pause after each digit of a digit string played from recordings.
+DIGIT_GAP_MS = 50
+#: Samples quieter than this (16-bit) at either end of a digit recording are its silence.
+_SILENCE = 200
+_DIGIT_WORDS = frozenset({"zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"})
 
 
 @dataclass(frozen=True)
@@ -138,11 +152,40 @@ class PromptCache:
             return
         for sentence in _sentences(text):
             cached = self._get(self.key(sentence))
-            pieces = [sentence] if cached is not None else split_clauses(sentence)
-            for piece in pieces:  # a long uncached sentence: clause by clause, so its first audio comes sooner
-                audio = cached if cached is not None else self._sentence(piece, store=False, memory=False)
-                if len(audio):
-                    yield audio
+            if cached is not None:
+                if len(cached):
+                    yield cached
+                continue
+            for piece in split_clauses(sentence):  # a long uncached sentence: clause by clause, first audio sooner
+                fragments = _fragments(piece)
+                for index, (words, digits) in enumerate(fragments):
+                    before_digits = index + 1 < len(fragments) and bool(fragments[index + 1][1])
+                    audio = self._digits(digits) if digits else self._lead_in(words, memory=before_digits)
+                    if len(audio):
+                        yield audio
+
+    def _lead_in(self, text: str, *, memory: bool) -> Pcm:
+        """The words of a clause; those before a digit string ("For your checking account ending in") are
+        kept in memory (never on disk), since the same template says them on every call."""
+        key = self.key(text)
+        found = self._get(key)
+        if found is not None:
+            return found
+        audio = self._synthesize(text)
+        if not memory:
+            return _frozen(audio)
+        # Piper ends a phrase with its own pause; the digits that follow bring theirs.
+        return self._remember(key, _frozen(_trimmed(audio, self.rate)))
+
+    def _digits(self, words: list[str]) -> Pcm:
+        """A spoken digit string from one cached recording per digit word, as IVRs play recorded numbers:
+        each trimmed of its silence and followed by a short pause. A lone digit word is no caller data,
+        so its recording is stored like a static prompt."""
+        gap = np.zeros(self.rate * DIGIT_GAP_MS // 1000, dtype=np.int16)
+        parts: list[Pcm] = []
+        for word in words:
+            parts += [_trimmed(self._sentence(word, store=True, memory=True), self.rate), gap]
+        return _frozen(_concat(parts))
 
     # --- internals --------------------------------------------------------------------------------------------
 
@@ -227,3 +270,39 @@ def _frozen(audio: Pcm) -> Pcm:
 
 def _concat(parts: list[Pcm]) -> Pcm:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+
+def _fragments(clause: str) -> list[tuple[str, list[str]]]:
+    """``clause`` as (words, []) and ("", digit words) parts: runs of :data:`MIN_DIGIT_RUN` or more digit
+    words ("zero nine two three") are split out; a clause without one is returned whole."""
+    tokens = clause.split()
+    bare = [t.strip(".,;:!?").lower() for t in tokens]
+    parts: list[tuple[str, list[str]]] = []
+    start = i = 0
+    while i < len(tokens):
+        end = i
+        while end < len(tokens) and bare[end] in _DIGIT_WORDS:
+            end += 1
+        if end - i >= MIN_DIGIT_RUN:
+            if i > start:
+                parts.append((" ".join(tokens[start:i]), []))
+            parts.append(("", bare[i:end]))
+            start = i = end
+        else:
+            i = max(end, i + 1)
+    if not parts:
+        return [(clause, [])]
+    if start < len(tokens):
+        rest = " ".join(tokens[start:])
+        if rest.strip(".,;:!? "):
+            parts.append((rest, []))
+    return parts
+
+
+def _trimmed(audio: Pcm, rate: int) -> Pcm:
+    """``audio`` without its leading and trailing silence (10 ms of margin kept)."""
+    loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > _SILENCE)
+    if not len(loud):
+        return audio
+    margin = rate // 100
+    return audio[max(0, loud[0] - margin):loud[-1] + margin]

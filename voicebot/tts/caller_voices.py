@@ -26,8 +26,10 @@ from voicebot.audio.resample import resample
 class Voice:
     family: str  # "espeak" | "flite" | "piper"
     name: str
-    #: espeak-ng words per minute / piper length scale; varied to get tempo diversity.
+    #: espeak-ng words per minute / piper length scale / flite duration stretch; varied for tempo diversity.
     speed: float = 1.0
+    #: Never used for tuning grammars or thresholds, whatever its family (accuracy on it is "unseen").
+    held_out: bool = False
 
     @property
     def label(self) -> str:
@@ -41,6 +43,16 @@ ESPEAK_VOICES = (
     Voice("espeak", "en-us+m7", 1.0),
 )
 FLITE_VOICES = (Voice("flite", "slt"), Voice("flite", "rms"), Voice("flite", "awb"), Voice("flite", "kal16"))
+#: Added for issue 12 and never used for tuning: other accents and variants of espeak-ng, and flite voices
+#: at other tempos (flite's duration stretch: 1.15 is slower).
+HELD_OUT_VOICES = (
+    Voice("espeak", "en-gb-scotland+f4", 0.9, held_out=True),
+    Voice("espeak", "en-029+m3", 1.1, held_out=True),
+    Voice("espeak", "en-gb-x-rp+Annie", 1.0, held_out=True),
+    Voice("flite", "kal", 1.15, held_out=True),
+    Voice("flite", "slt", 0.9, held_out=True),
+    Voice("flite", "rms", 1.1, held_out=True),
+)
 PIPER_VOICES = (Voice("piper", "en_US-joe-medium", 1.0), Voice("piper", "en_US-joe-medium", 1.15))
 
 
@@ -103,6 +115,8 @@ def speak(voice: Voice, text: str) -> tuple[np.ndarray, int]:
             if shutil.which("flite") is None:
                 raise VoiceUnavailable("flite is not installed (Debian package flite)")
             command = ["flite", "-voice", voice.name, "-t", text, "-o", str(out)]
+            if voice.speed != 1.0:
+                command[1:1] = ["--setf", f"duration_stretch={voice.speed:g}"]
         else:
             raise VoiceUnavailable(f"unknown voice family {voice.family!r}")
         subprocess.run(command, check=True, capture_output=True, timeout=60)

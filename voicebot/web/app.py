@@ -7,7 +7,6 @@ step). The JSON API under ``/api`` serves the same data (OpenAPI at ``/docs`` an
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +23,8 @@ from starlette.responses import Response
 
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.service import AcdService
+from voicebot.metrics import Metrics, metrics_app
+from voicebot.runtime.bus import EventBus
 from voicebot.web import agent, api, pages, supervisor
 from voicebot.web.auth import SESSION_COOKIE, NotLoggedIn
 from voicebot.web.background import Reconciler
@@ -38,9 +39,10 @@ CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'u
 
 
 def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings, *, acd: AcdService | None = None,
-               hooks: Webhooks | None = None, run_webhooks: bool = True) -> FastAPI:
+               hooks: Webhooks | None = None, run_webhooks: bool = True, metrics: Metrics | None = None) -> FastAPI:
     """The app on ``engine`` (tables must exist). ``run_webhooks``: run the background threads (webhook
-    deliveries, the ACD reconciler) while the app runs (off in tests that drive them themselves)."""
+    deliveries, the ACD reconciler) while the app runs (off in tests that drive them themselves). ``metrics``:
+    served in Prometheus' format at ``/metrics`` (and closed with the app)."""
     acd = acd or AcdService(engine, acd_settings)
     hooks = hooks or Webhooks(engine, settings.webhooks, clock=acd.now)
     context = WebContext.build(engine, acd, settings, hooks)
@@ -59,6 +61,8 @@ def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings,
             for running in (worker, reconciler):
                 if running is not None:
                     running.stop()
+            if metrics is not None:
+                metrics.close()
 
     app = FastAPI(title="voicebot console", version="1", lifespan=lifespan,
                   description="The agent's and supervisor's screens of voicebot, and their JSON API.")
@@ -78,7 +82,8 @@ def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings,
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (pages, agent, supervisor, api):
         app.include_router(module.router)
-    _mount_metrics(app)
+    if metrics is not None:
+        app.mount("/metrics", metrics_app(metrics))  # Prometheus (voicebot/metrics.py, docs/reports.md)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -115,28 +120,20 @@ def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings,
     return app
 
 
-def _mount_metrics(app: FastAPI) -> None:
-    """Prometheus ``/metrics`` (helper "reports": ``voicebot/metrics.py``), when it exists."""
-    try:
-        metrics = importlib.import_module("voicebot.metrics")
-    except ModuleNotFoundError as exc:
-        if exc.name != "voicebot.metrics":
-            raise  # the module exists but something it needs is missing: say so
-        return
-    router: Any = getattr(metrics, "router", None)
-    if router is not None:
-        app.include_router(router)
-    elif hasattr(metrics, "app"):
-        app.mount("/metrics", metrics.app)
-
-
-def app_from_environment(config_path: Path | None = None) -> FastAPI:
+def app_from_environment(config_path: Path | None = None, bus: EventBus | None = None) -> FastAPI:
     """The app on the configured database (``DATABASE_URL`` or the data folder) and configuration
-    (``config_path``, else VOICEBOT_CONFIG or ./voicebot.yaml, over the embedded defaults, then environment)."""
+    (``config_path``, else VOICEBOT_CONFIG or ./voicebot.yaml, over the embedded defaults, then environment).
+
+    ``bus``: the event bus of the calls this process runs (``voicebot serve``): /metrics then also has the
+    call, speech and SIP figures; alone (``voicebot web``) it has the queues, agents and errors.
+    """
     from voicebot.config import load_settings
+    from voicebot.metrics import for_services
     from voicebot.storage.db import create_tables, make_engine
 
     settings, _source = load_settings(config_path)
     engine = make_engine()
     create_tables(engine)
-    return create_app(engine, settings.acd, settings.web)
+    acd = AcdService(engine, settings.acd)
+    metrics = for_services(bus or EventBus(), acd, sip=bus is not None)
+    return create_app(engine, settings.acd, settings.web, acd=acd, metrics=metrics)

@@ -11,6 +11,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from voicebot.runtime.bus import EventBus
+
 log = logging.getLogger("voicebot.web")
 
 
@@ -43,7 +45,7 @@ class WebServer:
         self._thread.join(timeout=10)
 
 
-def start_beside_serve(config_path: Path | None = None) -> WebServer | None:
+def start_beside_serve(config_path: Path | None = None, bus: EventBus | None = None) -> WebServer | None:
     """What ``voicebot serve`` calls: the console on ``web.host:web.port`` unless ``web.enabled`` is false."""
     from voicebot.web.app import app_from_environment
     from voicebot.web.settings import load_web_settings
@@ -51,7 +53,7 @@ def start_beside_serve(config_path: Path | None = None) -> WebServer | None:
     settings = load_web_settings(config_path)
     if not settings.enabled:
         return None
-    server = WebServer(app_from_environment(config_path), settings.host, settings.port)
+    server = WebServer(app_from_environment(config_path, bus), settings.host, settings.port)
     try:
         server.start()
     except RuntimeError as exc:  # calls matter more than the console: answer them, say why it is missing
