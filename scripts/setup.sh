@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian package -> a command it provides: caller voices and audio tools, and the real SIP peers the
-# tests and the demo call with (sipp, baresip, kamailio).
+# tests and the demo call with (sipp, baresip, kamailio); Debian's chromium and its driver for the web
+# console's browser tests (Selenium drives /usr/bin/chromedriver; nothing downloads a browser of its own).
 declare -A debs=([espeak-ng]=espeak-ng [flite]=flite [sox]=sox [sip-tester]=sipp [baresip-core]=baresip
-                 [kamailio]=kamailio)
+                 [kamailio]=kamailio [chromium]=chromium [chromium-driver]=chromedriver)
 missing=()
 for pkg in "${!debs[@]}"; do command -v "${debs[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg"); done
 # PostgreSQL's server programs are not on PATH on Debian: the tests start a private cluster with them

@@ -497,6 +497,7 @@ def _register_command_groups() -> None:
     from voicebot.cli_reports import register as register_report_commands
     from voicebot.cli_test import test_cmd
     from voicebot.cli_validate import validate
+    from voicebot.cli_web import register as register_web_commands
 
     main.add_command(calls)
     main.add_command(chat)
@@ -504,6 +505,7 @@ def _register_command_groups() -> None:
     main.add_command(test_cmd)
     main.add_command(validate)
     register_acd_commands(main)  # agents, queues, callbacks, handoff-schema
+    register_web_commands(main)  # web
     register_report_commands(main)  # report
 
 

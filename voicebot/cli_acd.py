@@ -70,19 +70,21 @@ def agents() -> None:
 @click.option("--name", default="", help="Display name (default: the login).")
 @click.option("--sip-uri", default="", help="Where the agent's phone rings, e.g. sip:alice@10.0.0.5:5062.")
 @click.option("--skills", default="", help='Skills with proficiency 1-5: "banking:5,cards:3" (default 3).')
+@click.option("--role", type=click.Choice(["agent", "supervisor"]), default="agent", show_default=True,
+              help="A supervisor also sees the supervisor view of the web console.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="Stored as an argon2id hash (asked for when not given).")
-def agents_add(login: str, name: str, sip_uri: str, skills: str, password: str) -> None:
+def agents_add(login: str, name: str, sip_uri: str, skills: str, role: str, password: str) -> None:
     """Create an agent account."""
     from voicebot.acd.agent_store import parse_skills
 
     acd = _service()
     try:
         agent = acd.agents.add(login, password, name=name, sip_uri=sip_uri, skills=parse_skills(skills),
-                               now=acd.now())
+                               now=acd.now(), role=role)
     except AcdError as exc:
         raise _fail(exc) from None
-    click.echo(f"agent {agent.login} added (logged out)")
+    click.echo(f"{role} {agent.login} added (logged out)")
 
 
 def _agent_row(agent: Any, now: datetime) -> dict[str, Any]:
@@ -93,7 +95,7 @@ def _agent_row(agent: Any, now: datetime) -> dict[str, Any]:
         "skills": ",".join(f"{k}:{v}" for k, v in sorted(agent.skills.items())),
         "sip_uri": agent.sip_uri,
         "lease_seconds": None if lease is None else max(0, round((lease - now).total_seconds())),
-        "calls": agent.calls_handled,
+        "calls": agent.calls_handled, "role": agent.role or "agent",
     }
 
 
@@ -104,7 +106,8 @@ def agents_list(as_json: bool) -> None:
     acd = _service()
     now = acd.now()
     rows = [_agent_row(a, now) for a in acd.agents.all()]
-    _emit(as_json, rows, ["login", "name", "state", "reason", "since", "skills", "sip_uri", "lease_seconds", "calls"],
+    _emit(as_json, rows, ["login", "name", "state", "reason", "since", "skills", "sip_uri", "lease_seconds", "calls",
+                          "role"],
           "no agents (add one with: voicebot agents add LOGIN)")
 
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from voicebot.acd.config import AcdSettings  # the ACD owns the model of its section (unknown keys refused there too)
 from voicebot.reports.settings import ReportSettings  # likewise the reports' section
+from voicebot.web.settings import WebSettings  # so does the web console
 
 if TYPE_CHECKING:
     from voicebot.telephony.endpoint import SipConfig
@@ -169,6 +170,7 @@ class Settings(_Section):
     sip: SipSettings = Field(default_factory=SipSettings, description="voicebot serve: SIP and RTP.")
     health: HealthSettings = Field(default_factory=HealthSettings, description="/healthz and /readyz.")
     spool: SpoolSettings = Field(default_factory=SpoolSettings, description="Call records spooled in an outage.")
+    web: WebSettings = Field(default_factory=WebSettings, description="The agent and supervisor web console.")
 
 
 # -- environment overrides -------------------------------------------------------------------------------
@@ -197,6 +199,11 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "VOICEBOT_ASR_ENGINE": (("asr", "engine"), str),
     "VOSK_MODEL_PATH": (("asr", "vosk_model"), str),
     "VOICEBOT_HEALTH_PORT": (("health", "port"), str),
+    "VOICEBOT_WEB_HOST": (("web", "host"), str),
+    "VOICEBOT_WEB_PORT": (("web", "port"), str),
+    "VOICEBOT_WEB_ENABLED": (("web", "enabled"), str),
+    "VOICEBOT_WEB_SECRET": (("web", "secret"), str),
+    "VOICEBOT_WEBHOOK_SECRET": (("web", "webhooks", "secret"), str),
 }
 
 
@@ -376,6 +383,9 @@ def effective_config(config: Config, env: Mapping[str, str] | None = None) -> di
     data: dict[str, Any] = config.settings.model_dump(mode="json")
     if data["sip"]["registrar"]["password"]:
         data["sip"]["registrar"]["password"] = "(set)"  # printed on a terminal: never the secret itself
+    for section in (data["web"], data["web"]["webhooks"]):
+        if section["secret"]:
+            section["secret"] = "(set)"
     data["source"] = config.source
     data["database_url"] = env.get("DATABASE_URL") or f"sqlite:///{data_dir() / 'voicebot.db'}"
     data["data_dir"] = str(data_dir())

@@ -49,6 +49,7 @@ def test_agent_lifecycle_from_the_command_line(data: Path) -> None:
     run("agents", "state", "alice", "break", "--reason", "coaching")
     (agent,) = json.loads(run("agents", "list", "--json").output)
     assert (agent["state"], agent["reason"], agent["sip_uri"]) == ("break", "coaching", "sip:alice@127.0.0.1:5070")
+    assert agent["role"] == "agent"
     assert "Invalid value" in run("agents", "state", "alice", "busy", ok=False).output
     run("agents", "logout", "alice")
     assert json.loads(run("agents", "list", "--json").output)[0]["state"] == "logged_out"

@@ -75,9 +75,12 @@ def test_sigterm_says_goodbye_to_calls_in_progress_and_writes_records(tmp_path: 
     if sipp is None:
         pytest.skip("sipp (Debian sip-tester) is not installed")
     port, rtp = free_port(), free_udp_ports(20)
+    with socket.socket() as probe:  # a free TCP port for the web console that serve runs beside SIP
+        probe.bind(("127.0.0.1", 0))
+        web_port = probe.getsockname()[1]
     config = tmp_path / "voicebot.yaml"
     config.write_text(f"sip:\n  rtp_ports: [{rtp}, {rtp + 19}]\n  shutdown_grace_seconds: 0.5\n"
-                      f"  default_flow: {ROOT / 'flows/banking.yaml'}\n")
+                      f"  default_flow: {ROOT / 'flows/banking.yaml'}\nweb:\n  port: {web_port}\n")
     env = {**os.environ, "VOICEBOT_DATA_DIR": str(tmp_path / "data"), "VOICEBOT_SIP_PORT": str(port)}
     env.pop("DATABASE_URL", None)
     code = ("import logging, sys; from pathlib import Path; logging.basicConfig(level=logging.INFO); "
@@ -97,6 +100,11 @@ def test_sigterm_says_goodbye_to_calls_in_progress_and_writes_records(tmp_path: 
              "-timeout", "30s", "-timeout_error"],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(2.5)  # the call is up, the greeting is playing
+        import httpx
+
+        assert httpx.get(f"http://127.0.0.1:{web_port}/readyz", timeout=5).json() == {"status": "ready"}
+        scraped = httpx.get(f"http://127.0.0.1:{web_port}/metrics/", timeout=5).text  # this process's calls
+        assert 'voicebot_calls_active{phase="ivr"} 1.0' in scraped
         server.send_signal(signal.SIGTERM)
         out, _ = server.communicate(timeout=20)
         assert server.returncode == 0, out

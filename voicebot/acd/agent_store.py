@@ -19,6 +19,9 @@ from voicebot.storage.db import session_scope
 
 log = logging.getLogger("voicebot.acd")
 
+#: Who may do what in the web console: agents answer calls; supervisors also watch queues and force states.
+ROLES = ("agent", "supervisor")
+
 _LOGIN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -43,9 +46,11 @@ class AgentStore:
         self.settings = settings
 
     def add(self, login: str, password: str, *, name: str = "", sip_uri: str = "",
-            skills: dict[str, int] | None = None, now: datetime) -> Agent:
+            skills: dict[str, int] | None = None, now: datetime, role: str = "agent") -> Agent:
         if not _LOGIN.match(login):
             raise AcdError(f"login {login!r}: use lower-case letters, digits, '.', '_' or '-'")
+        if role not in ROLES:
+            raise AcdError(f"role {role!r}: one of {', '.join(ROLES)}")
         for skill, level in (skills or {}).items():
             if not 1 <= level <= 5:
                 raise AcdError(f"skill {skill!r}: proficiency must be 1-5, not {level}")
@@ -53,7 +58,7 @@ class AgentStore:
             if session.exec(select(Agent.id).where(Agent.login == login)).first() is not None:
                 raise AcdError(f"agent {login!r} already exists")
             agent = Agent(login=login, name=name or login, password_hash=hash_password(password), sip_uri=sip_uri,
-                          skills=dict(skills or {}), state_since=now, created_at=now)
+                          skills=dict(skills or {}), state_since=now, created_at=now, role=role)
             session.add(agent)
             session.flush()
             return agent

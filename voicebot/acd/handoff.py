@@ -79,6 +79,16 @@ class QueueInfo(_Model):
     offers: int = 0
 
 
+class TransferNote(_Model):
+    """An agent moved the caller to another queue from the console; the note is for the next agent."""
+
+    from_queue: str
+    to_queue: str
+    agent: str
+    note: str = ""
+    at: datetime
+
+
 class HandoffPayload(_Model):
     """Everything the IVR learned, for the agent (version 1)."""
 
@@ -102,6 +112,8 @@ class HandoffPayload(_Model):
     #: Values the flow's handoff node attached (``attach:``), secure ones masked.
     attached: dict[str, Any] = Field(default_factory=dict)
     queue: QueueInfo
+    #: Transfers between queues by agents, oldest first, each with the agent's note.
+    transfers: list[TransferNote] = Field(default_factory=list)
 
 
 class StepLike(Protocol):

@@ -45,6 +45,8 @@ class Agent(SQLModel, table=True):
     wrap_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     calls_handled: int = 0
     talk_ms: int = 0
+    #: "supervisor" may use the supervisor view and force agents' states; None (or "agent"): an agent.
+    role: str | None = None
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 

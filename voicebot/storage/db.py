@@ -110,7 +110,7 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int = SQLITE_BUSY_TI
 def create_tables(engine: Engine) -> None:
     """Create every voicebot table that does not exist yet."""
     # Imported here so the models are registered on SQLModel.metadata; the models import this module.
-    from voicebot.storage import acd_models, bank_models, call_models  # noqa: F401
+    from voicebot.storage import acd_models, bank_models, call_models, web_models  # noqa: F401
 
     SQLModel.metadata.create_all(engine)
     _add_defaulted_columns(engine)  # NOT NULL columns with a default and an index: listed by hand

@@ -189,13 +189,20 @@ def serve(config_path: Path | None = None, *, engine: str | None = None,
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, on_signal)
+    from voicebot.web.server import start_beside_serve
+
+    web = None
     try:
         server.start()
+        # The agent/supervisor console (and /metrics with these calls' figures) on its own port (web:).
+        web = start_beside_serve(config_path, server.services.bus)
         if ready is not None:
             ready(server)
         while not stop.wait(0.5):
             pass
     finally:
+        if web is not None:
+            web.stop()
         server.shutdown()
         replayer.stop()
         for sig, handler in previous.items():
