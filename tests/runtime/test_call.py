@@ -58,7 +58,7 @@ def test_the_phases_a_call_moves_through() -> None:
     assert TRANSITIONS["ivr"] == {"queued", "ended"}
     assert TRANSITIONS["queued"] == {"ringing", "ended"}
     assert TRANSITIONS["ringing"] == {"bridged", "queued", "ended"}
-    assert TRANSITIONS["bridged"] == {"wrap_up", "ended"}
+    assert TRANSITIONS["bridged"] == {"wrap_up", "queued", "ended"}  # queued: the agent dropped
     assert TRANSITIONS["ended"] == frozenset()
     for before, afters in TRANSITIONS.items():
         assert before not in afters  # no phase moves to itself

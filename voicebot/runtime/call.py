@@ -6,10 +6,14 @@ hands the caller to a person::
     ivr -> queued -> ringing -> bridged -> wrap_up -> ended
       \\-> ended   (the flow hung up, or handed off with no ACD: after the transfer prompt, as before)
 
-Only the IVR phase has its full behaviour today; queued plays hold audio until the ACD port moves the call on
-(:meth:`Call.offer`, :meth:`Call.bridge`, :meth:`Call.requeue`, :meth:`Call.finish`, callable from any
-thread: they are applied on the call's next tick); ringing and bridged are the states the ACD and the bridge
-will fill. Every change is published on the event bus (:mod:`voicebot.runtime.call_events`).
+Queued and ringing play hold music (:mod:`voicebot.runtime.hold_music`) with the ACD's announcements over it
+(:meth:`Call.announce`); the ACD port moves the call on (:meth:`Call.offer`, :meth:`Call.bridge`,
+:meth:`Call.requeue`, :meth:`Call.finish`, callable from any thread: they are applied on the call's next tick).
+Bridged relays 20 ms frames both ways between the caller and the agent's leg (a B2BUA: the caller's tick
+writes the caller's frame to the agent and plays the agent's frame to the caller; the recording goes on with
+the agent on the second channel). An agent's leg that ends while the caller is still there sends the caller
+back to the front of the queue with an apology; a caller who hangs up while bridged ends the agent's leg
+(BYE). Every change is published on the event bus (:mod:`voicebot.runtime.call_events`).
 
 ``tick(caller_frame, keys) -> ivr_frame`` is the whole media contract: the simulator calls it on virtual
 time, the SIP call loop on the RTP clock. The recording (a :class:`~voicebot.runtime.ports.Recorder`) is
@@ -30,6 +34,7 @@ from voicebot.audio.pcm import PHONE_RATE, frame_samples
 from voicebot.runtime.bus import EventBus
 from voicebot.runtime.call_events import (
     Abandoned,
+    AgentDropped,
     Bridged,
     CallBegan,
     CallEnded,
@@ -42,11 +47,12 @@ from voicebot.runtime.call_events import (
     PromptPlayed,
     PromptQueued,
 )
+from voicebot.runtime.hold_music import hold_music
 from voicebot.runtime.ivr import IvrPhase
 from voicebot.runtime.listen_turn import TurnInputs, TurnTiming
 from voicebot.runtime.playout import Playout
 from voicebot.runtime.pools import Executors
-from voicebot.runtime.ports import AcdPort, Recorder
+from voicebot.runtime.ports import AcdPort, AgentLeg, Recorder
 from voicebot.runtime.session import CallSession
 from voicebot.tts.cache import PromptCache
 
@@ -55,13 +61,14 @@ log = logging.getLogger("voicebot.call")
 FRAME = frame_samples(PHONE_RATE)
 FRAME_MS = 1000 * FRAME // PHONE_RATE
 GOODBYE = "We're sorry, this line is closing now. Please call again."
+AGENT_DROPPED = "We're sorry, your agent got disconnected. We're putting you back at the front of the queue."
 
 #: The phases a call may move to from each phase.
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     "ivr": frozenset({"queued", "ended"}),
     "queued": frozenset({"ringing", "ended"}),
     "ringing": frozenset({"bridged", "queued", "ended"}),
-    "bridged": frozenset({"wrap_up", "ended"}),
+    "bridged": frozenset({"wrap_up", "queued", "ended"}),  # queued: the agent dropped, back to the front
     "wrap_up": frozenset({"ended"}),
     "ended": frozenset(),
 }
@@ -98,7 +105,7 @@ class Call:
         self.bus = bus
         self.acd = acd
         self.recorder = recorder
-        self.hold_audio = hold_audio if hold_audio is not None else comfort_tone()
+        self.hold_audio = hold_audio if hold_audio is not None else hold_music()
         self.goodbye = goodbye
         self.playout = Playout(speech.prompts, executors.synthesis)
         self.ivr = IvrPhase(session, self.playout, speech.inputs, executors, self._publish)
@@ -108,6 +115,8 @@ class Call:
         self.ended_by = ""
         self.ticket: str | None = None
         self.agent: str | None = None
+        self.leg: AgentLeg | None = None  # the agent's phone while bridged
+        self.agent_dropped = AGENT_DROPPED
         self._queued_at_ms = 0
         self._closing = False  # shutdown asked (from another thread): say goodbye on the next tick
         self._goodbye_seq: int | None = None
@@ -180,9 +189,11 @@ class Call:
             if self.ivr.done:
                 self._ivr_over()
         elif self.phase in ("queued", "ringing"):
-            out = self._play()  # hold audio (and, later, announcements)
+            out = self._play()  # hold audio, announcements over it
+        elif self.phase == "bridged":
+            out = self._relay(caller_frame)
         else:
-            out = np.zeros(FRAME, dtype=np.int16)  # bridged: the bridge relays the agent's audio (next step)
+            out = np.zeros(FRAME, dtype=np.int16)
         if self.recorder is not None:
             heard = caller_frame if caller_frame is not None else self._silence
             # Paused (silence) while a secure step (the PIN) collects input.
@@ -190,6 +201,47 @@ class Call:
             self.recorder.write(self._silence if secure else heard, self._silence if secure else out)
         self.now_ms += FRAME_MS
         return out
+
+    def _relay(self, caller_frame: np.ndarray | None) -> np.ndarray:
+        """Bridged: the caller's frame to the agent, the agent's frame (silence if none arrived) to the caller."""
+        leg = self.leg
+        if leg is None:
+            return np.zeros(FRAME, dtype=np.int16)
+        if leg.ended:
+            self._lost_agent()
+            return self._play()
+        leg.write_frame(caller_frame if caller_frame is not None else self._silence)
+        frame = leg.read_frame()
+        return frame if frame is not None else np.zeros(FRAME, dtype=np.int16)
+
+    def _lost_agent(self) -> None:
+        """The agent's leg ended under a live caller: told, and back at the front of the queue."""
+        agent = self.agent or ""
+        self.leg = None
+        if self.acd is not None and self.ticket is not None:
+            try:
+                self.acd.agent_dropped(self.ticket)
+            except Exception:
+                log.exception("call %s: the ACD failed to requeue ticket %s", self.call_id, self.ticket)
+        log.info("call %s: agent %s hung up mid-call; the caller goes back to the front of the queue",
+                 self.call_id, agent)
+        self._move("queued")
+        self._publish(AgentDropped(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
+        self.agent = None
+        self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=self.agent_dropped, node="queue"))
+        self.playout.say(self.agent_dropped, "queue", barge_in=False)
+        self.playout.hold(self.hold_audio)
+
+    def _release_agent(self) -> None:
+        """The conversation is over on the caller's side: BYE to the agent, the entry completed."""
+        leg, self.leg = self.leg, None
+        if leg is not None and not leg.ended:
+            leg.hang_up()
+        if self.acd is not None and self.ticket is not None:
+            try:
+                self.acd.complete(self.ticket)
+            except Exception:
+                log.exception("call %s: the ACD failed to complete ticket %s", self.call_id, self.ticket)
 
     def _play(self) -> np.ndarray:
         """A frame of the playout outside the IVR (the goodbye, hold audio), its finished prompts published."""
@@ -211,7 +263,7 @@ class Call:
             self._withdraw()
             self._publish(Abandoned(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase,
                                     waited_ms=self.now_ms - self._queued_at_ms))
-        self._end("caller")
+        self._end("caller")  # bridged: _end releases the agent (BYE) and completes the entry
 
     def end_now(self, ended_by: str) -> None:
         """End the call at once (the service's hard stop, a failure): the record is completed."""
@@ -269,6 +321,8 @@ class Call:
         # ending, a hangup node, has already written the record by now).
         self.session.answer_unheard = not self.ivr.answer_heard
         self.session.close()
+        if before == "bridged":
+            self._release_agent()  # ended under a bridged call (shutdown, a failure): the agent's leg too
         self.playout.stop_hold()
         self.playout.cancel()
         self.ended_by = ended_by
@@ -297,11 +351,13 @@ class Call:
         """The offer failed (no answer, busy, declined): back to the queue, keeping the place."""
         self._commands.put(lambda: self._move("queued"))
 
-    def bridge(self, agent: str) -> None:
-        """The agent answered: the caller is connected (hold audio stops at once)."""
+    def bridge(self, agent: str, leg: AgentLeg | None = None) -> None:
+        """The agent answered: the caller is connected to ``leg`` (hold audio and any announcement stop at
+        once: an announcement never delays the bridge)."""
         def apply() -> None:
             self._move("bridged")
             self.agent = agent
+            self.leg = leg
             self.playout.stop_hold()
             self.playout.cancel()
             self._publish(Bridged(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
@@ -311,7 +367,17 @@ class Call:
         """The agent's side ended the conversation: the caller is released, the agent wraps up."""
         def apply() -> None:
             self._move("wrap_up")
+            self._release_agent()
             self._end("acd")
+        self._commands.put(apply)
+
+    def announce(self, text: str) -> None:
+        """Say ``text`` to a waiting caller over the hold music (position, wait, comfort prompts, a callback
+        offer); ignored once the caller is no longer waiting (the bridge cancels it if it is still playing)."""
+        def apply() -> None:
+            if self.phase in ("queued", "ringing") and self._goodbye_seq is None:
+                self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=text, node="queue"))
+                self.playout.say(text, "queue", barge_in=False)
         self._commands.put(apply)
 
     # ----- events --------------------------------------------------------------------------------

