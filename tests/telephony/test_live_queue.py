@@ -40,11 +40,11 @@ acd:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Any]:
     if SIPP is None:
         pytest.skip("sipp (Debian sip-tester) is not installed")
     config = tmp_path / "voicebot.yaml"
-    config.write_text(CONFIG.format(offer_timeout=4))
+    config.write_text(CONFIG.format(offer_timeout=getattr(request, "param", 4)))
     monkeypatch.setenv("VOICEBOT_CONFIG", str(config))
     monkeypatch.setenv("VOICEBOT_NODE", f"test-{tmp_path.name}")
     with voicebot_server(tmp_path / "data") as (srv, services):
@@ -132,3 +132,94 @@ def test_a_caller_waits_on_hold_and_is_bridged_to_the_agent_both_ways(live_serve
     assert len(talk) > 8 * 5000
     assert np.abs(talk[:, 1]).max() > 1000  # the agent's voice
     assert np.abs(talk[:, 0]).max() > 1000  # the caller's voice
+
+
+def agents(tmp_path: Path, *scenarios: str) -> list[SippAgent]:
+    made = []
+    for n, scenario in enumerate(scenarios):
+        folder = tmp_path / f"agent{n}"
+        folder.mkdir()
+        made.append(SippAgent(scenario, folder, timeout=60))
+    return made
+
+
+def stop_all(*procs: SippAgent) -> None:
+    for agent in procs:
+        if agent.proc.poll() is None:
+            agent.proc.kill()
+            agent.proc.wait()
+
+
+def test_an_agent_who_does_not_answer_is_skipped_and_the_next_agent_gets_the_caller(
+        live_server: Any, tmp_path: Path) -> None:
+    srv, services, events, legs = live_server
+    acd = srv.dispatcher.service
+    silent, answering = agents(tmp_path, "uas_no_answer.xml", "uas_agent.xml")
+    try:
+        add_agent(acd, "bob", silent.uri)  # logged in first: the longest idle, offered first
+        add_agent(acd, "alice", answering.uri)
+        code, out = finish(start_caller(srv.sip_port, tmp_path, talk_after_ms=14000))
+        assert code == 0, out
+        assert silent.result()[0] == 0  # bob's phone was CANCELled after the offer timeout (4 s)
+        code, out = answering.result()
+        assert code == 0, out
+    finally:
+        stop_all(silent, answering)
+    assert wait_for(lambda: len(srv.results) == 1, 10)
+    assert [leg.outcome for leg in legs] == ["no_answer", "answered"]
+    offered = [e.agent for e in events if isinstance(e, Offered)]
+    assert offered == ["bob", "alice"]
+    record = services.store.get_call(srv.results[0].call_id)
+    assert record is not None and record.agent == "alice" and record.outcome == "answered"
+    bob = acd.agents.get("bob")
+    assert bob.state == "break" and bob.state_reason == "missed offer"
+
+
+@pytest.mark.parametrize("live_server", [15], indirect=True)
+def test_a_caller_who_hangs_up_while_the_agent_rings_cancels_the_agent_leg(live_server: Any, tmp_path: Path) -> None:
+    srv, services, _events, legs = live_server
+    acd = srv.dispatcher.service
+    (ringing,) = agents(tmp_path, "uas_no_answer.xml")
+    try:
+        add_agent(acd, "bob", ringing.uri)
+        code, out = finish(start_caller(srv.sip_port, tmp_path, talk_after_ms=0))  # BYE about 4 s into ringing
+        assert code == 0, out
+        code, out = ringing.result()
+        assert code == 0, out  # CANCEL, 487, ACK
+    finally:
+        stop_all(ringing)
+    assert wait_for(lambda: len(srv.results) == 1, 10)
+    (leg,) = legs
+    assert leg.outcome == "cancelled"
+    result = srv.results[0]
+    assert result.ended_by == "caller"
+    entry = entry_of(services, result.call_id)
+    assert entry.status == "abandoned"
+    record = services.store.get_call(result.call_id)
+    assert record is not None and record.outcome == "abandoned_in_queue"
+    assert acd.agents.get("bob").state == "available"  # never stuck in reserved
+
+
+def test_an_agent_who_hangs_up_mid_call_sends_the_caller_back_to_the_front(live_server: Any, tmp_path: Path) -> None:
+    srv, services, events, _legs = live_server
+    acd = srv.dispatcher.service
+    (leaving,) = agents(tmp_path, "uas_agent_hangs_up.xml")
+    try:
+        add_agent(acd, "carol", leaving.uri)
+        code, out = finish(start_caller(srv.sip_port, tmp_path, talk_after_ms=9000))
+        assert code == 0, out
+        code, out = leaving.result()
+        assert code == 0, out  # the agent's BYE was answered
+    finally:
+        stop_all(leaving)
+    assert wait_for(lambda: len(srv.results) == 1, 10)
+    result = srv.results[0]
+    kinds = [e.kind for e in events]
+    assert kinds.index("bridged") < kinds.index("agent_dropped")
+    told = [e.data["text"] for e in events if e.kind == "prompt"]
+    assert any("your agent got disconnected" in text for text in told)
+    phases = [(e.data["before"], e.data["after"]) for e in events if e.kind == "phase"]
+    assert ("bridged", "queued") in phases
+    entry = entry_of(services, result.call_id)
+    assert entry.priority >= 100  # requeued at the front
+    assert entry.status == "abandoned"  # then the caller hung up while waiting again
