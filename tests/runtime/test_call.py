@@ -26,6 +26,8 @@ class FakeAcd:
     def __init__(self) -> None:
         self.enqueued: list[tuple[str, Handoff, CallControl]] = []
         self.cancelled: list[str] = []
+        self.completed: list[str] = []
+        self.dropped: list[str] = []
 
     def enqueue(self, call_id: str, handoff: Handoff, call: CallControl) -> str:
         self.enqueued.append((call_id, handoff, call))
@@ -33,6 +35,12 @@ class FakeAcd:
 
     def cancel(self, ticket: str) -> None:
         self.cancelled.append(ticket)
+
+    def complete(self, ticket: str) -> None:
+        self.completed.append(ticket)
+
+    def agent_dropped(self, ticket: str) -> None:
+        self.dropped.append(ticket)
 
 
 def ask_for_an_agent(call: Call) -> None:
