@@ -160,7 +160,8 @@ def test_position_then_comfort_announcements_while_waiting(engine: Engine, tmp_p
     rig.dispatcher.announce_due(rig.clock())
     run(rig.call, 1)
     said = [e.text for e in rig.call.events if isinstance(e, PromptQueued) and e.node == "queue"]
-    assert said == ["You are next in line.", "Thanks for holding."]  # no estimate: nothing measured yet
+    assert said == ["You are next in line.",  # no estimate: nothing measured yet
+                    "Thanks for holding. To be called back instead, keeping your place in line, press 1."]
 
 
 def test_wait_estimates_are_silent_until_measured(engine: Engine) -> None:
@@ -169,3 +170,62 @@ def test_wait_estimates_are_silent_until_measured(engine: Engine) -> None:
     assert announcement(1, 42) == "You are next in line. Your estimated wait is less than a minute."
     assert announcement(4, 130) == "You are number 4 in line. Your estimated wait is about 3 minutes."
     assert announcement(None, 10) is None
+
+
+def test_callback_keeps_the_place_then_rings_the_agent_first_then_the_caller(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path, callback_uri="sip:{number}@127.0.0.1:5098")
+    rig.queue_the_caller()  # nobody staffed yet
+    enqueued_at = rig.entry().enqueued_at
+    run(rig.call, 1, keys="1")  # "press 1 for a callback"
+    said = [e.text for e in rig.call.events if isinstance(e, PromptQueued) and e.node == "callback"]
+    assert said[-1].startswith("We'll call you back on 1 5 5 5 0 1 0 0 0 0 1.")
+    run(rig.call, 1, keys="1")  # confirm the caller ID
+    until(rig.call, lambda: rig.call.finished)
+    assert rig.call.ended_by == "callback"
+    entry = rig.entry()
+    assert entry.kind == "callback" and entry.status == "waiting" and entry.enqueued_at == enqueued_at
+    rig.staff("alice")
+    rig.dispatcher.route_once()
+    [agent] = rig.phones
+    assert agent.uri.startswith("sip:alice@") and agent.headers["X-Voicebot-Callback"] == "1"
+    agent.outcome = "answered"
+    rig.dispatcher.poll_callbacks()
+    [_, caller] = rig.phones
+    assert caller.uri == "sip:15550100001@127.0.0.1:5098"  # agent first, then the caller
+    caller.outcome = "answered"
+    rig.dispatcher.poll_callbacks()  # joined: relayed on its own thread until a leg ends
+    caller.ended = True
+    assert wait_until(lambda: rig.entry().status == "callback_completed")
+    assert agent.hung_up == 1  # the caller hung up: BYE to the agent
+
+
+def test_a_callback_the_caller_does_not_answer_is_retried_in_its_place(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.queue_the_caller()
+    run(rig.call, 1, keys="1")
+    run(rig.call, 1, keys="2")  # another number
+    run(rig.call, 1, keys="5550199#")
+    run(rig.call, 1, keys="1")
+    until(rig.call, lambda: rig.call.finished)
+    rig.staff("alice")
+    rig.dispatcher.route_once()
+    rig.phones[0].outcome = "answered"
+    rig.dispatcher.poll_callbacks()
+    caller = rig.phones[1]
+    assert caller.uri.startswith("sip:5550199@")
+    caller.outcome, caller.outcome_reason = "no_answer", "480 Temporarily Unavailable"
+    rig.dispatcher.poll_callbacks()
+    assert rig.phones[0].hung_up == 1  # the agent's leg ends
+    entry = rig.entry()
+    assert entry.status == "waiting" and entry.kind == "callback" and entry.not_before is not None  # retry later
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())

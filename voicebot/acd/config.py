@@ -82,6 +82,13 @@ class LiveSettings(_Strict):
     comfort_prompt: str = Field(
         "Thank you for waiting. An agent will be with you shortly.",
         description="Said between position announcements (every other announcement).")
+    callback_offer: bool = Field(
+        True, description='Waiting callers are offered "press 1 for a callback, keeping your place".')
+    callback_uri: str = Field(
+        "sip:{number}@127.0.0.1:5060",
+        description="Where a callback is dialled ({number}: the caller's number); in register mode the INVITE "
+                    "goes through the registrar/proxy whatever the host.")
+    callback_ring_seconds: float = Field(30.0, gt=0, description="How long a callback rings the caller.")
     estimate_min_samples: int = Field(
         3, ge=1, description="Recent handled calls needed before an estimated wait is said (else: silent).")
     route_interval_seconds: float = Field(0.25, gt=0, description="How often the router runs.")

@@ -13,8 +13,15 @@ every ``route_interval_seconds``, ``reconcile()`` every ``reconcile_interval_sec
 * announces position and estimated wait to each waiting caller every ``announce_every_seconds``
   (comfort prompt in between), from this thread: the caller's tick never waits on the database.
 
-Single node: offers for entries whose caller is not on this process (another node's, or a callback: item 4
-of issue 9, not yet live) are declined with a log line, so the entry goes to the next router's turn.
+Callbacks, agent first: a callback entry's offer rings the agent; when they answer (``accept`` gives the
+number), the caller is dialled at ``acd.live.callback_uri`` (``{number}`` filled in); the caller answering is
+``callback_result(answered)`` and the two legs are joined (:func:`voicebot.runtime.leg_bridge.relay_legs`)
+until either hangs up, then ``complete``; the caller not answering, busy or unreachable is recorded as such
+(the ACD retries per the queue's callback policy, the entry keeping its place) and the agent's leg gets BYE.
+Callback entries live in the database, so a restarted process places them.
+
+Single node: offers for live entries whose caller is not on this process (another node's) are declined with
+a log line, so the entry goes to the next router's turn.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from voicebot.acd.store import OfferInfo
 from voicebot.acd.tx import AcdError, StaleOffer
 from voicebot.acd.wait_estimate import announcement, estimated_wait
 from voicebot.actions import Handoff
+from voicebot.runtime.callback_choice import OFFER as CALLBACK_OFFER
+from voicebot.runtime.leg_bridge import relay_legs
 from voicebot.runtime.ports import CallControl
 
 log = logging.getLogger("voicebot.acd.live")
@@ -75,6 +84,17 @@ class Ringing:
 
 
 @dataclass
+class Callback:
+    """A callback being placed, agent first: the agent's leg rings, then the caller's, then the two are joined."""
+
+    offer: OfferInfo
+    agent_leg: AgentPhone
+    stage: str = "agent"  # agent (ringing the agent) -> caller (ringing the caller) -> joined
+    caller_leg: AgentPhone | None = None
+    number: str = ""
+
+
+@dataclass
 class Waiting:
     entry_id: int
     call: CallControl
@@ -95,6 +115,7 @@ class AcdDispatcher:
         self._clock = clock
         self._lock = threading.Lock()
         self._waiting: dict[str, Waiting] = {}  # by ticket (the entry id as text)
+        self._callbacks: dict[int, Callback] = {}  # by offer id, only this thread touches it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.recovered: list[int] = []
@@ -139,6 +160,16 @@ class AcdDispatcher:
         except AcdError as exc:
             log.warning("entry %s: complete refused (%s)", ticket, exc)
 
+    def request_callback(self, ticket: str, number: str) -> None:
+        with self._lock:
+            waiting = self._waiting.pop(ticket, None)
+        if waiting is None:
+            raise KeyError(f"entry {ticket} is not waiting on this node")
+        for ringing in waiting.legs.values():
+            ringing.leg.hang_up()  # the ACD cancels the offers; the phones stop ringing
+        self.service.request_callback(waiting.entry_id, number)
+        log.info("entry %s: callback to %s requested; it keeps its place", ticket, number)
+
     def agent_dropped(self, ticket: str) -> None:
         with self._lock:
             waiting = self._waiting.get(ticket)
@@ -180,6 +211,7 @@ class AcdDispatcher:
                     next_route = now + self.live.route_interval_seconds
                     self.route_once()
                 self.poll_legs()
+                self.poll_callbacks()
                 self.announce_due(now)
             except Exception:  # a database hiccup must not stop the dispatcher: the next round retries
                 log.exception("ACD dispatcher round failed")
@@ -195,6 +227,9 @@ class AcdDispatcher:
 
     def _ring(self, offer: OfferInfo) -> None:
         ticket = str(offer.entry_id)
+        if offer.kind == "callback":
+            self._ring_callback_agent(offer)
+            return
         with self._lock:
             waiting = self._waiting.get(ticket)
         if waiting is None or waiting.bridged:
@@ -216,6 +251,88 @@ class AcdDispatcher:
         if first:
             waiting.call.offer(offer.agent_login)
         log.info("entry %s: ringing agent %s at %s", ticket, offer.agent_login, offer.sip_uri)
+
+    # ----- callbacks (agent first) ---------------------------------------------------------------------
+
+    def _ring_callback_agent(self, offer: OfferInfo) -> None:
+        remaining = max(1.0, (offer.expires_at - self.service.now()).total_seconds())
+        try:
+            leg = self.dial(offer.sip_uri, self.live.agent_caller_id,
+                            {HANDOFF_HEADER: str(offer.entry_id), "X-Voicebot-Callback": "1"}, remaining)
+        except Exception as exc:
+            log.warning("callback %s: calling agent %s failed (%s)", offer.entry_id, offer.agent_login, exc)
+            self._decline(offer, f"unreachable: {exc}")
+            return
+        self._callbacks[offer.offer_id] = Callback(offer, leg)
+        log.info("callback %s: ringing agent %s first", offer.entry_id, offer.agent_login)
+
+    def poll_callbacks(self) -> None:
+        for offer_id, run in list(self._callbacks.items()):
+            offer = run.offer
+            if run.stage == "agent":
+                outcome = run.agent_leg.outcome
+                if outcome in FAILED:
+                    del self._callbacks[offer_id]
+                    self._decline(offer, outcome)
+                elif outcome == "answered":
+                    self._call_the_caller(offer_id, run)
+            elif run.stage == "caller":
+                assert run.caller_leg is not None
+                outcome = run.caller_leg.outcome
+                if run.agent_leg.ended and not outcome:
+                    run.caller_leg.hang_up()  # the agent gave up before the caller answered
+                    outcome = "cancelled"
+                if outcome == "answered":
+                    run.stage = "joined"
+                    self._callback_result(offer.entry_id, "answered", run.number)
+                    threading.Thread(target=self._join, args=(offer_id, run), name=f"callback-{offer.entry_id}",
+                                     daemon=True).start()
+                elif outcome in FAILED:
+                    del self._callbacks[offer_id]
+                    run.agent_leg.hang_up()
+                    result = {"declined": "busy", "cancelled": "no_answer"}.get(outcome, outcome)
+                    self._callback_result(offer.entry_id, result, f"{run.number}: {run.caller_leg.outcome_reason}")
+
+    def _call_the_caller(self, offer_id: int, run: Callback) -> None:
+        offer = run.offer
+        try:
+            accepted = self.service.accept(offer.offer_id, offer.token)
+        except StaleOffer as exc:
+            log.info("callback %s: stale answer by %s (%s): BYE", offer.entry_id, offer.agent_login, exc)
+            del self._callbacks[offer_id]
+            run.agent_leg.hang_up()
+            return
+        run.number = accepted.callback_number or ""
+        uri = self.live.callback_uri.format(number=run.number)
+        try:
+            run.caller_leg = self.dial(uri, self.live.agent_caller_id, {HANDOFF_HEADER: str(offer.entry_id)},
+                                       self.live.callback_ring_seconds)
+        except Exception as exc:
+            del self._callbacks[offer_id]
+            run.agent_leg.hang_up()
+            self._callback_result(offer.entry_id, "failed", f"{uri}: {exc}")
+            return
+        run.stage = "caller"
+        log.info("callback %s: agent %s answered; calling the caller at %s", offer.entry_id, offer.agent_login, uri)
+
+    def _join(self, offer_id: int, run: Callback) -> None:
+        assert run.caller_leg is not None
+        frames = relay_legs(run.agent_leg, run.caller_leg, self._stop)
+        try:
+            self.service.complete(run.offer.entry_id, "callback call ended")
+        except AcdError as exc:
+            log.warning("callback %s: complete refused (%s)", run.offer.entry_id, exc)
+        self._callbacks.pop(offer_id, None)
+        log.info("callback %s: ended after %.1f s", run.offer.entry_id, frames * 0.02)
+
+    def _callback_result(self, entry_id: int, outcome: str, detail: str) -> None:
+        try:
+            self.service.callback_result(entry_id, outcome, detail)
+        except AcdError as exc:
+            log.warning("callback %s: result %s refused (%s)", entry_id, outcome, exc)
+        log.info("callback %s: %s (%s)", entry_id, outcome, detail)
+
+    # ----- live callers' legs --------------------------------------------------------------------------
 
     def poll_legs(self) -> None:
         with self._lock:
@@ -278,8 +395,9 @@ class AcdDispatcher:
 
     def announcement_for(self, waiting: Waiting) -> str | None:
         """Position and wait on odd rounds, the comfort prompt on even ones (position again if it changed)."""
-        if waiting.announcements % 2 == 1 and self.live.comfort_prompt:
-            return self.live.comfort_prompt
+        if waiting.announcements % 2 == 1:
+            offer = CALLBACK_OFFER if self.live.callback_offer else ""
+            return " ".join(t for t in (self.live.comfort_prompt, offer) if t) or None
         position = self.service.position(waiting.entry_id)
         wait = None
         if position is not None:

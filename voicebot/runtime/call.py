@@ -47,6 +47,7 @@ from voicebot.runtime.call_events import (
     PromptPlayed,
     PromptQueued,
 )
+from voicebot.runtime.callback_choice import CallbackChoice
 from voicebot.runtime.hold_music import hold_music
 from voicebot.runtime.ivr import IvrPhase
 from voicebot.runtime.listen_turn import TurnInputs, TurnTiming
@@ -114,12 +115,15 @@ class Call:
         self.events: list[CallEvent] = []
         self.ended_by = ""
         self.ticket: str | None = None
+        self.caller_id = ""
         self.agent: str | None = None
         self.leg: AgentLeg | None = None  # the agent's phone while bridged
         self.agent_dropped = AGENT_DROPPED
         self._queued_at_ms = 0
         self._closing = False  # shutdown asked (from another thread): say goodbye on the next tick
         self._goodbye_seq: int | None = None
+        self._goodbye_reason = "shutdown"  # what ends the call once the goodbye has played
+        self.callback: CallbackChoice | None = None  # the keypad dialogue of a waiting caller
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._silence = np.zeros(FRAME, dtype=np.int16)
         if recorder is not None:
@@ -162,6 +166,7 @@ class Call:
     # ----- lifecycle -----------------------------------------------------------------------------
 
     def start(self, caller_id: str, dialled: str = "") -> None:
+        self.caller_id = caller_id
         self._publish(CallBegan(call_id=self.call_id, at_ms=self.now_ms, caller_id=caller_id, dialled=dialled))
         self.ivr.start(caller_id, dialled)
 
@@ -183,12 +188,13 @@ class Call:
         elif self._goodbye_seq is not None:
             out = self._play()
             if not self.playout.speaking:
-                self._end("shutdown")
+                self._end(self._goodbye_reason)
         elif self.phase == "ivr":
             out = self.ivr.tick(caller_frame, keys, self.now_ms)
             if self.ivr.done:
                 self._ivr_over()
         elif self.phase in ("queued", "ringing"):
+            self._waiting_keys(keys)
             out = self._play()  # hold audio, announcements over it
         elif self.phase == "bridged":
             out = self._relay(caller_frame)
@@ -201,6 +207,38 @@ class Call:
             self.recorder.write(self._silence if secure else heard, self._silence if secure else out)
         self.now_ms += FRAME_MS
         return out
+
+    def _waiting_keys(self, keys: str) -> None:
+        """A waiting caller's keys: the callback dialogue ("press 1 for a callback, keeping your place")."""
+        if not keys or self.acd is None or self.ticket is None or self._goodbye_seq is not None:
+            return
+        if self.callback is None:
+            self.callback = CallbackChoice(self.caller_id)
+        for key in keys:
+            reply = self.callback.key(key)
+            if reply.number is not None:
+                self._callback_chosen(reply.number, reply.say or "")
+                return
+            if reply.say:
+                self.playout.cancel()  # the caller acted: what was being said gives way to the answer
+                self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=reply.say, node="callback"))
+                self.playout.say(reply.say, "callback", barge_in=False)
+
+    def _callback_chosen(self, number: str, goodbye: str) -> None:
+        assert self.acd is not None and self.ticket is not None
+        try:
+            self.acd.request_callback(self.ticket, number)
+        except Exception:
+            log.exception("call %s: the callback could not be recorded; the caller keeps waiting", self.call_id)
+            self.callback = None
+            return
+        log.info("call %s: callback chosen (%s); the entry keeps its place", self.call_id, number)
+        self.ticket = None  # the entry is a callback now: the caller's leaving no longer abandons it
+        self.playout.stop_hold()
+        self.playout.cancel()
+        self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=goodbye, node="callback"))
+        self._goodbye_reason = "callback"
+        self._goodbye_seq = self.playout.say(goodbye, "callback", barge_in=False)
 
     def _relay(self, caller_frame: np.ndarray | None) -> np.ndarray:
         """Bridged: the caller's frame to the agent, the agent's frame (silence if none arrived) to the caller."""

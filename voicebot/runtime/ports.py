@@ -64,6 +64,10 @@ class AcdPort(Protocol):
         """The bridged conversation is over (either side hung up; the call ends the agent's leg itself)."""
         ...
 
+    def request_callback(self, ticket: str, number: str) -> None:
+        """The waiting caller chose a callback to ``number``: the same entry keeps its place (the call then ends)."""
+        ...
+
     def agent_dropped(self, ticket: str) -> None:
         """The agent's leg ended while the caller was still there: back to the front of the queue."""
         ...
