@@ -28,6 +28,7 @@ acd:
   live:
     enabled: true
     first_announcement_seconds: 1
+    callback_uri: "{callback_uri}"
   queues:
     general:
       skills: [banking]
@@ -44,7 +45,8 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest
     if SIPP is None:
         pytest.skip("sipp (Debian sip-tester) is not installed")
     config = tmp_path / "voicebot.yaml"
-    config.write_text(CONFIG.format(offer_timeout=getattr(request, "param", 4)))
+    unused = "sip:{number}@127.0.0.1:9"  # no callbacks in these tests
+    config.write_text(CONFIG.format(offer_timeout=getattr(request, "param", 4), callback_uri=unused))
     monkeypatch.setenv("VOICEBOT_CONFIG", str(config))
     monkeypatch.setenv("VOICEBOT_NODE", f"test-{tmp_path.name}")
     with voicebot_server(tmp_path / "data") as (srv, services):
@@ -223,3 +225,45 @@ def test_an_agent_who_hangs_up_mid_call_sends_the_caller_back_to_the_front(live_
     entry = entry_of(services, result.call_id)
     assert entry.priority >= 100  # requeued at the front
     assert entry.status == "abandoned"  # then the caller hung up while waiting again
+
+
+def test_a_callback_survives_a_restart_and_is_placed_agent_first_and_bridged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if SIPP is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    agent, customer = agents(tmp_path, "uas_agent.xml", "uas_agent_hangs_up.xml")  # the customer hangs up first
+    config = tmp_path / "voicebot.yaml"
+    config.write_text(CONFIG.format(offer_timeout=10, callback_uri=f"sip:{{number}}@127.0.0.1:{customer.port}"))
+    monkeypatch.setenv("VOICEBOT_CONFIG", str(config))
+    monkeypatch.setenv("VOICEBOT_NODE", f"test-{tmp_path.name}")
+    data = tmp_path / "data"
+    try:
+        with voicebot_server(data) as (srv, services):
+            code, out = finish(start_caller_scenario(srv.sip_port, tmp_path, "queue_callback.xml"))
+            assert code == 0, out  # chose a callback, heard the goodbye, got BYE
+            assert wait_for(lambda: len(srv.results) == 1, 10)
+            assert srv.results[0].ended_by == "callback"
+            call_id = srv.results[0].call_id
+            entry = entry_of(services, call_id)
+            assert entry.kind == "callback" and entry.status == "waiting" and entry.callback_number == "15550100001"
+        # restarted: the callback is still there, and the new process places it
+        with voicebot_server(data) as (srv, services):
+            acd = srv.dispatcher.service
+            assert entry_of(services, call_id).status == "waiting"
+            add_agent(acd, "alice", agent.uri)
+            assert wait_for(lambda: entry_of(services, call_id).status == "callback_completed", 40)
+            code, out = agent.result()
+            assert code == 0, out  # the agent was called first, and got BYE when the customer hung up
+            code, out = customer.result()
+            assert code == 0, out  # then the customer, who talked and hung up
+    finally:
+        stop_all(agent, customer)
+
+
+def start_caller_scenario(port: int, cwd: Path, scenario: str, timeout: float = 60) -> subprocess.Popen[str]:
+    assert SIPP is not None
+    return subprocess.Popen(
+        [SIPP, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-s", "1000", "-i", "127.0.0.1",
+         "-p", "0", "-mi", "127.0.0.1", "-mp", str(free_udp_ports()), "-m", "1", "-l", "1", "-nostdin",
+         "-timeout", f"{int(timeout)}s", "-timeout_error", "-trace_err"],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
