@@ -36,6 +36,7 @@ class Phone:
         self.outcome_reason = ""
         self.ended = False
         self.hung_up = 0
+        self.buffered_frames = 0
 
     def read_frame(self) -> np.ndarray | None:
         return np.zeros(160, dtype=np.int16)

@@ -27,6 +27,7 @@ class FakeLeg:
         self.sent: list[np.ndarray] = []
         self.ended = False
         self.hung_up = 0
+        self.buffered_frames = 0
 
     def read_frame(self) -> np.ndarray | None:
         return None if self.ended else self.voice.copy()
@@ -120,3 +121,35 @@ def test_the_agent_side_finishing_releases_both_legs(engine: Engine, tmp_path: P
     call.finish()
     run(call, 1)
     assert call.finished and call.ended_by == "acd" and leg.hung_up == 1 and acd.completed == ["ticket-1"]
+
+
+class BurstyLeg(FakeLeg):
+    """An agent leg with a backlog of numbered frames (a burst after a stall)."""
+
+    def __init__(self, backlog: int) -> None:
+        super().__init__()
+        self.frames = [np.full(FRAME, n, dtype=np.int16) for n in range(1, backlog + 1)]
+
+    @property  # type: ignore[override]
+    def buffered_frames(self) -> int:
+        return len(self.frames)
+
+    @buffered_frames.setter
+    def buffered_frames(self, _value: int) -> None:
+        pass
+
+    def read_frame(self) -> np.ndarray | None:
+        return self.frames.pop(0) if self.frames else None
+
+
+def test_a_burst_from_the_agent_does_not_become_a_standing_delay(engine: Engine, tmp_path: Path) -> None:
+    call, _acd = queued_call(engine, tmp_path)
+    leg = BurstyLeg(0)
+    call.offer("alice")
+    call.bridge("alice", leg)
+    run(call, 1)
+    leg.frames = [np.full(FRAME, n, dtype=np.int16) for n in range(1, 11)]  # ten frames at once
+    [out] = run(call, 1)
+    assert int(out[0]) == 8 and len(leg.frames) == 2  # the oldest dropped; 40 ms of jitter allowance kept
+    [out] = run(call, 1)
+    assert int(out[0]) == 9

@@ -61,6 +61,8 @@ log = logging.getLogger("voicebot.call")
 
 FRAME = frame_samples(PHONE_RATE)
 FRAME_MS = 1000 * FRAME // PHONE_RATE
+RELAY_JITTER_FRAMES = 2  # agent audio the bridge may hold beyond the frame it plays (40 ms)
+MAX_BACKLOG_FRAMES = 100  # 2 s: the most of the agent's audio dropped when the bridge starts
 GOODBYE = "We're sorry, this line is closing now. Please call again."
 AGENT_DROPPED = "We're sorry, your agent got disconnected. We're putting you back at the front of the queue."
 
@@ -191,7 +193,7 @@ class Call:
                 self._end(self._goodbye_reason)
         elif self.phase == "ivr":
             out = self.ivr.tick(caller_frame, keys, self.now_ms)
-            if self.ivr.done:
+            if self.ivr.done or self._handed_off():
                 self._ivr_over()
         elif self.phase in ("queued", "ringing"):
             self._waiting_keys(keys)
@@ -249,6 +251,11 @@ class Call:
             self._lost_agent()
             return self._play()
         leg.write_frame(caller_frame if caller_frame is not None else self._silence)
+        # A burst from the agent's side (their phone or the network catching up after a stall) would stay
+        # queued ahead of everything after it: a delay that never goes away. Keep at most a small jitter
+        # allowance; drop the oldest frames beyond it.
+        for _ in range(max(0, leg.buffered_frames - 1 - RELAY_JITTER_FRAMES)):
+            leg.read_frame()
         frame = leg.read_frame()
         return frame if frame is not None else np.zeros(FRAME, dtype=np.int16)
 
@@ -328,8 +335,15 @@ class Call:
         self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=self.goodbye, node="shutdown"))
         self._goodbye_seq = self.playout.say(self.goodbye, "shutdown", barge_in=False)
 
+    def _handed_off(self) -> bool:
+        """The flow handed the caller to an ACD: queue them now, while the transfer prompt still plays, so the
+        agent's phone rings within a second of the request (the prompt plays on in the queued phase; an agent
+        answering cuts it like any announcement)."""
+        return self.ivr.handoff is not None and self.acd is not None and not self.ivr.busy and self.ivr.ending
+
     def _ivr_over(self) -> None:
-        """The flow is over and its last prompt has played: hang up, or queue the caller for a person."""
+        """The flow is over (with a handoff to an ACD: at once; else once its last prompt has played): hang up,
+        or queue the caller for a person."""
         handoff = self.ivr.handoff
         if handoff is None or self.acd is None:
             self._end("ivr")  # no ACD: the call ends after the transfer prompt (the handoff row is stored)
@@ -396,6 +410,12 @@ class Call:
             self._move("bridged")
             self.agent = agent
             self.leg = leg
+            if leg is not None:
+                # What the agent's phone sent between its answer and now would otherwise stay queued ahead of
+                # every later frame: a standing delay for the whole conversation. Start from the newest.
+                for _ in range(MAX_BACKLOG_FRAMES):
+                    if leg.read_frame() is None:
+                        break
             self.playout.stop_hold()
             self.playout.cancel()
             self._publish(Bridged(call_id=self.call_id, at_ms=self.now_ms, agent=agent))

@@ -15,6 +15,7 @@ from voicebot.runtime.ports import AgentLeg
 
 FRAME = 160
 PERIOD_S = 0.02
+JITTER_FRAMES = 2  # received audio held beyond the frame relayed now (40 ms)
 MAX_LATE_S = 0.2  # behind by more than this (a stall): restart the schedule rather than send a burst
 
 
@@ -27,6 +28,9 @@ def relay_legs(one: AgentLeg, other: AgentLeg, stop: threading.Event | None = No
         while not one.ended and not other.ended and n < max_seconds / PERIOD_S:
             if stop is not None and stop.is_set():
                 break
+            for leg in (one, other):  # bursts never turn into a standing delay (see Call._relay)
+                for _ in range(max(0, leg.buffered_frames - 1 - JITTER_FRAMES)):
+                    leg.read_frame()
             a, b = one.read_frame(), other.read_frame()
             other.write_frame(a if a is not None else silence)
             one.write_frame(b if b is not None else silence)
