@@ -230,3 +230,22 @@ def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return bool(predicate())
+
+
+def test_the_wait_estimate_is_the_median_handle_time_per_staffing_agent(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice", "bob")
+    acd = rig.acd
+    for n, talk in enumerate((100, 120, 400)):
+        entry = acd.enqueue(f"past-{n}", "general", skills=("banking",))
+        [offer, *_] = acd.route().offers
+        acd.accept(offer.offer_id, offer.token)
+        rig.clock.advance(talk)
+        acd.complete(entry.id or 0)
+        rig.clock.advance(15)
+        for login in ("alice", "bob"):
+            acd.agents.heartbeat(login, acd.now())  # the consoles keep their presence
+        acd.reconcile()  # wrap-up over
+    assert estimated_wait(engine, "general", 3, ("banking",)) == 3 * 120 / 2  # median 120 s, two agents
+    assert estimated_wait(engine, "general", 3, ("banking",), min_samples=4) is None  # too few calls to say
+    assert estimated_wait(engine, "general", 1, ("vip",)) is None  # nobody staffs it: silent

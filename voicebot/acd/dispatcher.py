@@ -300,7 +300,7 @@ class AcdDispatcher:
         offer = run.offer
         try:
             accepted = self.service.accept(offer.offer_id, offer.token)
-        except StaleOffer as exc:
+        except AcdError as exc:  # StaleOffer, or a callback cancelled meanwhile
             log.info("callback %s: stale answer by %s (%s): BYE", offer.entry_id, offer.agent_login, exc)
             del self._callbacks[offer_id]
             run.agent_leg.hang_up()
@@ -362,7 +362,7 @@ class AcdDispatcher:
             waiting.legs.clear()
         try:
             self.service.accept(offer.offer_id, offer.token)
-        except StaleOffer as exc:
+        except AcdError as exc:  # StaleOffer, or the entry moved on (the caller left): never bridge it
             log.info("entry %s: agent %s answered a stale offer (%s): BYE", ticket, offer.agent_login, exc)
             ring.leg.hang_up()
             with self._lock:
