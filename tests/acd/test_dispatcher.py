@@ -249,3 +249,17 @@ def test_the_wait_estimate_is_the_median_handle_time_per_staffing_agent(engine: 
     assert estimated_wait(engine, "general", 3, ("banking",)) == 3 * 120 / 2  # median 120 s, two agents
     assert estimated_wait(engine, "general", 3, ("banking",), min_samples=4) is None  # too few calls to say
     assert estimated_wait(engine, "general", 1, ("vip",)) is None  # nobody staffs it: silent
+
+
+def test_an_agent_logging_out_while_their_phone_rings_stops_it_and_the_caller_waits_on(
+        engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    rig.round()
+    [phone] = rig.phones
+    assert rig.call.phase == "ringing"
+    rig.acd.agents.logout("alice", rig.acd.now())  # the ACD cancels the offer
+    rig.round()
+    assert phone.hung_up == 1 and phone.outcome == "cancelled"  # CANCEL: the phone stops ringing
+    assert rig.call.phase == "queued" and rig.entry().status == "waiting"

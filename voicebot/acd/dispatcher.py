@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from sqlmodel import col, select
 
 from voicebot.acd.handoff import build_handoff
 from voicebot.acd.service import AcdService
@@ -45,6 +46,8 @@ from voicebot.actions import Handoff
 from voicebot.runtime.callback_choice import OFFER as CALLBACK_OFFER
 from voicebot.runtime.leg_bridge import relay_legs
 from voicebot.runtime.ports import CallControl
+from voicebot.storage.acd_models import Offer
+from voicebot.storage.db import session_scope
 
 log = logging.getLogger("voicebot.acd.live")
 
@@ -221,6 +224,7 @@ class AcdDispatcher:
             self._stop.wait(POLL_S)
 
     def route_once(self) -> None:
+        self.stop_withdrawn_offers()
         result = self.service.route()
         for offer in result.offers:
             self._ring(offer)
@@ -336,6 +340,37 @@ class AcdDispatcher:
         log.info("callback %s: %s (%s)", entry_id, outcome, detail)
 
     # ----- live callers' legs --------------------------------------------------------------------------
+
+    def stop_withdrawn_offers(self) -> None:
+        """Phones still ringing for offers the ACD has withdrawn (the agent logged out, their presence lapsed, the
+        offer expired) stop ringing now (CANCEL); the caller goes on waiting in their place."""
+        with self._lock:
+            ringing = {o: (t, w) for t, w in self._waiting.items() for o in w.legs}
+        ringing_callbacks = {o for o, run in self._callbacks.items() if run.stage == "agent"}
+        ids = set(ringing) | ringing_callbacks
+        if not ids:
+            return
+        with session_scope(self.service.engine) as session:
+            withdrawn = {offer.id: offer.status for offer in
+                         session.exec(select(Offer).where(col(Offer.id).in_(ids), Offer.status != "pending")).all()}
+        for offer_id, status in withdrawn.items():
+            if offer_id in ringing:
+                ticket, waiting = ringing[offer_id]
+                with self._lock:
+                    ring = waiting.legs.get(offer_id)
+                    if ring is None or ring.leg.outcome == "answered":
+                        continue  # answered meanwhile: _answered() finds the offer stale and sends BYE
+                    del waiting.legs[offer_id]
+                    last = not waiting.legs and not waiting.bridged
+                log.info("entry %s: offer to %s %s: the phone stops ringing", ticket, ring.offer.agent_login, status)
+                ring.leg.hang_up()
+                if last and ticket in self._waiting:
+                    waiting.call.requeue()
+            elif offer_id in self._callbacks:
+                run = self._callbacks.pop(offer_id)
+                log.info("callback %s: offer to %s %s: the phone stops ringing", run.offer.entry_id,
+                         run.offer.agent_login, status)
+                run.agent_leg.hang_up()
 
     def poll_legs(self) -> None:
         with self._lock:
