@@ -52,9 +52,10 @@ class Phone:
 
 
 class Rig:
-    def __init__(self, engine: Engine, tmp_path: Path, **live: Any) -> None:
+    def __init__(self, engine: Engine, tmp_path: Path, strategy: str = "longest-idle", **live: Any) -> None:
         self.clock = Clock()
-        settings = parse_acd({"queues": {"general": {"skills": ["banking"], "offer_timeout_seconds": 15}},
+        general = {"skills": ["banking"], "offer_timeout_seconds": 15, "strategy": strategy}
+        settings = parse_acd({"queues": {"general": general},
                               "live": {"enabled": True, "first_announcement_seconds": 2, **live}})
         self.acd = AcdService(engine, settings, clock=self.clock, node="test")
         self.phones: list[Phone] = []
@@ -263,3 +264,16 @@ def test_an_agent_logging_out_while_their_phone_rings_stops_it_and_the_caller_wa
     rig.round()
     assert phone.hung_up == 1 and phone.outcome == "cancelled"  # CANCEL: the phone stops ringing
     assert rig.call.phase == "queued" and rig.entry().status == "waiting"
+
+
+def test_ring_all_rings_every_free_agent_and_the_first_answer_stops_the_others(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path, strategy="ring-all")
+    rig.staff("alice", "bob", "carol")
+    rig.queue_the_caller()
+    rig.round()
+    assert len(rig.phones) == 3 and rig.call.phase == "ringing"
+    assert len([e for e in rig.call.events if e.kind == "offered"]) == 1  # one ringing phase for the caller
+    rig.phones[1].outcome = "answered"
+    rig.round()
+    assert rig.call.phase == "bridged" and rig.call.leg is rig.phones[1]
+    assert [p.hung_up for p in rig.phones] == [1, 0, 1]  # the other two stop ringing (CANCEL)
