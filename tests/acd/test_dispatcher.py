@@ -277,3 +277,22 @@ def test_ring_all_rings_every_free_agent_and_the_first_answer_stops_the_others(e
     rig.round()
     assert rig.call.phase == "bridged" and rig.call.leg is rig.phones[1]
     assert [p.hung_up for p in rig.phones] == [1, 0, 1]  # the other two stop ringing (CANCEL)
+
+
+def test_another_nodes_router_may_offer_our_caller_and_this_node_rings_the_phone(
+        engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)  # node "test" holds the caller
+    other_acd = AcdService(engine, rig.acd.settings, clock=rig.clock, node="other")
+    other_phones: list[Phone] = []
+    other = AcdDispatcher(other_acd, lambda *args: other_phones.append(Phone(*args)) or other_phones[-1],
+                          clock=rig.clock)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    other.route_once()  # the other node's router makes the offer: not its caller, so it rings nothing
+    assert other_phones == [] and rig.phones == []
+    rig.round()  # this node finds the pending offer for its caller and rings alice
+    [phone] = rig.phones
+    assert phone.uri.startswith("sip:alice@") and rig.call.phase == "ringing"
+    phone.outcome = "answered"
+    rig.round()
+    assert rig.call.phase == "bridged"

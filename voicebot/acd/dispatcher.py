@@ -20,8 +20,8 @@ until either hangs up, then ``complete``; the caller not answering, busy or unre
 (the ACD retries per the queue's callback policy, the entry keeping its place) and the agent's leg gets BYE.
 Callback entries live in the database, so a restarted process places them.
 
-Single node: offers for live entries whose caller is not on this process (another node's) are declined with
-a log line, so the entry goes to the next router's turn.
+Several nodes: any node's router may offer any entry; each node rings the pending offers of the callers
+waiting on it (looked up every routing round), and callbacks are placed by the node whose router offered them.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from voicebot.actions import Handoff
 from voicebot.runtime.callback_choice import OFFER as CALLBACK_OFFER
 from voicebot.runtime.leg_bridge import relay_legs
 from voicebot.runtime.ports import CallControl
-from voicebot.storage.acd_models import Offer
+from voicebot.storage.acd_models import Agent, Offer, QueueEntry
 from voicebot.storage.db import session_scope
 
 log = logging.getLogger("voicebot.acd.live")
@@ -227,10 +227,33 @@ class AcdDispatcher:
         self.stop_withdrawn_offers()
         result = self.service.route()
         for offer in result.offers:
+            if offer.kind == "callback":
+                self._ring(offer)  # any node places a callback: the router that offered it does
+        # Live callers: this node rings the offers for its own callers, whichever node's router made them (a
+        # router on another node offers our callers too; it leaves them to us, and we leave theirs to them).
+        for offer in self.pending_offers_for_my_callers():
             self._ring(offer)
         for callback_offer in result.callback_offers:
             log.info("entry %s: waited past its queue's maximum (callback offer not yet spoken)",
                      callback_offer.entry_id)
+
+    def pending_offers_for_my_callers(self) -> list[OfferInfo]:
+        """Pending offers of the entries whose callers wait on this node and whose phones do not ring yet."""
+        with self._lock:
+            mine = {w.entry_id for w in self._waiting.values() if not w.bridged}
+            ringing = {o for w in self._waiting.values() for o in w.legs}
+        if not mine:
+            return []
+        now = self.service.now()
+        with session_scope(self.service.engine) as session:
+            rows = session.exec(
+                select(Offer, QueueEntry, Agent)
+                .where(col(Offer.entry_id).in_(mine), Offer.status == "pending", QueueEntry.id == Offer.entry_id,
+                       Agent.id == Offer.agent_id)
+                .order_by(col(Offer.id))).all()
+        return [OfferInfo(offer.id or 0, offer.token, entry.id or 0, entry.call_id, entry.queue, entry.kind,
+                          agent.id or 0, agent.login, agent.sip_uri, offer.expires_at)
+                for offer, entry, agent in rows if offer.id not in ringing and offer.expires_at > now]
 
     def _ring(self, offer: OfferInfo) -> None:
         ticket = str(offer.entry_id)
@@ -240,10 +263,7 @@ class AcdDispatcher:
         with self._lock:
             waiting = self._waiting.get(ticket)
         if waiting is None or waiting.bridged:
-            log.warning("entry %s: offered to %s but its caller is not on this node; declined", ticket,
-                        offer.agent_login)
-            self._decline(offer, "no live caller on this node")
-            return
+            return  # the caller left or is talking already: the ACD withdraws or fences this offer
         remaining = max(1.0, (offer.expires_at - self.service.now()).total_seconds())
         try:
             leg = self.dial(offer.sip_uri, waiting.caller_id or self.live.agent_caller_id,
