@@ -34,6 +34,7 @@ class Phone:
         self.uri, self.caller, self.headers, self.ring_timeout = uri, caller, headers, ring_timeout
         self.outcome = ""
         self.outcome_reason = ""
+        self.ringing = True  # 180 at once (a test may say otherwise)
         self.ended = False
         self.hung_up = 0
         self.buffered_frames = 0
@@ -296,3 +297,18 @@ def test_another_nodes_router_may_offer_our_caller_and_this_node_rings_the_phone
     phone.outcome = "answered"
     rig.round()
     assert rig.call.phase == "bridged"
+
+
+def test_the_caller_is_in_the_ringing_phase_only_once_the_phone_rings(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    rig.dispatcher.route_once()
+    [phone] = rig.phones
+    phone.ringing = False  # INVITE sent, no 180 yet
+    rig.dispatcher.poll_legs()
+    run(rig.call, 1)
+    assert rig.call.phase == "queued"
+    phone.ringing = True  # 180 Ringing
+    rig.round()
+    assert rig.call.phase == "ringing"

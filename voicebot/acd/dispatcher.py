@@ -66,6 +66,11 @@ class AgentPhone(Protocol):
     def outcome_reason(self) -> str: ...
 
     @property
+    def ringing(self) -> bool:
+        """The phone said it rings (180/183)."""
+        ...
+
+    @property
     def ended(self) -> bool: ...
 
     @property
@@ -111,6 +116,7 @@ class Waiting:
     announcements: int = 0
     legs: dict[int, Ringing] = field(default_factory=dict)  # offer id -> its ringing leg
     bridged: bool = False
+    rung: bool = False  # the call is in its ringing phase (a phone sent 180, or answered)
 
 
 class AcdDispatcher:
@@ -182,6 +188,7 @@ class AcdDispatcher:
             if waiting is None:
                 return
             waiting.bridged = False
+            waiting.rung = False
             waiting.legs.clear()
             waiting.next_announcement = self._clock() + self.live.announce_every_seconds
         try:
@@ -273,11 +280,8 @@ class AcdDispatcher:
             self._decline(offer, f"unreachable: {exc}")
             return
         with self._lock:
-            first = not waiting.legs
             waiting.legs[offer.offer_id] = Ringing(offer, leg, self._clock())
-        if first:
-            waiting.call.offer(offer.agent_login)
-        log.info("entry %s: ringing agent %s at %s", ticket, offer.agent_login, offer.sip_uri)
+        log.info("entry %s: calling agent %s at %s", ticket, offer.agent_login, offer.sip_uri)
 
     # ----- callbacks (agent first) ---------------------------------------------------------------------
 
@@ -385,7 +389,7 @@ class AcdDispatcher:
                 log.info("entry %s: offer to %s %s: the phone stops ringing", ticket, ring.offer.agent_login, status)
                 ring.leg.hang_up()
                 if last and ticket in self._waiting:
-                    waiting.call.requeue()
+                    self._back_to_queue(waiting)
             elif offer_id in self._callbacks:
                 run = self._callbacks.pop(offer_id)
                 log.info("callback %s: offer to %s %s: the phone stops ringing", run.offer.entry_id,
@@ -397,6 +401,10 @@ class AcdDispatcher:
             ringing = [(t, w, r) for t, w in self._waiting.items() for r in list(w.legs.values())]
         for ticket, waiting, ring in ringing:
             outcome = ring.leg.outcome
+            if not waiting.rung and (outcome == "answered" or ring.leg.ringing):
+                waiting.rung = True  # 180 (or a straight 200): the caller's ringing phase
+                waiting.call.offer(ring.offer.agent_login)
+                log.info("entry %s: agent %s's phone rings", ticket, ring.offer.agent_login)
             if outcome == "answered":
                 self._answered(ticket, waiting, ring)
             elif outcome in FAILED:
@@ -407,7 +415,7 @@ class AcdDispatcher:
                          outcome, ring.leg.outcome_reason)
                 self._decline(ring.offer, outcome)
                 if last and ticket in self._waiting:
-                    waiting.call.requeue()
+                    self._back_to_queue(waiting)
 
     def _answered(self, ticket: str, waiting: Waiting, ring: Ringing) -> None:
         offer = ring.offer
@@ -424,7 +432,7 @@ class AcdDispatcher:
                 waiting.legs.update({o.offer.offer_id: o for o in others})
                 last = not waiting.legs
             if last:
-                waiting.call.requeue()
+                self._back_to_queue(waiting)
             return
         for other in others:  # ring-all: the first to answer wins, the others stop ringing
             other.leg.hang_up()
@@ -432,6 +440,13 @@ class AcdDispatcher:
         waiting.call.bridge(offer.agent_login, ring.leg)
         self.answered.append((offer.entry_id, self._clock() - ring.dialled_at))
         log.info("entry %s: agent %s answered; bridged", ticket, offer.agent_login)
+
+    @staticmethod
+    def _back_to_queue(waiting: Waiting) -> None:
+        """No phone rings for the caller any more: back to the queued phase (if a phone had rung)."""
+        if waiting.rung:
+            waiting.rung = False
+            waiting.call.requeue()
 
     def _decline(self, offer: OfferInfo, reason: str) -> None:
         # StaleOffer: the reconciler (or a logout) got there first: the entry is already back in line

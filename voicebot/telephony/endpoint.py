@@ -136,6 +136,11 @@ class OutboundChannel(CallChannel):
     def outcome_reason(self) -> str:
         return self._call.outcome_reason
 
+    @property
+    def ringing(self) -> bool:
+        """The far end sent 180/183 and has not answered yet."""
+        return self._call.state == CallState.RINGING
+
 
 class SipEndpoint:
     """Listens for SIP calls; each answered call runs ``on_call(channel)`` in its own thread.
