@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from tests.runtime.call_harness import SPEECH, make_media, run
 from tests.runtime.test_call import FakeAcd, ask_for_an_agent, until
 from voicebot.runtime.call import AGENT_DROPPED, FRAME
-from voicebot.runtime.call_events import AgentDropped, PromptQueued
+from voicebot.runtime.call_events import Abandoned, AgentDropped, PromptQueued
 from voicebot.runtime.hold_music import hold_music
 
 __all__ = ["engine"]
@@ -153,3 +153,15 @@ def test_a_burst_from_the_agent_does_not_become_a_standing_delay(engine: Engine,
     assert int(out[0]) == 8 and len(leg.frames) == 2  # the oldest dropped; 40 ms of jitter allowance kept
     [out] = run(call, 1)
     assert int(out[0]) == 9
+
+
+def test_a_caller_who_chose_a_callback_and_hangs_up_during_the_goodbye_did_not_abandon(
+        engine: Engine, tmp_path: Path) -> None:
+    call, acd = queued_call(engine, tmp_path)
+    run(call, 1, keys="1")
+    run(call, 1, keys="1")
+    assert acd.callbacks == [("ticket-1", "15550100001")]
+    run(call, 5)
+    call.hang_up()  # before the goodbye ends
+    assert call.finished and acd.cancelled == []
+    assert not [e for e in call.events if isinstance(e, Abandoned)]

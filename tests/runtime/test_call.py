@@ -28,6 +28,7 @@ class FakeAcd:
         self.cancelled: list[str] = []
         self.completed: list[str] = []
         self.dropped: list[str] = []
+        self.callbacks: list[tuple[str, str]] = []
 
     def enqueue(self, call_id: str, handoff: Handoff, call: CallControl) -> str:
         self.enqueued.append((call_id, handoff, call))
@@ -41,6 +42,9 @@ class FakeAcd:
 
     def agent_dropped(self, ticket: str) -> None:
         self.dropped.append(ticket)
+
+    def request_callback(self, ticket: str, number: str) -> None:
+        self.callbacks.append((ticket, number))
 
 
 def ask_for_an_agent(call: Call) -> None:

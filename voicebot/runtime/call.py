@@ -304,7 +304,7 @@ class Call:
         if self.finished:
             return
         self._publish(CallerHungUp(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase))
-        if self.phase in ("queued", "ringing"):
+        if self.phase in ("queued", "ringing") and self.ticket is not None:  # None: a callback was chosen
             self._withdraw()
             self._publish(Abandoned(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase,
                                     waited_ms=self.now_ms - self._queued_at_ms))
