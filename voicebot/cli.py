@@ -181,9 +181,15 @@ def schema(output: Path | None, kind: str) -> None:
 @click.option("--engine", type=click.Choice(["auto", "vosk", "pocketsphinx", "whisper"]),
               help="Speech engine of the SIP demo (default: Whisper when installed).")
 @click.option("--flow", "flow_path", default="flows/banking.yaml", type=click.Path(path_type=Path))
-def demo(text: bool, engine: str | None, flow_path: Path) -> None:
+@click.option("--agent", is_flag=True, help="The caller asks for an agent and is bridged to a baresip agent phone.")
+def demo(text: bool, engine: str | None, flow_path: Path, agent: bool) -> None:
     """A demo call end to end: a real SIP call over loopback (a scripted caller speaking and keying the
-    PIN) to the demo bank, printed live, then its call record. --text: typed calls, no audio."""
+    PIN) to the demo bank, printed live, then its call record. --text: typed calls, no audio.
+    --agent: the caller says "agent", waits on hold, and talks to an agent's phone (both sides printed)."""
+    if agent:
+        from voicebot.telephony.demo_agent import run_agent_demo
+
+        sys.exit(run_agent_demo(engine=engine, out=click.echo))
     if not text:
         from voicebot.telephony.demo import run_demo
 

@@ -26,6 +26,9 @@ class FakeAcd:
     def __init__(self) -> None:
         self.enqueued: list[tuple[str, Handoff, CallControl]] = []
         self.cancelled: list[str] = []
+        self.completed: list[str] = []
+        self.dropped: list[str] = []
+        self.callbacks: list[tuple[str, str]] = []
 
     def enqueue(self, call_id: str, handoff: Handoff, call: CallControl) -> str:
         self.enqueued.append((call_id, handoff, call))
@@ -33,6 +36,15 @@ class FakeAcd:
 
     def cancel(self, ticket: str) -> None:
         self.cancelled.append(ticket)
+
+    def complete(self, ticket: str) -> None:
+        self.completed.append(ticket)
+
+    def agent_dropped(self, ticket: str) -> None:
+        self.dropped.append(ticket)
+
+    def request_callback(self, ticket: str, number: str) -> None:
+        self.callbacks.append((ticket, number))
 
 
 def ask_for_an_agent(call: Call) -> None:
@@ -58,7 +70,7 @@ def test_the_phases_a_call_moves_through() -> None:
     assert TRANSITIONS["ivr"] == {"queued", "ended"}
     assert TRANSITIONS["queued"] == {"ringing", "ended"}
     assert TRANSITIONS["ringing"] == {"bridged", "queued", "ended"}
-    assert TRANSITIONS["bridged"] == {"wrap_up", "ended"}
+    assert TRANSITIONS["bridged"] == {"wrap_up", "queued", "ended"}  # queued: the agent dropped
     assert TRANSITIONS["ended"] == frozenset()
     for before, afters in TRANSITIONS.items():
         assert before not in afters  # no phase moves to itself

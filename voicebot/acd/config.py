@@ -69,11 +69,40 @@ class AgentSettings(_Strict):
         True, description="An agent who lets an offer ring out goes on break (Asterisk's autopause).")
 
 
+class LiveSettings(_Strict):
+    """The live side (``voicebot serve``): callers wait on the line and are bridged to agents' phones."""
+
+    enabled: bool = Field(
+        False, description="Callers handed off wait on the line and are bridged to an agent's SIP phone; "
+                           "false: a handoff ends the call after its prompt (the handoff row is stored).")
+    first_announcement_seconds: float = Field(
+        4.0, ge=0, description="The first position announcement comes this long after the caller is queued.")
+    announce_every_seconds: float = Field(
+        30.0, gt=0, description="Position and estimated wait are announced this often while the caller waits.")
+    comfort_prompt: str = Field(
+        "Thank you for waiting. An agent will be with you shortly.",
+        description="Said between position announcements (every other announcement).")
+    callback_offer: bool = Field(
+        True, description='Waiting callers are offered "press 1 for a callback, keeping your place".')
+    callback_uri: str = Field(
+        "sip:{number}@127.0.0.1:5060",
+        description="Where a callback is dialled ({number}: the caller's number); in register mode the INVITE "
+                    "goes through the registrar/proxy whatever the host.")
+    callback_ring_seconds: float = Field(30.0, gt=0, description="How long a callback rings the caller.")
+    estimate_min_samples: int = Field(
+        3, ge=1, description="Recent handled calls needed before an estimated wait is said (else: silent).")
+    route_interval_seconds: float = Field(0.25, gt=0, description="How often the router runs.")
+    reconcile_interval_seconds: float = Field(1.0, gt=0, description="How often the reconciler runs.")
+    agent_caller_id: str = Field(
+        "voicebot", description="The user part of From on calls to agents when the caller's number is unknown.")
+
+
 class AcdSettings(_Strict):
     queues: dict[str, QueueSettings] = Field(
         default_factory=dict, description="Queue name -> its settings; flows hand callers to these.")
     callbacks: CallbackSettings = Field(CallbackSettings(), description="Callbacks that keep the caller's place.")
     agents: AgentSettings = Field(AgentSettings(), description="Agents' presence and missed offers.")
+    live: LiveSettings = Field(LiveSettings(), description="Waiting on the line and bridging to agents' phones.")
 
     @model_validator(mode="after")
     def _overflow_targets_exist(self) -> AcdSettings:

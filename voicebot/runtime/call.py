@@ -6,10 +6,14 @@ hands the caller to a person::
     ivr -> queued -> ringing -> bridged -> wrap_up -> ended
       \\-> ended   (the flow hung up, or handed off with no ACD: after the transfer prompt, as before)
 
-Only the IVR phase has its full behaviour today; queued plays hold audio until the ACD port moves the call on
-(:meth:`Call.offer`, :meth:`Call.bridge`, :meth:`Call.requeue`, :meth:`Call.finish`, callable from any
-thread: they are applied on the call's next tick); ringing and bridged are the states the ACD and the bridge
-will fill. Every change is published on the event bus (:mod:`voicebot.runtime.call_events`).
+Queued and ringing play hold music (:mod:`voicebot.runtime.hold_music`) with the ACD's announcements over it
+(:meth:`Call.announce`); the ACD port moves the call on (:meth:`Call.offer`, :meth:`Call.bridge`,
+:meth:`Call.requeue`, :meth:`Call.finish`, callable from any thread: they are applied on the call's next tick).
+Bridged relays 20 ms frames both ways between the caller and the agent's leg (a B2BUA: the caller's tick
+writes the caller's frame to the agent and plays the agent's frame to the caller; the recording goes on with
+the agent on the second channel). An agent's leg that ends while the caller is still there sends the caller
+back to the front of the queue with an apology; a caller who hangs up while bridged ends the agent's leg
+(BYE). Every change is published on the event bus (:mod:`voicebot.runtime.call_events`).
 
 ``tick(caller_frame, keys) -> ivr_frame`` is the whole media contract: the simulator calls it on virtual
 time, the SIP call loop on the RTP clock. The recording (a :class:`~voicebot.runtime.ports.Recorder`) is
@@ -30,6 +34,7 @@ from voicebot.audio.pcm import PHONE_RATE, frame_samples
 from voicebot.runtime.bus import EventBus
 from voicebot.runtime.call_events import (
     Abandoned,
+    AgentDropped,
     Bridged,
     CallBegan,
     CallEnded,
@@ -42,11 +47,13 @@ from voicebot.runtime.call_events import (
     PromptPlayed,
     PromptQueued,
 )
+from voicebot.runtime.callback_choice import CallbackChoice
+from voicebot.runtime.hold_music import hold_music
 from voicebot.runtime.ivr import IvrPhase
 from voicebot.runtime.listen_turn import TurnInputs, TurnTiming
 from voicebot.runtime.playout import Playout
 from voicebot.runtime.pools import Executors
-from voicebot.runtime.ports import AcdPort, Recorder
+from voicebot.runtime.ports import AcdPort, AgentLeg, Recorder
 from voicebot.runtime.session import CallSession
 from voicebot.tts.cache import PromptCache
 
@@ -54,14 +61,17 @@ log = logging.getLogger("voicebot.call")
 
 FRAME = frame_samples(PHONE_RATE)
 FRAME_MS = 1000 * FRAME // PHONE_RATE
+RELAY_JITTER_FRAMES = 2  # agent audio the bridge may hold beyond the frame it plays (40 ms)
+MAX_BACKLOG_FRAMES = 100  # 2 s: the most of the agent's audio dropped when the bridge starts
 GOODBYE = "We're sorry, this line is closing now. Please call again."
+AGENT_DROPPED = "We're sorry, your agent got disconnected. We're putting you back at the front of the queue."
 
 #: The phases a call may move to from each phase.
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     "ivr": frozenset({"queued", "ended"}),
     "queued": frozenset({"ringing", "ended"}),
     "ringing": frozenset({"bridged", "queued", "ended"}),
-    "bridged": frozenset({"wrap_up", "ended"}),
+    "bridged": frozenset({"wrap_up", "queued", "ended"}),  # queued: the agent dropped, back to the front
     "wrap_up": frozenset({"ended"}),
     "ended": frozenset(),
 }
@@ -98,7 +108,7 @@ class Call:
         self.bus = bus
         self.acd = acd
         self.recorder = recorder
-        self.hold_audio = hold_audio if hold_audio is not None else comfort_tone()
+        self.hold_audio = hold_audio if hold_audio is not None else hold_music()
         self.goodbye = goodbye
         self.playout = Playout(speech.prompts, executors.synthesis)
         self.ivr = IvrPhase(session, self.playout, speech.inputs, executors, self._publish)
@@ -107,10 +117,15 @@ class Call:
         self.events: list[CallEvent] = []
         self.ended_by = ""
         self.ticket: str | None = None
+        self.caller_id = ""
         self.agent: str | None = None
+        self.leg: AgentLeg | None = None  # the agent's phone while bridged
+        self.agent_dropped = AGENT_DROPPED
         self._queued_at_ms = 0
         self._closing = False  # shutdown asked (from another thread): say goodbye on the next tick
         self._goodbye_seq: int | None = None
+        self._goodbye_reason = "shutdown"  # what ends the call once the goodbye has played
+        self.callback: CallbackChoice | None = None  # the keypad dialogue of a waiting caller
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._silence = np.zeros(FRAME, dtype=np.int16)
         if recorder is not None:
@@ -153,6 +168,7 @@ class Call:
     # ----- lifecycle -----------------------------------------------------------------------------
 
     def start(self, caller_id: str, dialled: str = "") -> None:
+        self.caller_id = caller_id
         self._publish(CallBegan(call_id=self.call_id, at_ms=self.now_ms, caller_id=caller_id, dialled=dialled))
         self.ivr.start(caller_id, dialled)
 
@@ -174,15 +190,18 @@ class Call:
         elif self._goodbye_seq is not None:
             out = self._play()
             if not self.playout.speaking:
-                self._end("shutdown")
+                self._end(self._goodbye_reason)
         elif self.phase == "ivr":
             out = self.ivr.tick(caller_frame, keys, self.now_ms)
-            if self.ivr.done:
+            if self.ivr.done or self._handed_off():
                 self._ivr_over()
         elif self.phase in ("queued", "ringing"):
-            out = self._play()  # hold audio (and, later, announcements)
+            self._waiting_keys(keys)
+            out = self._play()  # hold audio, announcements over it
+        elif self.phase == "bridged":
+            out = self._relay(caller_frame)
         else:
-            out = np.zeros(FRAME, dtype=np.int16)  # bridged: the bridge relays the agent's audio (next step)
+            out = np.zeros(FRAME, dtype=np.int16)
         if self.recorder is not None:
             heard = caller_frame if caller_frame is not None else self._silence
             # Paused (silence) while a secure step (the PIN) collects input.
@@ -190,6 +209,84 @@ class Call:
             self.recorder.write(self._silence if secure else heard, self._silence if secure else out)
         self.now_ms += FRAME_MS
         return out
+
+    def _waiting_keys(self, keys: str) -> None:
+        """A waiting caller's keys: the callback dialogue ("press 1 for a callback, keeping your place")."""
+        if not keys or self.acd is None or self.ticket is None or self._goodbye_seq is not None:
+            return
+        if self.callback is None:
+            self.callback = CallbackChoice(self.caller_id)
+        for key in keys:
+            reply = self.callback.key(key)
+            if reply.number is not None:
+                self._callback_chosen(reply.number, reply.say or "")
+                return
+            if reply.say:
+                self.playout.cancel()  # the caller acted: what was being said gives way to the answer
+                self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=reply.say, node="callback"))
+                self.playout.say(reply.say, "callback", barge_in=False)
+
+    def _callback_chosen(self, number: str, goodbye: str) -> None:
+        assert self.acd is not None and self.ticket is not None
+        try:
+            self.acd.request_callback(self.ticket, number)
+        except Exception:
+            log.exception("call %s: the callback could not be recorded; the caller keeps waiting", self.call_id)
+            self.callback = None
+            return
+        log.info("call %s: callback chosen (%s); the entry keeps its place", self.call_id, number)
+        self.ticket = None  # the entry is a callback now: the caller's leaving no longer abandons it
+        self.playout.stop_hold()
+        self.playout.cancel()
+        self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=goodbye, node="callback"))
+        self._goodbye_reason = "callback"
+        self._goodbye_seq = self.playout.say(goodbye, "callback", barge_in=False)
+
+    def _relay(self, caller_frame: np.ndarray | None) -> np.ndarray:
+        """Bridged: the caller's frame to the agent, the agent's frame (silence if none arrived) to the caller."""
+        leg = self.leg
+        if leg is None:
+            return np.zeros(FRAME, dtype=np.int16)
+        if leg.ended:
+            self._lost_agent()
+            return self._play()
+        leg.write_frame(caller_frame if caller_frame is not None else self._silence)
+        # A burst from the agent's side (their phone or the network catching up after a stall) would stay
+        # queued ahead of everything after it: a delay that never goes away. Keep at most a small jitter
+        # allowance; drop the oldest frames beyond it.
+        for _ in range(max(0, leg.buffered_frames - 1 - RELAY_JITTER_FRAMES)):
+            leg.read_frame()
+        frame = leg.read_frame()
+        return frame if frame is not None else np.zeros(FRAME, dtype=np.int16)
+
+    def _lost_agent(self) -> None:
+        """The agent's leg ended under a live caller: told, and back at the front of the queue."""
+        agent = self.agent or ""
+        self.leg = None
+        if self.acd is not None and self.ticket is not None:
+            try:
+                self.acd.agent_dropped(self.ticket)
+            except Exception:
+                log.exception("call %s: the ACD failed to requeue ticket %s", self.call_id, self.ticket)
+        log.info("call %s: agent %s hung up mid-call; the caller goes back to the front of the queue",
+                 self.call_id, agent)
+        self._move("queued")
+        self._publish(AgentDropped(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
+        self.agent = None
+        self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=self.agent_dropped, node="queue"))
+        self.playout.say(self.agent_dropped, "queue", barge_in=False)
+        self.playout.hold(self.hold_audio)
+
+    def _release_agent(self) -> None:
+        """The conversation is over on the caller's side: BYE to the agent, the entry completed."""
+        leg, self.leg = self.leg, None
+        if leg is not None and not leg.ended:
+            leg.hang_up()
+        if self.acd is not None and self.ticket is not None:
+            try:
+                self.acd.complete(self.ticket)
+            except Exception:
+                log.exception("call %s: the ACD failed to complete ticket %s", self.call_id, self.ticket)
 
     def _play(self) -> np.ndarray:
         """A frame of the playout outside the IVR (the goodbye, hold audio), its finished prompts published."""
@@ -207,11 +304,11 @@ class Call:
         if self.finished:
             return
         self._publish(CallerHungUp(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase))
-        if self.phase in ("queued", "ringing"):
+        if self.phase in ("queued", "ringing") and self.ticket is not None:  # None: a callback was chosen
             self._withdraw()
             self._publish(Abandoned(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase,
                                     waited_ms=self.now_ms - self._queued_at_ms))
-        self._end("caller")
+        self._end("caller")  # bridged: _end releases the agent (BYE) and completes the entry
 
     def end_now(self, ended_by: str) -> None:
         """End the call at once (the service's hard stop, a failure): the record is completed."""
@@ -238,8 +335,15 @@ class Call:
         self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=self.goodbye, node="shutdown"))
         self._goodbye_seq = self.playout.say(self.goodbye, "shutdown", barge_in=False)
 
+    def _handed_off(self) -> bool:
+        """The flow handed the caller to an ACD: queue them now, while the transfer prompt still plays, so the
+        agent's phone rings within a second of the request (the prompt plays on in the queued phase; an agent
+        answering cuts it like any announcement)."""
+        return self.ivr.handoff is not None and self.acd is not None and not self.ivr.busy and self.ivr.ending
+
     def _ivr_over(self) -> None:
-        """The flow is over and its last prompt has played: hang up, or queue the caller for a person."""
+        """The flow is over (with a handoff to an ACD: at once; else once its last prompt has played): hang up,
+        or queue the caller for a person."""
         handoff = self.ivr.handoff
         if handoff is None or self.acd is None:
             self._end("ivr")  # no ACD: the call ends after the transfer prompt (the handoff row is stored)
@@ -269,6 +373,8 @@ class Call:
         # ending, a hangup node, has already written the record by now).
         self.session.answer_unheard = not self.ivr.answer_heard
         self.session.close()
+        if before == "bridged":
+            self._release_agent()  # ended under a bridged call (shutdown, a failure): the agent's leg too
         self.playout.stop_hold()
         self.playout.cancel()
         self.ended_by = ended_by
@@ -297,11 +403,19 @@ class Call:
         """The offer failed (no answer, busy, declined): back to the queue, keeping the place."""
         self._commands.put(lambda: self._move("queued"))
 
-    def bridge(self, agent: str) -> None:
-        """The agent answered: the caller is connected (hold audio stops at once)."""
+    def bridge(self, agent: str, leg: AgentLeg | None = None) -> None:
+        """The agent answered: the caller is connected to ``leg`` (hold audio and any announcement stop at
+        once: an announcement never delays the bridge)."""
         def apply() -> None:
             self._move("bridged")
             self.agent = agent
+            self.leg = leg
+            if leg is not None:
+                # What the agent's phone sent between its answer and now would otherwise stay queued ahead of
+                # every later frame: a standing delay for the whole conversation. Start from the newest.
+                for _ in range(MAX_BACKLOG_FRAMES):
+                    if leg.read_frame() is None:
+                        break
             self.playout.stop_hold()
             self.playout.cancel()
             self._publish(Bridged(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
@@ -311,7 +425,17 @@ class Call:
         """The agent's side ended the conversation: the caller is released, the agent wraps up."""
         def apply() -> None:
             self._move("wrap_up")
+            self._release_agent()
             self._end("acd")
+        self._commands.put(apply)
+
+    def announce(self, text: str) -> None:
+        """Say ``text`` to a waiting caller over the hold music (position, wait, comfort prompts, a callback
+        offer); ignored once the caller is no longer waiting (the bridge cancels it if it is still playing)."""
+        def apply() -> None:
+            if self.phase in ("queued", "ringing") and self._goodbye_seq is None:
+                self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=text, node="queue"))
+                self.playout.say(text, "queue", barge_in=False)
         self._commands.put(apply)
 
     # ----- events --------------------------------------------------------------------------------

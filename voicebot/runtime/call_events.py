@@ -181,6 +181,14 @@ class Bridged(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AgentDropped(CallEvent):
+    """The agent's leg ended while the caller was still there: the caller goes back to the front of the queue."""
+
+    kind: ClassVar[str] = "agent_dropped"
+    agent: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Abandoned(CallEvent):
     """The caller left while waiting for a person (queued or ringing)."""
 

@@ -2,28 +2,56 @@
 
 * :class:`AcdPort`: where a handoff goes when the site has an ACD. ``enqueue`` returns a ticket; the ACD
   later drives the call through :class:`~voicebot.runtime.call.Call`'s transition methods (``offer``,
-  ``bridge``, ``requeue``, ``finish``), from any thread; ``cancel`` withdraws a waiting caller who left.
-* :class:`Recorder`: the call's two-channel recording (caller, IVR), written one 20 ms frame at a time.
+  ``bridge``, ``requeue``, ``announce``, ``finish``), from any thread; the call tells the ACD what happened on
+  its side (``cancel``: the caller left while waiting; ``complete``: a bridged conversation is over;
+  ``agent_dropped``: the agent's leg ended while the caller was still there).
+* :class:`AgentLeg`: the agent's side of a bridged call (an outbound SIP channel): 20 ms frames both ways.
+* :class:`Recorder`: the call's two-channel recording (caller, IVR or agent), written one 20 ms frame at a time.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from voicebot.actions import Handoff
 
+if TYPE_CHECKING:
+    from voicebot.runtime.session import CallSession
+
+
+class AgentLeg(Protocol):
+    """The agent's phone once it answered: what the bridge relays to and from."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    @property
+    def buffered_frames(self) -> int:
+        """Whole frames received from the agent and not read yet."""
+        ...
+
+    def read_frame(self) -> np.ndarray | None: ...
+
+    def write_frame(self, frame: np.ndarray) -> None: ...
+
+    def hang_up(self) -> None: ...
+
 
 class CallControl(Protocol):
     """What the ACD may do to a waiting call (:class:`~voicebot.runtime.call.Call` implements it)."""
+
+    session: CallSession
 
     def offer(self, agent: str) -> None: ...
 
     def requeue(self) -> None: ...
 
-    def bridge(self, agent: str) -> None: ...
+    def bridge(self, agent: str, leg: AgentLeg | None = None) -> None: ...
+
+    def announce(self, text: str) -> None: ...
 
     def finish(self) -> None: ...
 
@@ -35,6 +63,18 @@ class AcdPort(Protocol):
 
     def cancel(self, ticket: str) -> None:
         """The caller is gone (hung up, shutdown): take the ticket out of its queue, stop any offer."""
+        ...
+
+    def complete(self, ticket: str) -> None:
+        """The bridged conversation is over (either side hung up; the call ends the agent's leg itself)."""
+        ...
+
+    def request_callback(self, ticket: str, number: str) -> None:
+        """The waiting caller chose a callback to ``number``: the same entry keeps its place (the call then ends)."""
+        ...
+
+    def agent_dropped(self, ticket: str) -> None:
+        """The agent's leg ended while the caller was still there: back to the front of the queue."""
         ...
 
 

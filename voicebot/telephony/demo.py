@@ -275,6 +275,14 @@ class LivePrinter:
             return "        (no input)"
         if event.kind == "handoff":
             return f"IVR:    hands off to queue {data.get('queue')} ({data.get('reason')})"
+        if event.kind == "enqueued":
+            return f"        (waiting in queue {data.get('queue')}, on hold)"
+        if event.kind == "offered":
+            return f"        (agent {data.get('agent')}'s phone rings)"
+        if event.kind == "bridged":
+            return f"        (agent {data.get('agent')} answered: caller and agent are connected)"
+        if event.kind == "agent_dropped":
+            return f"        (agent {data.get('agent')} hung up)"
         if event.kind == "hangup":
             return f"IVR:    hangs up ({data.get('outcome')})"
         if event.kind == "caller_hung_up":

@@ -105,6 +105,12 @@ class CallChannel:
         return self._call.ended.wait(timeout)
 
     @property
+    def buffered_frames(self) -> int:
+        """Whole 20 ms frames received and not read yet."""
+        rtp = self._call.rtp
+        return rtp.buffered_samples // 160 if rtp is not None else 0
+
+    @property
     def stats(self) -> dict[str, int]:
         rtp = self._call.rtp
         return rtp.stats if rtp is not None else {}
@@ -129,6 +135,11 @@ class OutboundChannel(CallChannel):
     @property
     def outcome_reason(self) -> str:
         return self._call.outcome_reason
+
+    @property
+    def ringing(self) -> bool:
+        """The far end sent 180/183 and has not answered yet."""
+        return self._call.state == CallState.RINGING
 
 
 class SipEndpoint:

@@ -242,6 +242,12 @@ class RtpStream:
             while self._rx_samples > RX_MAX_SAMPLES and self._rx:
                 self._rx_samples -= len(self._rx.popleft())
 
+    @property
+    def buffered_samples(self) -> int:
+        """Received audio not read yet (what a relay uses to keep its delay from growing after a burst)."""
+        with self._rx_lock:
+            return len(self._rx_pending) + self._rx_samples
+
     def read_frame(self) -> np.ndarray | None:
         """The next 160 caller samples (int16), or None when less than 20 ms has arrived."""
         with self._rx_lock:

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from voicebot.acd.dispatcher import AcdDispatcher
 from voicebot.asr.base import Recognizer
 from voicebot.config import ConfigError, load_settings
 from voicebot.flow.compile import CompiledFlow
@@ -37,7 +38,7 @@ from voicebot.runtime.call_events import CallEvent
 from voicebot.runtime.speech import prepare_recognizer
 from voicebot.storage.db import data_dir
 from voicebot.telephony.call_loop import CallResult, run_call
-from voicebot.telephony.endpoint import CallChannel, SipConfig, SipEndpoint
+from voicebot.telephony.endpoint import CallChannel, OutboundChannel, SipConfig, SipEndpoint
 from voicebot.tts.cache import PromptCache
 
 log = logging.getLogger("voicebot.serve")
@@ -81,6 +82,8 @@ class VoicebotServer:
     stop_calls: threading.Event = field(default_factory=threading.Event)  # calls end at once
     endpoint: SipEndpoint | None = None
     goodbye_seconds: float = 0.0
+    #: The live ACD (``acd.live.enabled``): handed-off callers wait on the line and are bridged to agents.
+    dispatcher: AcdDispatcher | None = None
 
     @classmethod
     def create(cls, settings: ServeSettings, *, engine: str | None = None, services: Services | None = None,
@@ -109,6 +112,8 @@ class VoicebotServer:
     def start(self) -> None:
         self.endpoint = SipEndpoint(self.settings.sip, self._on_call)
         self.endpoint.start()
+        if self.services.config.settings.acd.live.enabled:
+            self.dispatcher = start_live_acd(self.services, self.endpoint)
 
     def _on_call(self, channel: CallChannel) -> None:
         flow = self.flows[self.settings.sip.flow_for(channel.dialled)]
@@ -149,6 +154,10 @@ class VoicebotServer:
                 log.info("shutdown: ending %d calls still in progress", endpoint.active_calls())
         self.stop_calls.set()
         self._wait_calls(endpoint, time.monotonic() + HARD_STOP_S)
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.services.acd = None
+            self.dispatcher = None
         endpoint.stop()
         self.endpoint = None
         self.recognizer.close()
@@ -161,6 +170,18 @@ class VoicebotServer:
                 return False
             time.sleep(POLL_S)
         return True
+
+
+def start_live_acd(services: Services, endpoint: SipEndpoint) -> AcdDispatcher:
+    """The ACD dispatcher on ``endpoint``: agents' legs are our outbound calls; calls queue through it."""
+    from voicebot.acd.service import AcdService
+
+    def dial(uri: str, caller: str, headers: dict[str, str], ring_timeout: float) -> OutboundChannel:
+        return endpoint.dial(uri, caller=caller, headers=headers, ring_timeout=ring_timeout)
+
+    dispatcher = AcdDispatcher(AcdService(services.engine, services.config.settings.acd), dial)
+    services.acd = dispatcher
+    return dispatcher.start()
 
 
 def serve(config_path: Path | None = None, *, engine: str | None = None,

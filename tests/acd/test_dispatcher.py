@@ -1,0 +1,314 @@
+"""The dispatcher between calls and the ACD (issue 9), driven round by round: a real call on virtual time, a
+real AcdService on a SQLite file, fake agent phones. Each ringing, decline, answer, stale answer, caller
+hang-up while ringing and announcement. The same over real SIP: tests/telephony/test_live_queue.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from tests.acd.conftest import Clock
+from tests.runtime.call_harness import make_media, run
+from tests.runtime.test_call import ask_for_an_agent, until
+from voicebot.acd.config import parse_acd
+from voicebot.acd.dispatcher import HANDOFF_HEADER, AcdDispatcher
+from voicebot.acd.service import AcdService
+from voicebot.acd.wait_estimate import announcement, estimated_wait
+from voicebot.runtime.call import Call
+from voicebot.runtime.call_events import PromptQueued
+from voicebot.storage.acd_models import QueueEntry
+from voicebot.storage.db import session_scope
+
+__all__ = ["engine"]
+from tests.runtime.call_harness import engine
+
+
+class Phone:
+    """A fake agent leg: its outcome is set by the test."""
+
+    def __init__(self, uri: str, caller: str, headers: dict[str, str], ring_timeout: float) -> None:
+        self.uri, self.caller, self.headers, self.ring_timeout = uri, caller, headers, ring_timeout
+        self.outcome = ""
+        self.outcome_reason = ""
+        self.ringing = True  # 180 at once (a test may say otherwise)
+        self.ended = False
+        self.hung_up = 0
+        self.buffered_frames = 0
+
+    def read_frame(self) -> np.ndarray | None:
+        return np.zeros(160, dtype=np.int16)
+
+    def write_frame(self, frame: np.ndarray) -> None:
+        pass
+
+    def hang_up(self) -> None:
+        self.hung_up += 1
+        if not self.outcome:
+            self.outcome = "cancelled"
+        self.ended = True
+
+
+class Rig:
+    def __init__(self, engine: Engine, tmp_path: Path, strategy: str = "longest-idle", **live: Any) -> None:
+        self.clock = Clock()
+        general = {"skills": ["banking"], "offer_timeout_seconds": 15, "strategy": strategy}
+        settings = parse_acd({"queues": {"general": general},
+                              "live": {"enabled": True, "first_announcement_seconds": 2, **live}})
+        self.acd = AcdService(engine, settings, clock=self.clock, node="test")
+        self.phones: list[Phone] = []
+        self.dispatcher = AcdDispatcher(self.acd, self.dial, clock=self.clock)
+        self.call: Call = make_media(engine, tmp_path, [], acd=self.dispatcher)
+
+    def dial(self, uri: str, caller: str, headers: dict[str, str], ring_timeout: float) -> Phone:
+        phone = Phone(uri, caller, headers, ring_timeout)
+        self.phones.append(phone)
+        return phone
+
+    def staff(self, *logins: str) -> None:
+        for login in logins:
+            self.acd.agents.add(login, "pw", sip_uri=f"sip:{login}@127.0.0.1:5099", skills={"banking": 3},
+                                now=self.acd.now())
+            self.acd.agents.login(login, self.acd.now())
+            self.clock.advance(1)
+
+    def queue_the_caller(self) -> None:
+        ask_for_an_agent(self.call)
+        until(self.call, lambda: self.call.phase == "queued")
+
+    def round(self) -> None:
+        self.dispatcher.route_once()
+        self.dispatcher.poll_legs()
+        run(self.call, 1)
+
+    def entry(self) -> QueueEntry:
+        with session_scope(self.acd.engine) as session:
+            return session.exec(select(QueueEntry).where(QueueEntry.call_id == self.call.call_id)).one()
+
+
+def test_an_offer_rings_the_agent_with_the_handoff_header_and_an_answer_bridges(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    rig.round()
+    [phone] = rig.phones
+    entry = rig.entry()
+    assert phone.uri == "sip:alice@127.0.0.1:5099" and phone.headers == {HANDOFF_HEADER: str(entry.id)}
+    assert phone.caller == "+15550100001" and 14 <= phone.ring_timeout <= 15  # what is left of the offer
+    assert rig.call.phase == "ringing"
+    phone.outcome = "answered"
+    rig.round()
+    assert rig.call.phase == "bridged" and rig.call.leg is phone and rig.entry().status == "answered"
+    rig.call.hang_up()
+    assert phone.hung_up == 1 and rig.entry().status == "completed"
+
+
+def test_a_busy_agent_is_declined_and_the_caller_keeps_their_place_for_the_next(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("bob", "alice")
+    rig.queue_the_caller()
+    rig.round()
+    [busy] = rig.phones
+    assert busy.uri.startswith("sip:bob@")
+    busy.outcome, busy.outcome_reason = "busy", "486 Busy Here"
+    rig.round()  # declined: back to queued (and already offered to alice in the same round or the next)
+    rig.round()
+    assert [p.uri.split("@")[0] for p in rig.phones] == ["sip:bob", "sip:alice"]
+    assert rig.call.phase == "ringing"
+    phases = [(e.before, e.after) for e in rig.call.events if e.kind == "phase"]
+    assert ("ringing", "queued") in phases
+    rig.phones[1].outcome = "answered"
+    rig.round()
+    assert rig.call.phase == "bridged" and rig.call.agent == "alice"
+
+
+def test_a_stale_answer_gets_bye_and_the_caller_keeps_waiting(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    rig.round()
+    [phone] = rig.phones
+    rig.clock.advance(16)  # the offer's lease ran out before the 200 came
+    rig.acd.reconcile()
+    phone.outcome = "answered"
+    rig.dispatcher.poll_legs()
+    run(rig.call, 1)
+    assert phone.hung_up == 1 and rig.call.phase == "queued" and rig.entry().status == "waiting"
+
+
+def test_a_caller_leaving_while_the_phone_rings_cancels_it_and_abandons(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    rig.round()
+    rig.call.hang_up()
+    [phone] = rig.phones
+    assert phone.hung_up == 1 and phone.outcome == "cancelled"
+    assert rig.entry().status == "abandoned"
+    assert rig.acd.agents.get("alice").state == "available"
+
+
+def test_position_then_comfort_announcements_while_waiting(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path, announce_every_seconds=20, comfort_prompt="Thanks for holding.")
+    rig.queue_the_caller()  # nobody staffed: the caller waits
+    rig.dispatcher.announce_due(rig.clock())
+    run(rig.call, 1)
+    assert not [e for e in rig.call.events if isinstance(e, PromptQueued) and e.node == "queue"]  # not yet
+    rig.clock.advance(2)
+    rig.dispatcher.announce_due(rig.clock())
+    rig.clock.advance(20)
+    rig.dispatcher.announce_due(rig.clock())
+    run(rig.call, 1)
+    said = [e.text for e in rig.call.events if isinstance(e, PromptQueued) and e.node == "queue"]
+    assert said == ["You are next in line.",  # no estimate: nothing measured yet
+                    "Thanks for holding. To be called back instead, keeping your place in line, press 1."]
+
+
+def test_wait_estimates_are_silent_until_measured(engine: Engine) -> None:
+    assert estimated_wait(engine, "general", 3) is None
+    assert announcement(3, None) == "You are number 3 in line."
+    assert announcement(1, 42) == "You are next in line. Your estimated wait is less than a minute."
+    assert announcement(4, 130) == "You are number 4 in line. Your estimated wait is about 3 minutes."
+    assert announcement(None, 10) is None
+
+
+def test_callback_keeps_the_place_then_rings_the_agent_first_then_the_caller(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path, callback_uri="sip:{number}@127.0.0.1:5098")
+    rig.queue_the_caller()  # nobody staffed yet
+    enqueued_at = rig.entry().enqueued_at
+    run(rig.call, 1, keys="1")  # "press 1 for a callback"
+    said = [e.text for e in rig.call.events if isinstance(e, PromptQueued) and e.node == "callback"]
+    assert said[-1].startswith("We'll call you back on 1 5 5 5 0 1 0 0 0 0 1.")
+    run(rig.call, 1, keys="1")  # confirm the caller ID
+    until(rig.call, lambda: rig.call.finished)
+    assert rig.call.ended_by == "callback"
+    entry = rig.entry()
+    assert entry.kind == "callback" and entry.status == "waiting" and entry.enqueued_at == enqueued_at
+    rig.staff("alice")
+    rig.dispatcher.route_once()
+    [agent] = rig.phones
+    assert agent.uri.startswith("sip:alice@") and agent.headers["X-Voicebot-Callback"] == "1"
+    agent.outcome = "answered"
+    rig.dispatcher.poll_callbacks()
+    [_, caller] = rig.phones
+    assert caller.uri == "sip:15550100001@127.0.0.1:5098"  # agent first, then the caller
+    caller.outcome = "answered"
+    rig.dispatcher.poll_callbacks()  # joined: relayed on its own thread until a leg ends
+    caller.ended = True
+    assert wait_until(lambda: rig.entry().status == "callback_completed")
+    assert agent.hung_up == 1  # the caller hung up: BYE to the agent
+
+
+def test_a_callback_the_caller_does_not_answer_is_retried_in_its_place(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.queue_the_caller()
+    run(rig.call, 1, keys="1")
+    run(rig.call, 1, keys="2")  # another number
+    run(rig.call, 1, keys="5550199#")
+    run(rig.call, 1, keys="1")
+    until(rig.call, lambda: rig.call.finished)
+    rig.staff("alice")
+    rig.dispatcher.route_once()
+    rig.phones[0].outcome = "answered"
+    rig.dispatcher.poll_callbacks()
+    caller = rig.phones[1]
+    assert caller.uri.startswith("sip:5550199@")
+    caller.outcome, caller.outcome_reason = "no_answer", "480 Temporarily Unavailable"
+    rig.dispatcher.poll_callbacks()
+    assert rig.phones[0].hung_up == 1  # the agent's leg ends
+    entry = rig.entry()
+    assert entry.status == "waiting" and entry.kind == "callback" and entry.not_before is not None  # retry later
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+def test_the_wait_estimate_is_the_median_handle_time_per_staffing_agent(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice", "bob")
+    acd = rig.acd
+    for n, talk in enumerate((100, 120, 400)):
+        entry = acd.enqueue(f"past-{n}", "general", skills=("banking",))
+        [offer, *_] = acd.route().offers
+        acd.accept(offer.offer_id, offer.token)
+        rig.clock.advance(talk)
+        acd.complete(entry.id or 0)
+        rig.clock.advance(15)
+        for login in ("alice", "bob"):
+            acd.agents.heartbeat(login, acd.now())  # the consoles keep their presence
+        acd.reconcile()  # wrap-up over
+    assert estimated_wait(engine, "general", 3, ("banking",)) == 3 * 120 / 2  # median 120 s, two agents
+    assert estimated_wait(engine, "general", 3, ("banking",), min_samples=4) is None  # too few calls to say
+    assert estimated_wait(engine, "general", 1, ("vip",)) is None  # nobody staffs it: silent
+
+
+def test_an_agent_logging_out_while_their_phone_rings_stops_it_and_the_caller_waits_on(
+        engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    rig.round()
+    [phone] = rig.phones
+    assert rig.call.phase == "ringing"
+    rig.acd.agents.logout("alice", rig.acd.now())  # the ACD cancels the offer
+    rig.round()
+    assert phone.hung_up == 1 and phone.outcome == "cancelled"  # CANCEL: the phone stops ringing
+    assert rig.call.phase == "queued" and rig.entry().status == "waiting"
+
+
+def test_ring_all_rings_every_free_agent_and_the_first_answer_stops_the_others(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path, strategy="ring-all")
+    rig.staff("alice", "bob", "carol")
+    rig.queue_the_caller()
+    rig.round()
+    assert len(rig.phones) == 3 and rig.call.phase == "ringing"
+    assert len([e for e in rig.call.events if e.kind == "offered"]) == 1  # one ringing phase for the caller
+    rig.phones[1].outcome = "answered"
+    rig.round()
+    assert rig.call.phase == "bridged" and rig.call.leg is rig.phones[1]
+    assert [p.hung_up for p in rig.phones] == [1, 0, 1]  # the other two stop ringing (CANCEL)
+
+
+def test_another_nodes_router_may_offer_our_caller_and_this_node_rings_the_phone(
+        engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)  # node "test" holds the caller
+    other_acd = AcdService(engine, rig.acd.settings, clock=rig.clock, node="other")
+    other_phones: list[Phone] = []
+    other = AcdDispatcher(other_acd, lambda *args: other_phones.append(Phone(*args)) or other_phones[-1],
+                          clock=rig.clock)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    other.route_once()  # the other node's router makes the offer: not its caller, so it rings nothing
+    assert other_phones == [] and rig.phones == []
+    rig.round()  # this node finds the pending offer for its caller and rings alice
+    [phone] = rig.phones
+    assert phone.uri.startswith("sip:alice@") and rig.call.phase == "ringing"
+    phone.outcome = "answered"
+    rig.round()
+    assert rig.call.phase == "bridged"
+
+
+def test_the_caller_is_in_the_ringing_phase_only_once_the_phone_rings(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    rig.dispatcher.route_once()
+    [phone] = rig.phones
+    phone.ringing = False  # INVITE sent, no 180 yet
+    rig.dispatcher.poll_legs()
+    run(rig.call, 1)
+    assert rig.call.phase == "queued"
+    phone.ringing = True  # 180 Ringing
+    rig.round()
+    assert rig.call.phase == "ringing"
