@@ -22,7 +22,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from voicebot.acd.agents import check_transition
 from voicebot.storage.acd_models import Agent, AgentTransition
 from voicebot.storage.call_models import CallRecord
-from voicebot.storage.db import as_utc, is_postgres
+from voicebot.storage.db import as_utc, is_postgres, session_scope
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -39,18 +39,11 @@ class StaleOffer(AcdError):
 @contextmanager
 def claim(engine: Engine) -> Iterator[Session]:
     """A write transaction that holds its claims until it commits (see the module docstring)."""
-    session = Session(engine, expire_on_commit=False)
-    try:
+    with session_scope(engine) as session:
         if not is_postgres(engine):
             # pysqlite opens transactions lazily (at the first write); take the write lock now instead.
             session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def locked(engine: Engine, query: SelectOfScalar[T], *, skip_locked: bool = True) -> SelectOfScalar[T]:
