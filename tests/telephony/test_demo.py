@@ -50,6 +50,8 @@ def test_demo_agent_bridges_the_caller_to_a_baresip_agent_and_both_sides_are_hea
     assert "agent alice answered" in output
     agent = next(line for line in lines if line.startswith("  agent:"))
     caller = next(line for line in lines if line.startswith("  caller:"))
-    assert "open bank" in agent.lower()  # the agent's phone was heard by the caller's side of the recording
+    # The agent's phone was heard on the caller's side of the recording. Whisper hears the flite voice's "Open
+    # Bank" as "openvanc" now and then, so the check is on the plainer words of the same line.
+    assert "account details" in agent.lower()
     assert "card limit" in caller.lower()  # and the caller's speech reached the agent leg's channel
     assert "outcome answered, agent alice" in output

@@ -2,7 +2,7 @@
 
 The in-process server (trunk mode, ``flows/banking.yaml``) runs with the live ACD; a baresip phone in auto-answer
 mode is the agent "alice" (added to the demo's agents table with its SIP URI and logged in); sipp is the caller
-(+15550100001): it says "agent", waits on hold while alice's phone rings, and talks once she answers; alice's
+(+15550100001): it asks for an agent, waits on hold while alice's phone rings, and talks once she answers; alice's
 phone speaks its own line. The conversation is printed live from the server's events; after the call, both
 sides of the bridged part are transcribed from the call's stereo recording (caller left, agent right).
 """
@@ -36,7 +36,8 @@ from voicebot.telephony.demo import (
 
 AGENT_LINE = "Hello, this is Alice at Open Bank. I can see your account details. How can I help?"
 CALLER_LINE = "Hello Alice, I would like to raise my card limit please."
-ASK_TEXT = "agent"
+#: A whole request: the single word "agent" is often heard with low confidence, and the flow then asks to confirm.
+ASK_TEXT = "I want to talk to an agent."
 
 SCENARIO = caller_scenario(
     "voicebot_demo_agent",
