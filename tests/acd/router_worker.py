@@ -48,9 +48,10 @@ def route_loop(acd: AcdService, rng: random.Random, deadline: float, strict: boo
             waiting = acd.status()[0]
             if waiting.waiting == 0 and waiting.offered == 0:
                 break
-        # A real router ticks; a tiny random pause lets the other one win the lock now and then (SQLite's
-        # busy handler backs off, so a router looping without pause could take every round).
-        time.sleep(rng.uniform(0, 0.004))
+        # A real router ticks (every 250 ms); a short random pause stands for that. It must outlast the first
+        # steps of SQLite's busy-handler back-off (1, 2, 5, 10, 15, 20, 25 ms): with pauses of a few ms one
+        # router re-took the lock every round and the other made no offer at all (seen in CI).
+        time.sleep(rng.uniform(0.002, 0.03))
     return offers
 
 
