@@ -103,7 +103,7 @@ def test_reload_under_live_calls_and_health_endpoints(tmp_path: Path, monkeypatc
         assert status == 200 and ready["checks"] == {"sip": "ok", "database": "ok", "flows": "ok"}
 
         first = call("wait_for_ivr_bye.xml")  # silent: no-input prompts until the IVR hangs up (~8 s)
-        time.sleep(1.5)  # the first call has started on version 1
+        wait_for(" answered (")  # the first call has started on version 1 (a log line, not a guessed pause)
         flow.write_text(FLOW.format(n=2, word="two"))
         reloaded = run(tmp_path, "reload", env=data_env)
         assert reloaded.returncode == 0, reloaded.stderr

@@ -99,12 +99,17 @@ def test_sigterm_says_goodbye_to_calls_in_progress_and_writes_records(tmp_path: 
              "-i", "127.0.0.1", "-p", "0", "-mi", "127.0.0.1", "-mp", str(free_udp_ports()), "-m", "1", "-nostdin",
              "-timeout", "30s", "-timeout_error"],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        time.sleep(2.5)  # the call is up, the greeting is playing
         import httpx
 
-        assert httpx.get(f"http://127.0.0.1:{web_port}/readyz", timeout=5).json() == {"status": "ready"}
-        scraped = httpx.get(f"http://127.0.0.1:{web_port}/metrics/", timeout=5).text  # this process's calls
+        # Poll rather than sleep: on a slow machine the call takes longer than any fixed pause to come up
+        # (CI once scraped at 2.5 s and found no call yet).
+        scraped, deadline = "", time.monotonic() + 20
+        while 'voicebot_calls_active{phase="ivr"} 1.0' not in scraped and time.monotonic() < deadline:
+            assert caller.poll() is None, caller.communicate()[0]
+            time.sleep(0.2)
+            scraped = httpx.get(f"http://127.0.0.1:{web_port}/metrics/", timeout=5).text  # this process's calls
         assert 'voicebot_calls_active{phase="ivr"} 1.0' in scraped
+        assert httpx.get(f"http://127.0.0.1:{web_port}/readyz", timeout=5).json() == {"status": "ready"}
         server.send_signal(signal.SIGTERM)
         out, _ = server.communicate(timeout=20)
         assert server.returncode == 0, out
