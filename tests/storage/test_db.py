@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -15,6 +16,7 @@ from voicebot.storage.bank_models import Customer, PhoneNumber
 from voicebot.storage.call_models import CallRecord
 from voicebot.storage.db import (
     DEFAULT_DATA_DIR,
+    add_missing_columns,
     create_tables,
     database_url,
     make_engine,
@@ -131,3 +133,62 @@ def test_a_database_from_before_the_sip_call_id_column_is_upgraded(tmp_path: Pat
     new_record = store.get_call("new-call")
     assert new_record is not None and new_record.sip_call_id == "a@pbx"
     assert not store.spool_path("new-call").exists()
+    assert "ix_call_record_sip_call_id" in {i["name"] for i in inspect(engine).get_indexes("call_record")}
+
+
+class Tone(enum.Enum):
+    PLAIN = "plain"
+
+
+def _gadget_tables() -> MetaData:
+    """A model grown after its table was made: every kind of column an upgrade meets."""
+    metadata = MetaData()
+    Table(
+        "gadget",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("name", String, nullable=False),
+        Column("hold_seconds", Float, nullable=True, index=True),  # nullable and indexed
+        Column("note", String, nullable=True),
+        Column("code", String, nullable=False, default="it's", index=True),  # quoted default, indexed
+        Column("tone", String, nullable=False, default=Tone.PLAIN),
+        Column("count", Integer, nullable=False, default=0),
+        Column("active", Boolean, nullable=False, default=False),
+        Column("region", String, nullable=False, server_default="eu"),
+        Column("owner", String, nullable=False),  # NOT NULL without a default: needs a real migration
+        Index("ix_gadget_name_code", "name", "code"),  # an index over an old and a new column
+    )
+    return metadata
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    from tests.acd.conftest import fresh_postgres_database
+
+    yield from fresh_postgres_database()
+
+
+def test_columns_added_to_an_older_table_from_the_model_alone(db_url: str) -> None:
+    engine = make_engine(db_url)
+    with engine.begin() as conn:  # gadget as an older version created it, with a row
+        conn.execute(text("CREATE TABLE gadget (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL)"))
+        conn.execute(text("INSERT INTO gadget (id, name) VALUES (1, 'old')"))
+    metadata = _gadget_tables()
+    added = add_missing_columns(engine, metadata)
+    assert added == [f"gadget.{c}" for c in ("hold_seconds", "note", "code", "tone", "count", "active", "region")]
+    with engine.connect() as conn:
+        old = conn.execute(text("SELECT hold_seconds, note, code, tone, count, active, region FROM gadget")).one()
+    assert tuple(old) == (None, None, "it's", "plain", 0, False, "eu")
+    inspector = inspect(engine)
+    assert "owner" not in {c["name"] for c in inspector.get_columns("gadget")}
+    indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("gadget")}
+    assert indexes == {
+        "ix_gadget_hold_seconds": ["hold_seconds"],
+        "ix_gadget_code": ["code"],
+        "ix_gadget_name_code": ["name", "code"],
+    }
+    assert add_missing_columns(engine, metadata) == []  # idempotent
+    engine.dispose()

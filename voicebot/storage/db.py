@@ -19,9 +19,10 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import DateTime, event, inspect
+from sqlalchemy import Column, DateTime, MetaData, event, inspect, literal
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import ColumnDefault, DefaultClause
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -108,55 +109,70 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int = SQLITE_BUSY_TI
 
 
 def create_tables(engine: Engine) -> None:
-    """Create every voicebot table that does not exist yet."""
+    """Create every voicebot table that does not exist yet, and add the columns older tables lack."""
     # Imported here so the models are registered on SQLModel.metadata; the models import this module.
     from voicebot.storage import acd_models, bank_models, call_models, web_models  # noqa: F401
 
     SQLModel.metadata.create_all(engine)
-    _add_defaulted_columns(engine)  # NOT NULL columns with a default and an index: listed by hand
-    add_missing_columns(engine)  # every other new column is nullable and added generically
+    add_missing_columns(engine)
 
 
-def add_missing_columns(engine: Engine) -> list[str]:
-    """Add columns that newer code defines but an existing table lacks (nullable ones only).
+def add_missing_columns(engine: Engine, metadata: MetaData | None = None) -> list[str]:
+    """Add the columns that newer code defines but an existing table lacks, with their indexes.
 
     ``create_all`` creates missing tables but never alters existing ones, so a database made by an
     older voicebot would fail every write of a new column (e.g. the queue times of ``call_record``).
-    Additive nullable columns are safe to add in place; anything else needs a real migration.
-    Returns "table.column" for each column added.
+    Additive columns are safe to add in place when existing rows can be given a value: a nullable
+    column (they get NULL) or a NOT NULL one with a constant default (they get the default). Anything
+    else (a NOT NULL column without one, a new primary key) needs a real migration and is left alone.
+    The model is the only list: a new column needs no entry here. ``metadata`` defaults to the
+    voicebot tables. Returns "table.column" for each column added.
     """
+    metadata = SQLModel.metadata if metadata is None else metadata
     inspector = inspect(engine)
-    added: list[str] = []
     existing_tables = set(inspector.get_table_names())
+    quote = engine.dialect.identifier_preparer.quote
+    added: list[str] = []
     with engine.begin() as connection:
-        for table in SQLModel.metadata.sorted_tables:
+        for table in metadata.sorted_tables:
             if table.name not in existing_tables:
                 continue
             have = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in have or not column.nullable:
+            new = [c for c in table.columns if c.name not in have and not c.primary_key]
+            new_names: set[str] = set()
+            for column in new:
+                definition = _added_column_sql(column, engine.dialect)
+                if definition is None:
                     continue
-                kind = column.type.compile(dialect=engine.dialect)
-                connection.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+                connection.exec_driver_sql(
+                    f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {definition}"
+                )
+                new_names.add(column.name)
                 added.append(f"{table.name}.{column.name}")
+            for index in table.indexes:
+                # An index over a column that was just added cannot exist yet (its column did not).
+                if new_names.intersection(c.name for c in index.columns):
+                    index.create(connection, checkfirst=True)
     return added
 
 
-#: Columns added after a table was first created: (table, column, SQL type and default). create_all does
-#: not alter existing tables, so a database made by an older voicebot gets them here.
-_ADDED_COLUMNS = (("call_record", "sip_call_id", "VARCHAR NOT NULL DEFAULT ''", "ix_call_record_sip_call_id"),)
-
-
-def _add_defaulted_columns(engine: Engine) -> None:
-    from sqlalchemy import text
-
-    inspector = inspect(engine)
-    tables = set(inspector.get_table_names())
-    for table, column, sql_type, index in _ADDED_COLUMNS:
-        if table in tables and column not in {c["name"] for c in inspector.get_columns(table)}:
-            with engine.begin() as connection:
-                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
-                connection.execute(text(f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({column})"))
+def _added_column_sql(column: Column[Any], dialect: Dialect) -> str | None:
+    """The type and constraint of ``column`` for ALTER TABLE ... ADD COLUMN, or None when existing
+    rows could not be given a value (a NOT NULL column without a constant default)."""
+    kind = column.type.compile(dialect=dialect)
+    if column.nullable:
+        return kind
+    if isinstance(column.server_default, DefaultClause):
+        arg = column.server_default.arg
+        sql = "'" + arg.replace("'", "''") + "'" if isinstance(arg, str) else str(arg.compile(dialect=dialect))
+        return f"{kind} NOT NULL DEFAULT {sql}"
+    if isinstance(column.default, ColumnDefault) and column.default.is_scalar:
+        value = column.default.arg
+        if isinstance(value, enum.Enum):
+            value = value.value
+        rendered = literal(value, column.type).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        return f"{kind} NOT NULL DEFAULT {rendered}"
+    return None
 
 
 @contextmanager
