@@ -35,8 +35,8 @@ BALANCE_TEXT = "what's my balance"
 BALANCE_TEXT_KEYWORD = "balance"
 DONE_TEXT = "no thanks"
 
-#: A sipp caller (UAC): INVITE offering PCMU and telephone-event, ACK; then the script; then it waits up to
-#: 20 s for the IVR's BYE and answers it. ``{caller}`` and ``{display}`` are filled in by :func:`caller_scenario`.
+#: A sipp caller (UAC): INVITE offering PCMU and telephone-event, ACK; then the script; then one of the tails
+#: below. ``{caller}`` and ``{display}`` are filled in by :func:`caller_scenario`.
 CALLER_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <!-- {description} -->
@@ -90,6 +90,7 @@ CALLER_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
 
 """
+#: The end of a caller that waits up to 20 s for the IVR's BYE and answers it.
 CALLER_TAIL = """  <recv request="BYE" timeout="20000"/>
   <send>
     <![CDATA[
@@ -107,12 +108,32 @@ CALLER_TAIL = """  <recv request="BYE" timeout="20000"/>
 </scenario>
 """
 
+#: The end of a caller that hangs up itself (sends BYE, waits for its 200 OK).
+CALLER_HANGS_UP_TAIL = """  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "{display}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:{caller}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
 
 def caller_scenario(name: str, description: str, script: str, caller: str = CALLER,
-                    display: str = "Demo Caller") -> str:
+                    display: str = "Demo Caller", *, hangs_up: bool = False) -> str:
     """A whole sipp caller scenario: :data:`CALLER_HEAD`, ``script`` (pauses, ``rtp_stream`` speech, DTMF
-    pcaps), :data:`CALLER_TAIL`."""
-    text = CALLER_HEAD.replace("{name}", name).replace("{description}", description) + script + CALLER_TAIL
+    pcaps), then :data:`CALLER_TAIL` (the IVR hangs up) or, with ``hangs_up``, :data:`CALLER_HANGS_UP_TAIL`."""
+    tail = CALLER_HANGS_UP_TAIL if hangs_up else CALLER_TAIL
+    text = CALLER_HEAD.replace("{name}", name).replace("{description}", description) + script + tail
     return text.replace("{caller}", caller).replace("{display}", display)
 
 

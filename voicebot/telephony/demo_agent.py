@@ -49,29 +49,8 @@ SCENARIO = caller_scenario(
   <nop><action><exec rtp_stream="{line},1,0"/></action></nop>
   <pause milliseconds="{line_ms}"/>
 """,
+    hangs_up=True,
 )
-
-
-def _caller_hangs_up(scenario: str) -> str:
-    """The shared tail waits for the IVR's BYE; this caller hangs up itself instead."""
-    head = scenario.split('  <recv request="BYE"', 1)[0]
-    return head + """  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Demo Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: <sip:{caller}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-</scenario>
-""".replace("{caller}", CALLER)
 
 
 BARESIP_CONFIG = """poll_method\t\tepoll
@@ -212,7 +191,7 @@ def run_agent_demo(*, engine: str | None = None, out: Callable[[str], None] = pr
             greeting = _seconds(server, "Welcome back to Open Bank, Alice.", "How can I help you today?")
             transfer = _seconds(server, "Let me connect you to an agent. They'll have your details in front of them.")
             agent_s = 6.0  # the agent's line (baresip plays it from the answer on)
-            script = _caller_hangs_up(SCENARIO)
+            script = SCENARIO
             for key, value in {"greeting_ms": str(int(greeting * 1000) + 600), "ask": str(ask), "line": str(line),
                                "talk_after_ms": str(int((4 + transfer + agent_s) * 1000)),
                                "line_ms": str(int(line_s * 1000) + 1500)}.items():
