@@ -8,32 +8,27 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from tests.demo_bank import banking_flow, seeded_bank
 from voicebot.acd.handoff import HandoffPayload, build_handoff, handoff_json_schema, mask_digits
 from voicebot.actions import Handoff
-from voicebot.config import load_config
 from voicebot.flow.compile import CompiledFlow
-from voicebot.runtime.app import load_flow_with
 from voicebot.runtime.clock import ManualClock
 from voicebot.runtime.session import CallSession
 from voicebot.services.registry import default_registry
 from voicebot.storage.calls import CallStore
 from voicebot.storage.db import create_tables, make_engine
-from voicebot.storage.seed import seed_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def bank(tmp_path: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path}/bank.db")
-    create_tables(engine)
-    seed_demo(engine)
-    return engine
+    return seeded_bank(tmp_path / "bank.db")
 
 
 @pytest.fixture
 def banking() -> CompiledFlow:
-    return load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    return banking_flow()
 
 
 def _handed_off(call: CallSession) -> Handoff:

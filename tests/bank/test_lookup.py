@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,17 +10,6 @@ from sqlalchemy.engine import Engine
 
 from voicebot.bank import normalise_phone
 from voicebot.services import ActionContext, ActionRegistry, default_registry
-from voicebot.storage.db import create_tables, make_engine
-from voicebot.storage.seed import seed_demo
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(f"sqlite:///{tmp_path / 'bank.db'}")
-    create_tables(eng)
-    seed_demo(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,29 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from tests.demo_bank import banking_flow
 from voicebot.bank.lost_card import LOST_CARD_LIMIT, LOST_CARD_WINDOW
-from voicebot.config import load_config
-from voicebot.runtime.app import load_flow_with
 from voicebot.runtime.clock import ManualClock
 from voicebot.runtime.session import CallSession
 from voicebot.services import ActionContext, ActionFailed, default_registry
 from voicebot.storage.calls import CallStore
-from voicebot.storage.db import create_tables, make_engine
-from voicebot.storage.seed import seed_demo
 
-ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = default_registry()
 NOW = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
 ALICE, ERIN, CAROL = "44170923", "81234567", "66120345"
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(f"sqlite:///{tmp_path / 'bank.db'}")
-    create_tables(eng)
-    seed_demo(eng)
-    yield eng
-    eng.dispose()
 
 
 def check(engine: Engine, account: str, caller: str, at: datetime = NOW) -> dict[str, Any]:
@@ -79,7 +65,7 @@ def test_unknown_account_is_an_action_failure(engine: Engine) -> None:
 
 
 def _lost_card_call(engine: Engine, tmp_path: Path, caller: str, account: str) -> CallSession:
-    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), REGISTRY)
+    flow = banking_flow(REGISTRY)
     session = CallSession(flow, REGISTRY, CallStore(engine, tmp_path / "spool"), ManualClock(NOW.timestamp()))
     session.start(caller, "+18005550100")
     session.say("I lost my card")

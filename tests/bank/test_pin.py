@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,24 +11,9 @@ from sqlmodel import select
 
 from voicebot.services import ActionContext, ActionFailed, ActionRegistry, default_registry
 from voicebot.storage.bank_models import Account
-from voicebot.storage.db import create_tables, make_engine, session_scope
-from voicebot.storage.seed import seed_demo
+from voicebot.storage.db import make_engine, session_scope
 
 REGISTRY = default_registry()
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'bank.db'}"
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    create_tables(eng)
-    seed_demo(eng)
-    yield eng
-    eng.dispose()
 
 
 def run(engine: Engine, name: str, registry: ActionRegistry = REGISTRY, **args: Any) -> dict[str, Any]:

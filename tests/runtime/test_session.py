@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from tests.demo_bank import banking_flow, seeded_bank
 from voicebot.actions import Handoff, Hangup, Say
 from voicebot.config import load_config
 from voicebot.flow.compile import CompiledFlow
@@ -18,23 +19,17 @@ from voicebot.runtime.clock import ManualClock
 from voicebot.runtime.session import CallSession
 from voicebot.services.registry import ActionContext, ActionRegistry, default_registry
 from voicebot.storage.calls import CallStore
-from voicebot.storage.db import create_tables, make_engine
-from voicebot.storage.seed import seed_demo
-
-ROOT = Path(__file__).resolve().parents[2]
+from voicebot.storage.db import make_engine
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path}/calls.db")
-    create_tables(engine)
-    seed_demo(engine)
-    return engine
+    return seeded_bank(tmp_path / "calls.db")
 
 
 @pytest.fixture
 def banking() -> CompiledFlow:
-    return load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    return banking_flow()
 
 
 def session(engine: Engine, flow: CompiledFlow, tmp_path: Path, registry: ActionRegistry | None = None) -> CallSession:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from tests.demo_bank import banking_flow
 from voicebot.asr.base import GrammarSpec
-from voicebot.config import load_config
+from voicebot.flow.compile import CompiledFlow
 from voicebot.flow.engine import listens_of
-from voicebot.runtime.app import load_flow_with
 from voicebot.runtime.speech import grammars_of, phrases_by_intent
-from voicebot.services.registry import default_registry
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def banking():  # type: ignore[no-untyped-def]
-    return load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+def banking() -> CompiledFlow:
+    return banking_flow()
 
 
 def test_listens_of_covers_every_ask_and_menu_node_and_its_confirmation() -> None:

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from tests.demo_bank import seeded_bank
 from voicebot.services import ActionContext, ActionFailed, ActionRegistry, default_registry
-from voicebot.storage.db import create_tables, make_engine
-from voicebot.storage.seed import seed_demo
+from voicebot.storage.db import make_engine
 
 BANK_ACTIONS = {
     "bank.identify_caller": ("phone",),
@@ -31,9 +31,7 @@ BANK_ACTIONS = {
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(f"sqlite:///{tmp_path / 'bank.db'}")
-    create_tables(eng)
-    seed_demo(eng)
+    eng = seeded_bank(tmp_path / "bank.db")
     yield eng
     eng.dispose()
 
