@@ -40,7 +40,7 @@ CALLER = "+15550100001"
 UTTERANCES = {"balance": "what's my balance", "pin": "one two three four", "done": "no thanks"}
 UTTERANCE_NAMES = ["menu answer -> PIN prompt", "PIN -> balance", "no thanks -> goodbye"]
 
-#: The caller's script between the ACK and the IVR's BYE (voicebot.telephony.demo.caller_scenario adds those).
+#: The caller's script between the ACK and the IVR's BYE (voicebot.telephony.demo_caller.caller_scenario adds those).
 SCRIPT = """  <!-- the welcome and "How can I help you today?"; the answer barges in on the list of options -->
   <pause milliseconds="4100"/>
   <nop><action><exec rtp_stream="{balance},1,0"/></action></nop>
@@ -54,7 +54,8 @@ SCRIPT = """  <!-- the welcome and "How can I help you today?"; the answer barge
 
 
 def write_caller(directory: Path) -> Path:
-    from voicebot.telephony.demo import caller_scenario, write_speech
+    from voicebot.telephony.demo import write_speech
+    from voicebot.telephony.demo_caller import caller_scenario
 
     # each file: 200 ms lead, the words, 1.5 s of silence (rtp_stream stops at the end of the file)
     seconds = {name: write_speech(directory / f"{name}.ulaw", text, trailing_silence_s=1.5)

@@ -19,123 +19,25 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from voicebot.runtime.call_events import CallEvent
+from voicebot.telephony.demo_caller import CALLER, caller_scenario
+
+if TYPE_CHECKING:
+    from voicebot.runtime.app import Services
+    from voicebot.telephony.server import VoicebotServer
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = Path("flows/banking.yaml")
-CALLER = "+15550100001"
 DIALLED = "1000"
 PCAPS = Path("/usr/share/sip-tester")
 BALANCE_TEXT = "what's my balance"
 #: PocketSphinx (the fallback engine) hears the menu's own keyword far more reliably than a whole question.
 BALANCE_TEXT_KEYWORD = "balance"
 DONE_TEXT = "no thanks"
-
-#: A sipp caller (UAC): INVITE offering PCMU and telephone-event, ACK; then the script; then one of the tails
-#: below. ``{caller}`` and ``{display}`` are filled in by :func:`caller_scenario`.
-CALLER_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<!-- {description} -->
-<scenario name="{name}">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "{display}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:{caller}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-15
-      a=ptime:20
-      a=sendrecv
-
-    ]]>
-  </send>
-
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="183" optional="true"/>
-  <recv response="200" rtd="true" rrs="true"/>
-
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "{display}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Contact: <sip:{caller}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-
-"""
-#: The end of a caller that waits up to 20 s for the IVR's BYE and answers it.
-CALLER_TAIL = """  <recv request="BYE" timeout="20000"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:{caller}@[local_ip]:[local_port]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-</scenario>
-"""
-
-#: The end of a caller that hangs up itself (sends BYE, waits for its 200 OK).
-CALLER_HANGS_UP_TAIL = """  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "{display}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: <sip:{caller}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"""
-
-
-def caller_scenario(name: str, description: str, script: str, caller: str = CALLER,
-                    display: str = "Demo Caller", *, hangs_up: bool = False) -> str:
-    """A whole sipp caller scenario: :data:`CALLER_HEAD`, ``script`` (pauses, ``rtp_stream`` speech, DTMF
-    pcaps), then :data:`CALLER_TAIL` (the IVR hangs up) or, with ``hangs_up``, :data:`CALLER_HANGS_UP_TAIL`."""
-    tail = CALLER_HANGS_UP_TAIL if hangs_up else CALLER_TAIL
-    text = CALLER_HEAD.replace("{name}", name).replace("{description}", description) + script + tail
-    return text.replace("{caller}", caller).replace("{display}", display)
-
 
 #: The caller's script. Pauses let the IVR's prompts play first (speech during a prompt would barge in,
 #: which works too, but the demo is meant to be listened to in order).
@@ -330,13 +232,45 @@ def _seconds(server: Any, *texts: str) -> float:
     return float(sum(len(server.prompts.render(text)) / server.prompts.rate for text in texts))
 
 
-def run_demo(*, engine: str | None = None, out: Callable[[str], None] = print) -> int:
-    """Place one scripted SIP call to an in-process voicebot and print it; 0 when the call was self-served."""
+class DemoServer(NamedTuple):
+    server: VoicebotServer
+    services: Services
+    recognizer: str  # the speech engine chosen
+    rtp_ports: tuple[int, int]
+
+
+def start_demo_server(engine: str | None, out: Callable[[str], None], label: str = "voicebot") -> DemoServer:
+    """The demo bank seeded and an in-process voicebot answering :data:`DIALLED` with :data:`FLOW` in trunk
+    mode on free loopback ports, started, with the conversation printed live by :class:`LivePrinter`."""
     from voicebot.runtime.app import open_services
-    from voicebot.storage.calls import record_as_json
     from voicebot.storage.seed import seed_demo
     from voicebot.telephony.endpoint import SipConfig
     from voicebot.telephony.server import ServeSettings, VoicebotServer
+
+    flow = FLOW if FLOW.is_file() else ROOT / FLOW
+    chosen = choose_engine(engine)
+    services = open_services()  # creates the tables
+    seed_demo(services.engine)
+    low, high = _free_rtp_range()
+    sip = SipConfig(host="127.0.0.1", sip_port=0, rtp_port_low=low, rtp_port_high=high, mode="trunk",
+                    flows={DIALLED: flow}, default_flow=flow)
+    out(f"starting {label} (trunk mode, {flow}, speech recognition: {chosen}) ...")
+    server = VoicebotServer.create(ServeSettings(sip, shutdown_grace_seconds=2), engine=chosen, services=services)
+    server.on_event = LivePrinter(out)
+    server.start()
+    return DemoServer(server, services, chosen, (low, high))
+
+
+def wait_for_result(server: VoicebotServer, seconds: float = 5.0) -> None:
+    """Wait (bounded) until the server has finished the call: its result lands just after sipp exits."""
+    end = time.monotonic() + seconds
+    while not server.results and time.monotonic() < end:
+        time.sleep(0.05)
+
+
+def run_demo(*, engine: str | None = None, out: Callable[[str], None] = print) -> int:
+    """Place one scripted SIP call to an in-process voicebot and print it; 0 when the call was self-served."""
+    from voicebot.storage.calls import record_as_json
 
     sipp = shutil.which("sipp")
     if sipp is None:
@@ -345,18 +279,7 @@ def run_demo(*, engine: str | None = None, out: Callable[[str], None] = print) -
     if not (PCAPS / "dtmf_2833_1.pcap").is_file():
         out(f"voicebot demo needs the RFC 2833 pcaps of sip-tester in {PCAPS}")
         return 1
-    flow = FLOW if FLOW.is_file() else ROOT / FLOW
-    chosen = choose_engine(engine)
-    services = open_services()  # creates the tables
-    seed_demo(services.engine)
-    low, high = _free_rtp_range()
-    sip = SipConfig(host="127.0.0.1", sip_port=0, rtp_port_low=low, rtp_port_high=high, mode="trunk",
-                    flows={DIALLED: flow}, default_flow=flow)
-    out(f"starting voicebot (trunk mode, {flow}, speech recognition: {chosen}) ...")
-    server = VoicebotServer.create(ServeSettings(sip, shutdown_grace_seconds=2), engine=chosen, services=services)
-    printer = LivePrinter(out)
-    server.on_event = printer
-    server.start()
+    server, services, chosen, (low, high) = start_demo_server(engine, out)
     try:
         out(f"voicebot listens on sip:127.0.0.1:{server.sip_port} (RTP {low}-{high}); "
             f"sipp calls {DIALLED} as {CALLER}\n")
@@ -371,9 +294,7 @@ def run_demo(*, engine: str | None = None, out: Callable[[str], None] = print) -
             started = time.monotonic()
             done = _run_sipp(sipp, scenario, server.sip_port, Path(tmp))
             elapsed = time.monotonic() - started
-        end = time.monotonic() + 5
-        while not server.results and time.monotonic() < end:
-            time.sleep(0.05)
+        wait_for_result(server)
         if done.returncode != 0:
             out(f"\nsipp failed (exit {done.returncode}):\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
         if not server.results:

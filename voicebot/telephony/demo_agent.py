@@ -20,19 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from voicebot.telephony.demo import (
-    CALLER,
     DIALLED,
-    FLOW,
-    ROOT,
-    LivePrinter,
-    _free_rtp_range,
     _free_udp_port,
     _run_sipp,
     _seconds,
-    caller_scenario,
-    choose_engine,
+    start_demo_server,
+    wait_for_result,
     write_speech,
 )
+from voicebot.telephony.demo_caller import CALLER, caller_scenario
 
 AGENT_LINE = "Hello, this is Alice at Open Bank. I can see your account details. How can I help?"
 CALLER_LINE = "Hello Alice, I would like to raise my card limit please."
@@ -128,27 +124,13 @@ def run_agent_demo(*, engine: str | None = None, out: Callable[[str], None] = pr
     """The caller-reaches-a-person demo; 0 when the caller was bridged to the agent and both were heard."""
     from voicebot.acd.service import AcdService
     from voicebot.audio.pcm import write_wav
-    from voicebot.runtime.app import open_services
-    from voicebot.storage.seed import seed_demo
-    from voicebot.telephony.endpoint import SipConfig
-    from voicebot.telephony.server import ServeSettings, VoicebotServer, start_live_acd
+    from voicebot.telephony.server import start_live_acd
 
     sipp, baresip = shutil.which("sipp"), shutil.which("baresip")
     if sipp is None or baresip is None:
         out("voicebot demo --agent needs sipp (sip-tester) and baresip (baresip-core); scripts/setup.sh installs them")
         return 1
-    flow = FLOW if FLOW.is_file() else ROOT / FLOW
-    chosen = choose_engine(engine)
-    services = open_services()
-    seed_demo(services.engine)
-    low, high = _free_rtp_range()
-    sip = SipConfig(host="127.0.0.1", sip_port=0, rtp_port_low=low, rtp_port_high=high, mode="trunk",
-                    flows={DIALLED: flow}, default_flow=flow)
-    out(f"starting voicebot with the live ACD (trunk mode, {flow}, speech recognition: {chosen}) ...")
-    server = VoicebotServer.create(ServeSettings(sip, shutdown_grace_seconds=2), engine=chosen, services=services)
-    printer = LivePrinter(out)
-    server.on_event = printer
-    server.start()
+    server, services, chosen, _ = start_demo_server(engine, out, label="voicebot with the live ACD")
     with tempfile.TemporaryDirectory(prefix="voicebot-demo-agent-") as tmp:
         folder = Path(tmp)
         phone = None
@@ -199,9 +181,7 @@ def run_agent_demo(*, engine: str | None = None, out: Callable[[str], None] = pr
             scenario = folder / "caller.xml"
             scenario.write_text(script, encoding="ISO-8859-1")
             done = _run_sipp(sipp, scenario, server.sip_port, folder, timeout_s=90)
-            end = time.monotonic() + 5
-            while not server.results and time.monotonic() < end:
-                time.sleep(0.05)
+            wait_for_result(server)
         finally:
             if phone is not None:
                 stop_phone(phone)
