@@ -94,17 +94,18 @@ def test_the_dashboard_draws_the_periods_figures_and_a_new_period_redraws_them(
     wait_for(browser, lambda d: d.current_url.startswith(f"{site}/supervisor/dashboard"))
     show_period(browser, "2026-11-02T00:00", "2026-11-03T00:00")
     assert text_of(browser, "#status").startswith("6 calls")
-    assert labels(browser, "calls-chart") == ["11-02 08:00", "11-02 10:00"]
+    assert labels(browser, "calls-chart") == ["11-02 08:00", "11-02 09:00", "11-02 10:00"]  # the quiet hour too
     calls, served, queued, abandoned = chart_data(browser, "calls-chart")
-    assert (calls, served, queued, abandoned) == ([4, 2], [2, 0], [1, 2], [0, 1])
+    assert (calls, served, queued, abandoned) == ([4, 0, 2], [2, 0, 0], [1, 0, 2], [0, 0, 1])
     containment, sl1, sl2 = chart_data(browser, "rates-chart")
-    assert containment == [50, 0] and sl1 == [100, 0] and sl2 == [100, 0]
+    assert containment == [50, None, 0] and sl1 == [100, None, 0] and sl2 == [100, None, 0]
     reached = dict(zip(labels(browser, "funnel-chart"), chart_data(browser, "funnel-chart")[0], strict=True))
     assert reached == {"main_menu": 6, "agent": 3, "hours": 2}
     assert labels(browser, "occupancy-chart") == ["alice"]
     assert chart_data(browser, "occupancy-chart")[0][0] == pytest.approx(1.7, abs=0.05)  # 240 s of 4 h
     assert chart_data(browser, "staffing-chart") == [[1, 1]]
     assert text_of(browser, "#kpi-containment") == "33.3 %" and text_of(browser, "#kpi-sl1") == "33.3 %"
+    browser.set_window_size(1360, 1560)  # the whole dashboard in the picture
     shot(browser, tmp_path, "dashboard.png")
 
     show_period(browser, "2026-11-02T10:00", "2026-11-02T11:00")  # the date range picker reloads the figures
@@ -127,11 +128,11 @@ def test_the_calls_browser_finds_a_call_by_caller_and_its_page_plays_the_recordi
     click(browser, "#nav-calls")
     wait_for(browser, lambda d: d.current_url.startswith(f"{site}/supervisor/calls"))
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.call-row")) == 7
+    shot(browser, tmp_path, "calls-browser.png")
     browser.find_element(By.ID, "caller").send_keys("0100001")
     click(browser, "#find")
     wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.call-row")) == 1)
     assert browser.find_element(By.CSS_SELECTOR, "tr.call-row").get_attribute("data-call") == call.call_id
-    shot(browser, tmp_path, "calls-browser.png")
     click(browser, "tr.call-row a")
     wait_for(browser, lambda d: d.current_url.endswith(f"/supervisor/calls/{call.call_id}"))
     assert "ask_pin" in text_of(browser, "#timeline") and "keys ***" in text_of(browser, "#transcript")
@@ -142,5 +143,6 @@ def test_the_calls_browser_finds_a_call_by_caller_and_its_page_plays_the_recordi
         "const done = arguments[arguments.length - 1]; const a = document.getElementById('recording');"
         "a.muted = true; a.play().then(() => setTimeout(() => done(a.currentTime), 600), e => done('' + e));")
     assert isinstance(played, float | int) and played > 0, played
-    browser.execute_script("document.getElementById('recording').pause();")
+    browser.execute_script("const a = document.getElementById('recording'); a.pause(); a.currentTime = 0;")
+    browser.set_window_size(1360, 1200)
     shot(browser, tmp_path, "call-page.png")

@@ -32,6 +32,18 @@
     set("kpi-aht", secs(r.aht.aht_seconds));
     set("kpi-occupancy", pct(r.occupancy.occupancy));
 
+    // The report lists hours with calls; the charts show every hour from the first to the last (quiet hours as 0).
+    const byHour = new Map(r.hourly.map((h) => [h.hour, h]));
+    const hourly = [];
+    if (r.hourly.length) {
+      const last = Date.parse(r.hourly[r.hourly.length - 1].hour);
+      for (let t = Date.parse(r.hourly[0].hour); t <= last; t += 3600000) {
+        const iso = new Date(t).toISOString().slice(0, 19) + "+00:00";
+        hourly.push(byHour.get(iso) || { hour: iso, calls: 0, self_served: 0, queued: 0, abandoned: 0,
+          containment: null, sl1: null, sl2: null });
+      }
+    }
+    r = Object.assign({}, r, { hourly: hourly });
     const hours = r.hourly.map((h) => hourLabel(h.hour));
     draw("calls-chart", { type: "bar", data: { labels: hours, datasets: [
       { label: "calls", data: r.hourly.map((h) => h.calls), backgroundColor: palette[0] },
