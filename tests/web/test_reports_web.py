@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from tests.web.conftest import log_in
+from tests.web.conftest import Clock, handed_off_call, log_in
 from tests.web.reports_data import CALLS, DAY, known_day, recorded_call
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.service import AcdService
@@ -174,3 +174,41 @@ def test_a_call_without_a_recording_says_so_and_paths_outside_the_folder_are_ref
     assert site.get("/supervisor/calls/../../etc/passwd").status_code == 404
     assert site.get("/supervisor/calls/nobody").status_code == 404
     assert CALLS  # the known day is what the other tests assert on
+
+
+def test_a_calls_timeline_follows_it_through_the_acd_offers_answer_transfer_and_ticket(
+        site: TestClient, engine: Engine, acd: AcdService, clock: Clock, tmp_path: Path) -> None:
+    from voicebot.web.tickets import save_ticket
+    from voicebot.web.transfer import transfer
+
+    payload = handed_off_call(engine, tmp_path / "spool")  # Bob: balance, PIN, "agent" (the vip queue)
+    with session_scope(engine) as session:  # the text call ran on its own clock: the ACD's carries on from it
+        record = session.get(CallRecord, payload.call_id)
+        assert record is not None and record.ended_at is not None
+        clock.t = record.ended_at.timestamp() + 1
+    acd.agents.login("bob", acd.now(), "available")
+    entry = acd.enqueue_handoff(payload)
+    clock.advance(3)
+    acd.agents.login("alice", acd.now(), "available")
+    offered = acd.route().offers
+    assert [o.agent_login for o in offered] == ["alice"]  # bob lacks the vip skill
+    acd.decline(offered[0].offer_id, offered[0].token, "declined")
+    clock.advance(5)
+    again = acd.route().offers
+    assert [o.agent_login for o in again] == ["alice"]
+    clock.advance(2)
+    acd.accept(again[0].offer_id, again[0].token)
+    clock.advance(40)
+    moved = transfer(acd, entry.id or 0, "general", "alice", "card question")
+    save_ticket(engine, moved, "alice", "Balance read, wants a card limit", ["cards"], "transferred", acd.now(), True)
+    log_in(site, "sue")
+    page = site.get(f"/supervisor/calls/{payload.call_id}").text
+    timeline = page.split('id="timeline"')[1].split("</ol>")[0]
+    whats = [w.split("<")[0] for w in timeline.split('class="what">')[1:]]
+    ivr = ["identify", "welcome_back", "main_menu", "ask_pin", "verify", "balance_lookup", "balance_say",
+           "anything_else", "agent_vip"]
+    # (the text call's record ends at its handoff; a phone call's when the caller hangs up)
+    assert whats == [*ivr, "handed off", "call ended", "queued in vip", "offered to alice", "offered to alice",
+                     "answered by alice", "transferred to general", "ticket #1 by alice"], whats
+    assert "declined" in timeline and "10 s after joining the queue" in timeline and "card question" in timeline
+    assert "four three two one" not in page and ">***<" in page.replace(" <span", "<span")  # the spoken PIN

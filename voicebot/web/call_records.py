@@ -132,10 +132,15 @@ def call_detail(engine: Engine, call_id: str) -> CallDetail | None:
     start = as_utc(record.started_at)
     _ivr(detail, start, list(steps))
     for entry in entries:
-        _queue(detail, entry, logins)
+        _queue(detail, entry)
     for offer, login in offers:
         decided = f"{offer.status} at {as_utc(offer.decided_at):%H:%M:%S}" if offer.decided_at else offer.status
         detail.timeline.append(Moment(as_utc(offer.offered_at), "queue", f"offered to {login}", decided))
+        if offer.status == "accepted" and offer.decided_at is not None:  # each answer (a transfer clears the entry's)
+            entry = next(e for e in entries if e.id == offer.entry_id)
+            wait = (as_utc(offer.decided_at) - as_utc(entry.enqueued_at)).total_seconds()
+            detail.timeline.append(Moment(as_utc(offer.decided_at), "agent", f"answered by {login}",
+                                          f"{wait:.0f} s after joining the queue"))
     for attempt in attempts:
         agent = logins.get(attempt.agent_id, "") if attempt.agent_id else ""
         facts = (attempt.number, agent, attempt.outcome, attempt.detail)
@@ -183,19 +188,16 @@ def _ivr(detail: CallDetail, start: datetime, steps: list[CallEvent]) -> None:
                 detail.timeline.append(Moment(at, "queue", "handed off", node))
 
 
-def _queue(detail: CallDetail, entry: QueueEntry, logins: dict[int | None, str]) -> None:
-    first = entry.visited[0] if entry.visited else entry.queue
+def _queue(detail: CallDetail, entry: QueueEntry) -> None:
+    # The queue it entered first: overflows list it in ``visited``, transfers in the handoff's notes.
+    transfers = (entry.handoff or {}).get("transfers") or []
+    first = entry.visited[0] if entry.visited else str(transfers[0].get("from_queue")) if transfers else entry.queue
     detail.timeline.append(Moment(as_utc(entry.enqueued_at), "queue", f"queued in {first}",
                                   f"{entry.kind}, priority {entry.priority}"))
-    for note in (entry.handoff or {}).get("transfers") or []:
+    for note in transfers:
         when = datetime.fromisoformat(str(note.get("at")))
         detail.timeline.append(Moment(as_utc(when), "queue", f"transferred to {note.get('to_queue')}",
                                       f"by {note.get('agent')}: {note.get('note') or ''}".rstrip(": ")))
-    if entry.answered_at is not None:
-        wait = (as_utc(entry.answered_at) - as_utc(entry.enqueued_at)).total_seconds()
-        agent = logins.get(entry.agent_id, "") if entry.agent_id else detail.record.agent or ""
-        detail.timeline.append(Moment(as_utc(entry.answered_at), "agent", f"answered by {agent}".strip(),
-                                      f"waited {wait:.0f} s in {entry.queue}"))
     if entry.ended_at is not None:
         detail.timeline.append(Moment(as_utc(entry.ended_at), "queue", f"left {entry.queue}",
                                       " · ".join(x for x in (entry.status.replace("_", " "), entry.end_reason) if x)))
