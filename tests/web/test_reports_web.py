@@ -26,7 +26,10 @@ from voicebot.storage.db import session_scope
 from voicebot.web.app import create_app
 from voicebot.web.settings import WebSettings
 
+pytestmark = pytest.mark.integration  # a real SQLite file and PostgreSQL, a real call through the runtime
 TARGET = ReportSettings(service_level_target=0.9)
+#: For the tests whose subject is not the database (the queries run on both in the others): CI time.
+SQLITE_ONLY = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
@@ -72,6 +75,7 @@ def test_the_dashboard_json_is_the_report_of_the_period(site: TestClient, engine
     assert site.get("/api/reports", params={"since": "2026-11-03", "until": "2026-11-02"}).status_code == 400
 
 
+@SQLITE_ONLY
 def test_agents_get_403_and_strangers_the_login_page_or_401(site: TestClient, engine: Engine,
                                                             recordings: Path) -> None:
     known_day(engine)
@@ -119,6 +123,7 @@ def test_the_calls_browser_searches_by_caller_period_outcome_queue_and_agent(sit
     assert "page 1 of 2" in site.get("/supervisor/calls").text
 
 
+@SQLITE_ONLY
 def test_a_calls_page_shows_its_timeline_transcript_and_plays_a_recording_silent_during_the_pin(
         site: TestClient, engine: Engine, recordings: Path, tmp_path: Path) -> None:
     call = recorded_call(engine, tmp_path, recordings)
@@ -147,6 +152,7 @@ def test_a_calls_page_shows_its_timeline_transcript_and_plays_a_recording_silent
     assert any(np.abs(samples[i, :, 1]).max() > 0 for i in heard)  # and the IVR's prompts
 
 
+@SQLITE_ONLY
 def test_a_call_without_a_recording_says_so_and_paths_outside_the_folder_are_refused(
         site: TestClient, engine: Engine, recordings: Path, tmp_path: Path) -> None:
     known_day(engine)
