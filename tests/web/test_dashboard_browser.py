@@ -143,6 +143,7 @@ def test_the_calls_browser_finds_a_call_by_caller_and_its_page_plays_the_recordi
         "const done = arguments[arguments.length - 1]; const a = document.getElementById('recording');"
         "a.muted = true; a.play().then(() => setTimeout(() => done(a.currentTime), 600), e => done('' + e));")
     assert isinstance(played, float | int) and played > 0, played
-    browser.execute_script("const a = document.getElementById('recording'); a.pause(); a.currentTime = 0; a.muted = false;")
+    browser.execute_script("const a = document.getElementById('recording');"
+                           "a.pause(); a.currentTime = 0; a.muted = false;")
     browser.set_window_size(1360, 1200)
     shot(browser, tmp_path, "call-page.png")

@@ -54,6 +54,9 @@ def test_the_dashboard_json_is_the_report_of_the_period(site: TestClient, engine
     log_in(site, "sue")
     page = site.get("/supervisor/dashboard")
     assert page.status_code == 200 and 'id="calls-chart"' in page.text and "chart-4.6.1.umd.min.js" in page.text
+    today = acd.now().date()
+    assert f'id="since" value="{today}T00:00"' in page.text  # it opens on today (UTC)
+    assert f'id="until" value="{today + timedelta(days=1)}T00:00"' in page.text
     assert 'href="/supervisor/dashboard"' in site.get("/supervisor").text  # linked from the supervisor view
     got = site.get("/api/reports", params={"since": "2026-11-02T00:00", "until": "2026-11-03T00:00"}).json()
     # One source of truth: the same function as `voicebot report`, with the app's reports settings.
@@ -73,6 +76,7 @@ def test_the_dashboard_json_is_the_report_of_the_period(site: TestClient, engine
     assert late["calls"] == 2 and late["queue"] == "general" and late["service_level"]["abandoned"] == 1
     assert site.get("/api/reports", params={"since": "yesterday", "until": "2026-11-03"}).status_code == 400
     assert site.get("/api/reports", params={"since": "2026-11-03", "until": "2026-11-02"}).status_code == 400
+    assert site.get("/api/reports", params={"since": "2026-10-01", "until": "2026-11-02"}).status_code == 400
 
 
 @SQLITE_ONLY

@@ -17,8 +17,10 @@ from voicebot.web.supervisor import require_supervisor
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["api"])
-#: The dashboard opens on the last seven days (to the end of today, UTC).
-DEFAULT_DAYS = 7
+#: The dashboard opens on today (UTC): a busy site's day takes a second or two to report (docs/benchmarks.md).
+DEFAULT_DAYS = 1
+#: The longest period one request may ask for: the report reads the period's rows into memory.
+MAX_DAYS = 31
 
 
 def parse_when(text: str, name: str) -> datetime:
@@ -61,7 +63,7 @@ def reports(request: Request, context: Context, user: CurrentUser, since: str, u
     start, end = parse_when(since, "since"), parse_when(until, "until")
     if end <= start:
         raise HTTPException(400, "until must be after since")
-    if end - start > timedelta(days=366):
-        raise HTTPException(400, "at most a year at a time")
+    if end - start > timedelta(days=MAX_DAYS):
+        raise HTTPException(400, f"at most {MAX_DAYS} days at a time (use voicebot report for longer periods)")
     return build_report(context.engine, context.acd.settings, report_settings(request), start, end, queue or None,
                         now=context.now())
