@@ -24,8 +24,9 @@ from starlette.responses import Response
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.service import AcdService
 from voicebot.metrics import Metrics, metrics_app
+from voicebot.reports.settings import ReportSettings
 from voicebot.runtime.bus import EventBus
-from voicebot.web import agent, api, pages, supervisor
+from voicebot.web import agent, api, calls_browser, dashboard, pages, supervisor
 from voicebot.web.auth import SESSION_COOKIE, NotLoggedIn
 from voicebot.web.background import Reconciler
 from voicebot.web.context import HERE, WebContext
@@ -39,10 +40,13 @@ CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'u
 
 
 def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings, *, acd: AcdService | None = None,
-               hooks: Webhooks | None = None, run_webhooks: bool = True, metrics: Metrics | None = None) -> FastAPI:
+               hooks: Webhooks | None = None, run_webhooks: bool = True, metrics: Metrics | None = None,
+               reports: ReportSettings | None = None, recordings_dir: Path | None = None) -> FastAPI:
     """The app on ``engine`` (tables must exist). ``run_webhooks``: run the background threads (webhook
     deliveries, the ACD reconciler) while the app runs (off in tests that drive them themselves). ``metrics``:
-    served in Prometheus' format at ``/metrics`` (and closed with the app)."""
+    served in Prometheus' format at ``/metrics`` (and closed with the app). ``reports``: the dashboard's
+    staffing target (the ``reports:`` section); ``recordings_dir``: the only folder call recordings are
+    served from (default: the data folder's ``recordings``, where ``voicebot serve`` writes them)."""
     acd = acd or AcdService(engine, acd_settings)
     hooks = hooks or Webhooks(engine, settings.webhooks, clock=acd.now)
     context = WebContext.build(engine, acd, settings, hooks)
@@ -67,6 +71,8 @@ def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings,
     app = FastAPI(title="voicebot console", version="1", lifespan=lifespan,
                   description="The agent's and supervisor's screens of voicebot, and their JSON API.")
     app.state.web = context
+    app.state.reports = reports
+    app.state.recordings_dir = recordings_dir
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -82,6 +88,9 @@ def create_app(engine: Engine, acd_settings: AcdSettings, settings: WebSettings,
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (pages, agent, supervisor, api):
         app.include_router(module.router)
+    app.include_router(dashboard.router)  # the supervisor's dashboard and calls browser (docs/supervisors-guide.md)
+    app.include_router(dashboard.api)
+    app.include_router(calls_browser.router)
     if metrics is not None:
         app.mount("/metrics", metrics_app(metrics))  # Prometheus (voicebot/metrics.py, docs/reports.md)
 
@@ -136,4 +145,4 @@ def app_from_environment(config_path: Path | None = None, bus: EventBus | None =
     create_tables(engine)
     acd = AcdService(engine, settings.acd)
     metrics = for_services(bus or EventBus(), acd, sip=bus is not None)
-    return create_app(engine, settings.acd, settings.web, acd=acd, metrics=metrics)
+    return create_app(engine, settings.acd, settings.web, acd=acd, metrics=metrics, reports=settings.reports)
