@@ -1,8 +1,12 @@
-"""Issue 10's "Shown by", for real: the console of ``voicebot serve`` (the same composition root in-process: the
-SIP server with the live ACD, and the web app started beside it as ``serve`` does) in Debian's chromium; a sipp
-caller who is a known customer keys the balance and their PIN, then says "agent"; the agent's SIP phone (baresip,
-answering by hand) rings while the screen pop shows who, why and what was verified; answering the phone turns
-the pop into the live call (no click on Accept); the agent writes the ticket; the ticket is stored with the call.
+"""Issue 10's "Shown by", for real: ``voicebot serve``'s parts in-process (the SIP server with the live ACD, and
+the console started beside it as ``serve`` starts it) and the console in Debian's chromium.
+
+- A sipp caller who is a known customer keys the balance and their PIN, then says "agent"; the agent's SIP phone
+  (baresip, answered by hand) rings while the screen pop shows who, why and what was verified; answering the
+  phone turns the pop into the live call (no click on Accept); the agent writes the ticket; it is stored with
+  the call.
+- The supervisor's page follows a real caller who waits (nobody available) and hangs up: waiting, the longest
+  wait growing, then the abandon, without a reload.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import pytest
 from sqlmodel import select
 
 from tests.telephony.harness import SIPP, free_udp_ports, voicebot_server, wait_for
+from tests.telephony.test_live_queue import start_caller
 from tests.web.browser import chromium, click, page_errors, present, text_of
 from tests.web.browser import wait_for as browser_wait
 from tests.web.conftest import PASSWORD
@@ -99,7 +104,7 @@ def caller_scenario_file(folder: Path, ask_after_ms: int, stay_ms: int) -> Path:
     return path
 
 
-def start_caller(scenario: Path, sip_port: int, cwd: Path, timeout: float = 90) -> subprocess.Popen[str]:
+def call_with(scenario: Path, sip_port: int, cwd: Path, timeout: float = 90) -> subprocess.Popen[str]:
     assert SIPP is not None
     return subprocess.Popen(
         [SIPP, f"127.0.0.1:{sip_port}", "-sf", str(scenario), "-s", "1000", "-i", "127.0.0.1", "-p", "0",
@@ -155,8 +160,15 @@ class Phone:
         self._out.close()
 
 
+@pytest.fixture(scope="module")
+def prompts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The IVR's prompt cache, shared by this module's servers: Piper renders the flow's prompts once (most of a
+    server's start-up time), not once per test."""
+    return tmp_path_factory.mktemp("prompts")
+
+
 @pytest.fixture
-def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, str]]:
+def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts: Path) -> Iterator[tuple[Any, Any, str]]:
     """``voicebot serve``'s parts in-process: the SIP server with the live ACD, and the console started beside it
     exactly as ``serve`` starts it (``start_beside_serve``: its own engine on the same database, the reconciler
     and webhook threads running)."""
@@ -170,6 +182,8 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any
     config.write_text(CONFIG)
     monkeypatch.setenv("VOICEBOT_CONFIG", str(config))
     monkeypatch.setenv("VOICEBOT_NODE", f"test-{tmp_path.name}")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "prompts").symlink_to(prompts, target_is_directory=True)
     with voicebot_server(tmp_path / "data") as (srv, services):
         assert srv.dispatcher is not None, "acd.live.enabled starts the dispatcher"
         web = start_beside_serve(config, services.bus)
@@ -224,7 +238,7 @@ def test_a_sipp_caller_says_agent_and_the_agent_answers_the_phone_sees_the_pop_a
         # The caller hangs up 15 s after saying "agent": time for the pop to be read and the phone answered,
         # and several seconds of live call (the console follows it at push_seconds).
         scenario = caller_scenario_file(tmp_path, ask_after_ms=3000, stay_ms=15000)
-        caller = start_caller(scenario, srv.sip_port, tmp_path)
+        caller = call_with(scenario, srv.sip_port, tmp_path)
         # The IVR: balance, PIN, "agent" (barging in on the balance); the caller queues and alice's phone rings:
         # the pop is on her screen, over server-sent events, while the phone rings.
         browser_wait(browser, lambda d: present(d, "#offer"), timeout=40)
@@ -270,3 +284,43 @@ def test_a_sipp_caller_says_agent_and_the_agent_answers_the_phone_sees_the_pop_a
     assert (ticket.call_id, ticket.agent, ticket.disposition, ticket.tags, ticket.status) == (
         result.call_id, "alice", "follow-up", ["balance", "limit"], "closed")
     assert entry.status == "completed" and entry.answered_at is not None
+
+
+def _seconds(shown: str) -> int:
+    minutes, seconds = shown.split(":")[-2:]
+    return int(minutes) * 60 + int(seconds)
+
+
+def _abandoned(driver: Any, queue: str) -> str:
+    """The queue tile's "answered / abandoned today" figures."""
+    return str(driver.execute_script(
+        "const dts = document.querySelectorAll(`#queue-${arguments[0]} dt`);"
+        "for (const dt of dts) { if (dt.innerText.startsWith('Answered')) return dt.nextElementSibling.innerText; }"
+        "return '';", queue)).strip()
+
+
+def test_the_supervisor_sees_a_real_caller_wait_and_abandon_live(serve: Any, browser: Any, tmp_path: Path) -> None:
+    """No agent is available: a sipp caller asks for an agent (key 0) and waits on hold; the open supervisor page
+    shows them waiting, the longest wait growing, then the abandon when they hang up, all without a reload."""
+    srv, _services, site = serve
+    acd = srv.dispatcher.service
+    acd.agents.add("sue", PASSWORD, name="Sue Supervisor", skills={}, now=acd.now(), role="supervisor")
+    sign_in(browser, site, "sue")
+    assert browser.current_url.endswith("/supervisor")
+    assert text_of(browser, "#waiting-general") == "0" and _abandoned(browser, "general") == "0 / 0"
+    caller = start_caller(srv.sip_port, tmp_path, talk_after_ms=0)  # key 0 at 2.5 s, hangs up about 8 s later
+    try:
+        browser_wait(browser, lambda d: text_of(d, "#waiting-general") == "1", timeout=20)
+        browser_wait(browser, lambda d: _seconds(text_of(d, "#longest-general")) >= 1, timeout=10)
+        first = _seconds(text_of(browser, "#longest-general"))
+        browser_wait(browser, lambda d: _seconds(text_of(d, "#longest-general") or "0:00") > first, timeout=10)
+        assert "Alice Johnson" in text_of(browser, "#waiting")
+        code, out = finish(caller, 40)
+        assert code == 0, out
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()
+    browser_wait(browser, lambda d: text_of(d, "#waiting-general") == "0" and _abandoned(d, "general") == "0 / 1",
+                 timeout=15)
+    assert "nobody is waiting" in text_of(browser, "#waiting")
