@@ -250,6 +250,7 @@ def test_a_sipp_caller_says_agent_and_the_agent_answers_the_phone_sees_the_pop_a
         assert text_of(browser, "#pop-auth") == "Verified by pin"
         assert "●●●● verified input" in text_of(browser, "#pop-slots")
         assert "1234" not in browser.page_source  # the PIN keyed by the caller is never on the page
+        assert present(browser, "#pick-up") and not present(browser, "#accept")  # the phone's answer accepts
         save(browser, "console-screen-pop.png", docs=True)
 
         # Alice answers her phone, not the page: the pop turns into the live call by itself (no click on Accept).
