@@ -160,15 +160,8 @@ class Phone:
         self._out.close()
 
 
-@pytest.fixture(scope="module")
-def prompts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The IVR's prompt cache, shared by this module's servers: Piper renders the flow's prompts once (most of a
-    server's start-up time), not once per test."""
-    return tmp_path_factory.mktemp("prompts")
-
-
 @pytest.fixture
-def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts: Path) -> Iterator[tuple[Any, Any, str]]:
+def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, str]]:
     """``voicebot serve``'s parts in-process: the SIP server with the live ACD, and the console started beside it
     exactly as ``serve`` starts it (``start_beside_serve``: its own engine on the same database, the reconciler
     and webhook threads running)."""
@@ -182,8 +175,6 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts: Path) -> Ite
     config.write_text(CONFIG)
     monkeypatch.setenv("VOICEBOT_CONFIG", str(config))
     monkeypatch.setenv("VOICEBOT_NODE", f"test-{tmp_path.name}")
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "prompts").symlink_to(prompts, target_is_directory=True)
     with voicebot_server(tmp_path / "data") as (srv, services):
         assert srv.dispatcher is not None, "acd.live.enabled starts the dispatcher"
         web = start_beside_serve(config, services.bus)
