@@ -72,3 +72,24 @@ def test_the_pop_says_to_pick_up_the_phone_and_accept_is_refused_while_it_rings(
     declined = client.post(f"/agent/offers/{match.group(1)}/decline",
                            data={"token": match.group(2), "csrf_token": csrf})
     assert declined.status_code == 200 and acd.offer_for("alice") is None
+
+
+def test_a_decline_from_the_console_stops_the_ringing_phone_and_the_caller_keeps_waiting(
+        engine: Engine, tmp_path: Path) -> None:
+    """The dispatcher's side of a console Decline (a real call on virtual time, fake phones: tests/acd)."""
+    from tests.acd.test_dispatcher import Rig
+
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice", "bob")
+    rig.queue_the_caller()
+    rig.round()
+    (phone,) = rig.phones
+    assert rig.call.phase == "ringing"
+    offer = rig.acd.offer_for("alice")
+    assert offer is not None
+    rig.acd.decline(offer.offer.offer_id, offer.offer.token, "declined at the console")
+    rig.round()
+    assert phone.hung_up == 1 and phone.outcome == "cancelled"
+    rig.round()
+    assert rig.entry().status in ("waiting", "offered") and rig.entry().answered_at is None
+    assert [p.uri.split("@")[0] for p in rig.phones] == ["sip:alice", "sip:bob"]  # the next agent's phone rings
