@@ -225,6 +225,7 @@ def test_a_sipp_caller_says_agent_and_the_agent_answers_the_phone_sees_the_pop_a
         sign_in(browser, site, "alice")
         click(browser, "#go-available")
         browser_wait(browser, lambda d: text_of(d, "#agent-state") == "Available")
+        browser.execute_script("window.sameDocument = true")  # gone if the page were reloaded
 
         # The caller hangs up 15 s after saying "agent": time for the pop to be read and the phone answered,
         # and several seconds of live call (the console follows it at push_seconds).
@@ -242,6 +243,7 @@ def test_a_sipp_caller_says_agent_and_the_agent_answers_the_phone_sees_the_pop_a
         assert "●●●● verified input" in text_of(browser, "#pop-slots")
         assert "1234" not in browser.page_source  # the PIN keyed by the caller is never on the page
         assert present(browser, "#pick-up") and not present(browser, "#accept")  # the phone's answer accepts
+        assert browser.execute_script("return window.sameDocument") is True  # the pop came over SSE
         save(browser, "console-screen-pop.png", docs=True)
 
         # Alice answers her phone, not the page: the pop turns into the live call by itself (no click on Accept).
@@ -300,6 +302,7 @@ def test_the_supervisor_sees_a_real_caller_wait_and_abandon_live(serve: Any, bro
     sign_in(browser, site, "sue")
     assert browser.current_url.endswith("/supervisor")
     assert text_of(browser, "#waiting-general") == "0" and _abandoned(browser, "general") == "0 / 0"
+    browser.execute_script("window.sameDocument = true")  # gone if the page were reloaded
     caller = start_caller(srv.sip_port, tmp_path, talk_after_ms=0)  # key 0 at 2.5 s, hangs up about 8 s later
     try:
         browser_wait(browser, lambda d: text_of(d, "#waiting-general") == "1", timeout=20)
@@ -316,3 +319,4 @@ def test_the_supervisor_sees_a_real_caller_wait_and_abandon_live(serve: Any, bro
     browser_wait(browser, lambda d: text_of(d, "#waiting-general") == "0" and _abandoned(d, "general") == "0 / 1",
                  timeout=15)
     assert "nobody is waiting" in text_of(browser, "#waiting")
+    assert browser.execute_script("return window.sameDocument") is True  # all of it over SSE, no reload
