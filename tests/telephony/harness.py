@@ -6,9 +6,11 @@ anything else on the machine.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +48,20 @@ def free_udp_ports(count: int = 4) -> int:
     raise RuntimeError("no free UDP port range")
 
 
+_SHARED_PROMPTS: list[Path] = []
+
+
+def shared_prompts() -> Path:
+    """One prompt cache for every server of this test run: Piper renders the banking flow's prompts once, not once
+    per test (about 20 s of each server's start on a loaded machine). Its keys carry the voice and the synthesis
+    settings, and files are renamed into place, so sharing it changes no audio."""
+    if not _SHARED_PROMPTS:
+        folder = Path(tempfile.mkdtemp(prefix="voicebot-test-prompts-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _SHARED_PROMPTS.append(folder)
+    return _SHARED_PROMPTS[0]
+
+
 @contextmanager
 def voicebot_server(data: Path, rtp_ports: int = 20, **sip: Any) -> Iterator[tuple[Any, Any]]:
     """The in-process server (flows/banking.yaml) with SipConfig overrides, on free SIP and RTP ports."""
@@ -57,6 +73,10 @@ def voicebot_server(data: Path, rtp_ports: int = 20, **sip: Any) -> Iterator[tup
     engine = sip.pop("engine", "pocketsphinx")
     sip.setdefault("max_calls", 4)  # the recognizer prepares a decoder per call: no more than the tests place
     rtp_low = free_udp_ports(rtp_ports)
+    prompts = data / "prompts"
+    if not prompts.exists() and not prompts.is_symlink():
+        data.mkdir(parents=True, exist_ok=True)
+        prompts.symlink_to(shared_prompts(), target_is_directory=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VOICEBOT_DATA_DIR", str(data))
         mp.delenv("DATABASE_URL", raising=False)

@@ -114,7 +114,7 @@ def test_agent_answers_a_pre_qualified_call_and_writes_the_ticket(
     assert text_of(browser, "#pop-auth") == "Verified by pin"
     slots = text_of(browser, "#pop-slots")
     assert "●●●● verified input" in slots and "4321" not in browser.page_source
-    save(browser, "console-screen-pop.png", docs=True)
+    save(browser, "console-screen-pop-text.png")  # the docs' one comes from a real SIP call (test_screen_pop_call)
 
     click(browser, "#accept")
     wait_for(browser, lambda d: d.current_url.endswith(f"/agent/calls/{entry.id}"))
@@ -126,7 +126,7 @@ def test_agent_answers_a_pre_qualified_call_and_writes_the_ticket(
     browser.find_element(By.ID, "close-ticket").click()
     wait_for(browser, lambda d: "Ticket closed" in text_of(d, "#message"))
     assert "closed" in text_of(browser, "#ticket-status")
-    save(browser, "console-call.png", docs=True)
+    save(browser, "console-call-text.png")
 
     with session_scope(engine) as session:
         ticket = session.exec(select(Ticket)).one()

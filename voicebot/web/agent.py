@@ -26,7 +26,19 @@ router = APIRouter(include_in_schema=False)
 def _panel(context: WebContext, user: User, on_call_page: int | None = None) -> str:
     """The live part of the console; ``on_call_page``: the call page of that entry shows it already."""
     data = agent_console(context, user.login)
-    return context.templates.get_template("_agent_live.html").render(user=user, on_call_page=on_call_page, **data)
+    return context.templates.get_template("_agent_live.html").render(
+        user=user, on_call_page=on_call_page, phones_ring=phones_ring(context), **data)
+
+
+#: Why Accept is refused while the agent's phone rings (the live ACD): accepting here would not answer it.
+PICK_UP = "pick up your phone to take this call: answering it accepts the call"
+
+
+def phones_ring(context: WebContext) -> bool:
+    """With the live ACD every offer rings the agent's SIP phone, and answering that phone is what accepts it:
+    an Accept from the page would mark the call answered while the phone is still ringing, the dispatcher
+    would then stop the phone and the caller would wait on hold for an agent who is shown as talking to them."""
+    return context.acd.settings.live.enabled
 
 
 @router.get("/agent")
@@ -78,6 +90,8 @@ def _own_offer(context: WebContext, user: User, offer_id: int) -> Any:
 @router.post("/agent/offers/{offer_id}/accept")
 def accept(context: Context, user: PostUser, offer_id: int, token: Annotated[int, Form()]) -> Response:
     _own_offer(context, user, offer_id)
+    if phones_ring(context):
+        raise HTTPException(409, PICK_UP)
     try:
         accepted = context.acd.accept(offer_id, token)
     except StaleOffer as exc:

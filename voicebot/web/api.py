@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from voicebot.acd.handoff import handoff_json_schema
 from voicebot.acd.tx import AcdError, StaleOffer
 from voicebot.storage.web_models import ticket_json
+from voicebot.web.agent import PICK_UP, phones_ring
 from voicebot.web.auth import check_csrf
 from voicebot.web.pages import Context, CurrentUser
 from voicebot.web.supervisor import require_supervisor
@@ -115,6 +116,8 @@ def answer_offer(context: Context, user: CurrentUser, offer_id: int, answer: str
         raise HTTPException(403, "this offer is not ringing for you")
     try:
         if answer == "accept":
+            if phones_ring(context):
+                raise HTTPException(409, PICK_UP)
             accepted = context.acd.accept(offer_id, body.token)
             return {"accepted": True, "entry_id": accepted.entry_id, "call_id": accepted.call_id}
         if answer == "decline":
