@@ -69,33 +69,17 @@ SCRIPT = """  <pause milliseconds="2500"/>
   <pause milliseconds="{ask_after_ms}"/>
   <nop><action><exec rtp_stream="{ask},1,0"/></action></nop>
   <pause milliseconds="{stay_ms}"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: <sip:{caller}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-</scenario>
 """
 
 
 def caller_scenario_file(folder: Path, ask_after_ms: int, stay_ms: int) -> Path:
-    from voicebot.telephony.demo import CALLER_HEAD, write_speech
+    from voicebot.telephony.demo import write_speech
+    from voicebot.telephony.demo_caller import caller_scenario
 
     ask = folder / "agent.ulaw"
     write_speech(ask, "agent")
-    head = CALLER_HEAD.replace("{name}", "screen_pop_caller").replace(
-        "{description}", "A known caller keys the balance and the PIN, says agent, talks, hangs up.")
-    text = (head + SCRIPT).replace("{caller}", CALLER).replace("{display}", "Test Caller")
+    text = caller_scenario("screen_pop_caller", "A known caller keys the balance and the PIN, says agent, talks, "
+                           "hangs up.", SCRIPT, CALLER, "Test Caller", hangs_up=True)
     for key, value in {"pcaps": str(PCAPS), "ask": str(ask), "ask_after_ms": str(ask_after_ms),
                        "stay_ms": str(stay_ms)}.items():
         text = text.replace("{" + key + "}", value)
