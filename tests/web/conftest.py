@@ -147,3 +147,16 @@ def handed_off_call(engine: Engine, spool: Path, caller: str = "+15550100002") -
     handoffs = [a for step in call.history for a in step.actions if isinstance(a, Handoff)]
     assert len(handoffs) == 1, [step.actions for step in call.history]
     return build_handoff(flow, call.history, handoffs[0])
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Debian chromium; at the end, nothing blocked by the Content-Security-Policy, no script errors."""
+    from tests.web.browser import chromium, page_errors
+
+    driver = chromium()
+    try:
+        yield driver
+        assert page_errors(driver) == []
+    finally:
+        driver.quit()

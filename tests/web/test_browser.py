@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from tests.web.browser import artifacts_dir, chromium, click, page_errors, present, text_of, wait_for
+from tests.web.browser import artifacts_dir, click, present, text_of, wait_for
 from tests.web.conftest import PASSWORD, Clock, handed_off_call
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.service import AcdService
@@ -51,15 +51,6 @@ def site(engine: Engine, acd_settings: AcdSettings, acd: AcdService) -> Iterator
 def short_site(engine: Engine, acd_settings: AcdSettings, acd: AcdService) -> Iterator[str]:
     yield from _serve(engine, acd_settings, acd, session_seconds=3)
 
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    driver = chromium()
-    try:
-        yield driver
-        assert page_errors(driver) == []  # nothing blocked by the Content-Security-Policy, no script errors
-    finally:
-        driver.quit()
 
 
 def sign_in(driver: Any, site: str, login: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from tests.web.browser import artifacts_dir, chromium, click, page_errors, text_of, wait_for
+from tests.web.browser import artifacts_dir, click, text_of, wait_for
 from tests.web.reports_data import known_day, recorded_call
 from tests.web.test_browser import DOCS, sign_in
 from voicebot.acd.config import AcdSettings
@@ -46,15 +46,6 @@ def site(engine: Engine, acd_settings: AcdSettings, acd: AcdService, recordings:
     finally:
         server.stop()
 
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    driver = chromium()
-    try:
-        yield driver
-        assert page_errors(driver) == []  # nothing blocked by the Content-Security-Policy, no script errors
-    finally:
-        driver.quit()
 
 
 def shot(driver: Any, tmp_path: Path, name: str) -> None:

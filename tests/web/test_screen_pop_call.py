@@ -24,7 +24,7 @@ from sqlmodel import select
 
 from tests.telephony.harness import SIPP, free_udp_ports, voicebot_server, wait_for
 from tests.telephony.test_live_queue import start_caller
-from tests.web.browser import chromium, click, page_errors, present, text_of
+from tests.web.browser import click, present, text_of
 from tests.web.browser import wait_for as browser_wait
 from tests.web.conftest import PASSWORD
 from tests.web.test_browser import save, sign_in
@@ -168,15 +168,6 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any
         finally:
             web.stop()
 
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    driver = chromium()
-    try:
-        yield driver
-        assert page_errors(driver) == []
-    finally:
-        driver.quit()
 
 
 def finish(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
