@@ -94,25 +94,32 @@ def test_sigterm_says_goodbye_to_calls_in_progress_and_writes_records(tmp_path: 
             assert server.poll() is None, server.communicate()[0]
             assert time.monotonic() < deadline, "server did not come up"
             time.sleep(0.2)
+        import httpx
+
+        def get(path: str) -> httpx.Response | None:
+            try:  # the console starts after SIP answers OPTIONS: refused (or slow) until then under load
+                return httpx.get(f"http://127.0.0.1:{web_port}{path}", timeout=10)
+            except httpx.TransportError:
+                return None
+
+        while (ready := get("/readyz")) is None or ready.json() != {"status": "ready"}:
+            assert server.poll() is None, server.communicate()[0]
+            assert time.monotonic() < deadline, f"console not ready: {ready and ready.text}"
+            time.sleep(0.2)
         caller = subprocess.Popen(
             [sipp, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "wait_for_ivr_bye.xml"), "-s", "1000",
              "-i", "127.0.0.1", "-p", "0", "-mi", "127.0.0.1", "-mp", str(free_udp_ports()), "-m", "1", "-nostdin",
-             "-timeout", "30s", "-timeout_error"],
+             "-timeout", "60s", "-timeout_error"],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        import httpx
-
         # Poll rather than sleep: on a slow machine the call takes longer than any fixed pause to come up
         # (CI once scraped at 2.5 s and found no call yet).
         scraped, deadline = "", time.monotonic() + 40
         while 'voicebot_calls_active{phase="ivr"} 1.0' not in scraped and time.monotonic() < deadline:
             assert caller.poll() is None, caller.communicate()[0]
             time.sleep(0.2)
-            try:  # the console may still be starting after SIP answers OPTIONS (seen under load)
-                scraped = httpx.get(f"http://127.0.0.1:{web_port}/metrics/", timeout=5).text  # this process's calls
-            except httpx.TransportError:
-                continue
-        assert 'voicebot_calls_active{phase="ivr"} 1.0' in scraped
-        assert httpx.get(f"http://127.0.0.1:{web_port}/readyz", timeout=5).json() == {"status": "ready"}
+            if (response := get("/metrics/")) is not None:  # this process's calls
+                scraped = response.text
+        assert 'voicebot_calls_active{phase="ivr"} 1.0' in scraped, scraped
         server.send_signal(signal.SIGTERM)
         out, _ = server.communicate(timeout=20)
         assert server.returncode == 0, out
