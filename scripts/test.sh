@@ -22,4 +22,9 @@ postgres_cluster_start
 # Exit status 5 is "nothing selected" (e.g. a path given that holds only one tier): not a failure.
 tier() { pytest -q -m "$1" "${@:2}" || [ $? -eq 5 ]; }
 echo "== pytest: fast tier"; tier "not integration" "$@"
-echo "== pytest: integration tier"; tier integration "$@"
+# The integration tier runs on two workers, one test file each at a time (--dist loadfile keeps a module's
+# fixtures, e.g. the synthesized accuracy corpus, on one worker): most of its time is real-time calls waiting
+# on the wire, so two at once roughly halve it. VOICEBOT_TEST_WORKERS=0 runs it in this process.
+echo "== pytest: integration tier"
+if [ "${VOICEBOT_TEST_WORKERS:-2}" = 0 ]; then tier integration "$@"
+else tier integration -n "${VOICEBOT_TEST_WORKERS:-2}" --dist loadfile "$@"; fi
