@@ -5,7 +5,8 @@ CPU seconds per second of speech, latency from the end of speech to the final re
 memory per concurrent recognizer stream. Each utterance is recognized exactly as its node of
 flows/banking.yaml would during a call (8 kHz mu-law audio, endpointed, the node's grammar and NLU).
 
-    .venv/bin/python bench/asr_engines.py [--engines pocketsphinx,whisper,whisper-prev,whisper-old,vosk-ko] [--corpus data/corpus]
+    .venv/bin/python bench/asr_engines.py [--engines pocketsphinx,whisper,whisper-prev,whisper-old,vosk-ko]
+        [--corpus data/corpus] [--misses]
 """
 
 from __future__ import annotations
