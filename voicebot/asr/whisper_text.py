@@ -57,6 +57,9 @@ class DecodingBias:
     suppress: tuple[int, ...] | None
     #: How numerals of the transcript are spelled: digit by digit, as numbers, or by their form.
     numerals: Literal["digits", "numbers", "auto"]
+    #: A digit turn's second mask, numerals suppressed too: the digits must be written as words (None: no
+    #: second decoding).
+    words_only: tuple[int, ...] | None = None
 
 
 _PRONOUN_I = re.compile(r"\bi\b")
