@@ -26,7 +26,11 @@ The only module that imports ``faster_whisper`` (lazily, so the rest of voicebot
   every token but the grammar's words (digit words, carrier phrases, the commands' distinctive words),
   numerals and punctuation is suppressed. A masked decoder cannot say "this is not in the grammar", so an
   unconstrained greedy decoding of the same encoder output must resemble an answer (half the digits, a
-  command word) or the masked result is rejected.
+  command word), or the masked result must score within :data:`LIKELIHOOD_MARGIN` of it, or the masked
+  result is rejected. A digit turn is decoded a second time with digits as words only; a disagreement
+  lowers the confidence so the flow confirms (:func:`_cross_checked`).
+* **One-word phrases first** in the decoding prompt (a word said alone has no context), and in turns
+  without a mask the confidence of the words however they were spelled (:func:`_pooled`).
 * **Text** is normalized to what a grammar-constrained engine would return: lowercase words without
   punctuation, contractions expanded as the NLU does ("that's" -> "that is"), numerals spelled out
   (:func:`~voicebot.asr.whisper_text.normalize_transcript`). Bracketed non-speech is dropped.
