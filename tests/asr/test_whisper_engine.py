@@ -21,6 +21,9 @@ from voicebot.asr.base import NO_PHRASES, YES_PHRASES, GrammarSpec, RecognitionR
 from voicebot.asr.whisper_engine import (
     WhisperRecognizer,
     WhisperStream,
+    _confidence,
+    _plainly_said,
+    _pooled,
     grammar_words,
     hotwords_for,
     normalize_transcript,
@@ -102,6 +105,32 @@ def test_yes_no_prompt_keeps_every_answer_before_commands() -> None:
     assert "That is wrong." in prompt and prompt.index("Agent") > prompt.index("That is not right")
 
 
+def test_one_word_phrases_come_first_in_the_prompt() -> None:
+    phrases = (*(f"balance phrase {i}" for i in range(30)), "agent", "operator", "main menu")
+    prompt = prompt_for(GrammarSpec("phrases", phrases), lambda s: len(s.split()), budget=40)
+    assert prompt is not None and prompt.startswith("Agent. Operator. Balance phrase 0.")
+    assert len(prompt.split()) <= 40
+    before = prompt_for(GrammarSpec("phrases", phrases), lambda s: len(s.split()), budget=40, short_first=False)
+    assert before is not None and before.startswith("Balance phrase 0.")
+
+
+def test_spellings_of_the_same_words_share_their_probability() -> None:
+    # "Help." "Help" "help?": one word, three spellings; the pooled confidence is the words'.
+    texts = ["help", "help", "help", "health"]
+    scores, lengths = [-0.8, -1.6, -1.7, -2.0], [2, 1, 2, 1]
+    pooled = _pooled(texts, scores, lengths, no_speech=0.01)
+    assert pooled[0] > _confidence(-0.8, 2, 0.01) and pooled[0] > 0.5
+    assert pooled[3] == pytest.approx(_confidence(-2.0, 1, 0.01))  # alone: as before
+    assert _pooled(["help"], [-0.8], [2], no_speech=0.9)[0] < pooled[0]  # likely no speech: lower
+
+
+def test_what_may_stand_on_the_masked_decoding_alone() -> None:
+    assert _plainly_said(PIN, "four four one seven", "four four one seven")  # a value
+    assert _plainly_said(PIN, "agent", "agent")  # a command phrase, as said
+    assert not _plainly_said(PIN, "agent agent agent", "agent")  # a loop read once: not as said
+    assert not _plainly_said(PIN, "agent the one", "agent the one")  # not a phrase of the grammar
+
+
 def test_free_speech_has_no_prompt_and_no_hotwords() -> None:
     assert prompt_for(GrammarSpec.free()) is None
     assert hotwords_for(GrammarSpec.free()) is None
@@ -169,6 +198,19 @@ class TestModel:
         stream = recognizer.open(MENU)
         _feed(stream, say("check my balance"))
         assert stream.finish().text == "check my balance"
+        stream.close()
+
+    @needs_espeak
+    @pytest.mark.parametrize("word", ["agent", "help", "repeat"])
+    def test_a_command_said_alone_is_heard_above_the_confirmation_threshold(
+            self, recognizer: WhisperRecognizer, say: Say, word: str) -> None:
+        # The demo bank confirms answers below 0.5: a clear "agent" must not be asked back. ("operator" in
+        # espeak-ng's en-us voice is "uh the mega" to tiny.en whatever the prompt: measured on the corpus.)
+        menu = GrammarSpec("phrases", (*MENU.phrases, "operator", "help", "repeat"))
+        stream = recognizer.open(menu)
+        _feed(stream, say(word))
+        result = stream.finish()
+        assert result.text == word and result.confidence >= 0.5, result
         stream.close()
 
     @needs_espeak

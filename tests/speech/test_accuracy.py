@@ -29,14 +29,23 @@ FLOORS = {
     # Measured 2026-11-29 (379 utterances, with the failure kinds and held-out voices): intent 47%, yes/no 75%,
     # pin4 45%, acct8 20%.
     "pocketsphinx": {"intent": 0.40, "yes_no": 0.60, "pin4": 0.35, "acct8": 0.15},
-    # Measured 2026-11-29 on the 379-utterance corpus (docs/benchmarks.md): intent 86.8%, yes/no 100%,
-    # pin4 77.5%, acct8 71.9%, commands at the PIN 81%, out of grammar rejected 87.5% (menu) / 93.8% (PIN).
-    "whisper": {"intent": 0.80, "yes_no": 0.93, "pin4": 0.70, "acct8": 0.62, "command": 0.70, "reject": 0.78,
-                "reject_pin": 0.85},
+    # Measured 2026-11-29 19:26 on the 443-utterance corpus (docs/benchmarks.md, "session 3"): intent 83.7%,
+    # yes/no 100%, pin4 80.0%, acct8 73.4%, commands at the PIN 87.5% (71.9% before the likelihood check),
+    # out of grammar rejected 90.6% (menu) / 90.6% (PIN).
+    "whisper": {"intent": 0.78, "yes_no": 0.93, "pin4": 0.74, "acct8": 0.66, "command": 0.80, "reject": 0.80,
+                "reject_pin": 0.84},
 }
-#: engine -> highest accepted share of utterances taken as something they were not (measured: Whisper 5.5%,
-#: PocketSphinx 30.1%).
+#: engine -> category -> lowest share of right answers the flow takes without confirming them (measured:
+#: Whisper intent 67.5%, pin4 45.0% (35.0% before the digit cross-check), commands 87.5%).
+TAKEN_FLOORS = {"whisper": {"intent": 0.60, "pin4": 0.40, "command": 0.80}}
+#: engine -> highest accepted share of utterances taken as something they were not, at any confidence
+#: (measured: Whisper 6.3%, PocketSphinx 30.1%), and of those the flow acts on without confirming (Whisper
+#: 2.7%: commands, which are never confirmed, and answers at 0.5 or more).
 FALSE_ACCEPTS = {"pocketsphinx": 0.36, "whisper": 0.08}
+ACTED_ON = {"whisper": 0.04}
+#: Categories each engine is measured on (PocketSphinx, far from the targets, only where it has floors:
+#: the suite's time is counted).
+CATEGORIES = {"pocketsphinx": ("intent", "yes_no", "pin4", "acct8")}
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +70,19 @@ def test_accuracy_floor(engine: str, corpus_dir: Path) -> None:
     flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
     corpus = build_corpus()
     assert len(corpus) >= 60 and any(not u.seen for u in corpus)
+    if engine in CATEGORIES:
+        corpus = [u for u in corpus if u.category in CATEGORIES[engine]]
     report: Report = evaluate(corpus, make(engine), flow, corpus_dir)
     table = {c: (str(report.tally(c, "seen")), str(report.tally(c, "unseen"))) for c in FLOORS[engine]}
     print(f"{engine}: {table}")
     for category, floor in FLOORS[engine].items():
         tally = report.tally(category)
         assert tally.rate >= floor, f"{engine} {category}: {tally} is below the floor {floor:.0%}; {table}"
+    for category, floor in TAKEN_FLOORS.get(engine, {}).items():
+        taken = report.taken(category)
+        assert taken.rate >= floor, f"{engine} {category}: {taken} taken without confirmation, below {floor:.0%}"
     limit = FALSE_ACCEPTS[engine] * len(corpus)
     assert report.false_accepts <= limit, f"{engine}: {report.false_accepts} false accepts of {len(corpus)}"
+    if engine in ACTED_ON:
+        acted = ACTED_ON[engine] * len(corpus)
+        assert report.taken_wrong <= acted, f"{engine}: {report.taken_wrong} wrong answers acted on of {len(corpus)}"

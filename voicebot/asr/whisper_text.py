@@ -57,6 +57,9 @@ class DecodingBias:
     suppress: tuple[int, ...] | None
     #: How numerals of the transcript are spelled: digit by digit, as numbers, or by their form.
     numerals: Literal["digits", "numbers", "auto"]
+    #: A digit turn's second mask, numerals suppressed too: the digits must be written as words (None: no
+    #: second decoding).
+    words_only: tuple[int, ...] | None = None
 
 
 _PRONOUN_I = re.compile(r"\bi\b")
@@ -87,10 +90,12 @@ def _spread(items: list[str], separator: str, budget: int, count: Callable[[str]
 
 
 def prompt_for(grammar: GrammarSpec, count: Callable[[str], int] = lambda s: len(s.split()) * 2,
-               budget: int = PROMPT_TOKENS) -> str | None:
+               budget: int = PROMPT_TOKENS, short_first: bool = True) -> str | None:
     """The decoding prompt that biases Whisper towards ``grammar`` (None for free speech).
 
-    ``count`` measures a text in tokens (the model's tokenizer; a rough word count by default).
+    ``count`` measures a text in tokens (the model's tokenizer; a rough word count by default); with
+    ``short_first`` the grammar's one-word phrases come before a spread of the longer ones (False: the
+    spread of all phrases, the prompt before it).
     """
     if grammar.kind == "free":
         return None
@@ -108,6 +113,13 @@ def prompt_for(grammar: GrammarSpec, count: Callable[[str], int] = lambda s: len
         head = _fit([_sentence(p) for p in phrases if p in answers], ". ", budget, count)
         phrases = [p for p in phrases if p not in answers]
         budget -= count(head)
+    if short_first and budget > 0:
+        # One-word phrases next ("operator", "balance", "help"): a word said alone has no context to be
+        # heard by ("operator" came out as "the regular", "outreator"); longer phrases share what is left.
+        single = _fit([_sentence(p) for p in phrases if " " not in p], ". ", budget // 2, count)
+        head = ". ".join(t.rstrip(".") for t in (head, single) if t)
+        budget -= count(single)
+        phrases = [p for p in phrases if " " in p]
     rest = _spread([_sentence(p) for p in phrases], ". ", budget, count) if budget > 0 else ""
     text = ". ".join(t.rstrip(".") for t in (head, rest) if t)
     return f"{text}." if text else None

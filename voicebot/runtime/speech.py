@@ -80,6 +80,9 @@ class Recognition:
     intent: str | None = None
     slots: dict[str, Any] = field(default_factory=dict)
     nbest: list[dict[str, Any]] = field(default_factory=list)
+    #: Confidence of the alternative the node took (the flow confirms, or asks a PIN again, below its
+    #: ``confirm.threshold``); None when nothing was taken.
+    accepted_confidence: float | None = None
     latency_ms: float = 0.0
     speech_ms: float = 0.0
 
@@ -147,9 +150,12 @@ def recognize_file(
     today = datetime.now(UTC).date()
     # The alternatives in order, as the flow engine tries them during a call: the first one that means
     # something at the node wins.
-    candidates = list(dict.fromkeys([result.text, *(h.text for h in result.nbest)]))
-    for text in (t for t in candidates if t):
-        if _interpret(out, text, listen, flow, flow_name, node_id, today):
+    candidates = {result.text: result.confidence}
+    for hypothesis in result.nbest:
+        candidates.setdefault(hypothesis.text, hypothesis.confidence)
+    for text, confidence in candidates.items():
+        if text and _interpret(out, text, listen, flow, flow_name, node_id, today):
+            out.accepted_confidence = round(confidence, 3)
             break
     return out
 

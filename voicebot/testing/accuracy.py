@@ -47,9 +47,19 @@ class Report:
     misses: list[tuple[Utterance, Recognition]] = field(default_factory=list)
     #: Utterances the node accepted as something they were not (wrong answers and accepted rejects).
     false_accepts: int = 0
+    #: Of those, the ones the flow would act on without asking: a command (never confirmed) or an answer at
+    #: or above the flow's ``confirm.threshold`` (below it the flow reads the answer back, or asks a PIN again).
+    taken_wrong: int = 0
+    #: (category, "seen" | "unseen") -> right answers the flow takes without confirming them
+    taken_right: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     latencies_ms: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
     speech_seconds: float = 0.0
+
+    def taken(self, category: str, group: str | None = None) -> Tally:
+        """Right answers taken without confirmation, out of all utterances of ``category``."""
+        groups = (group,) if group else ("seen", "unseen")
+        return Tally(sum(self.taken_right.get((category, g), 0) for g in groups), self.tally(category, group).total)
 
     def tally(self, category: str, group: str | None = None) -> Tally:
         groups = (group,) if group else ("seen", "unseen")
@@ -66,6 +76,15 @@ def accepted(result: Recognition) -> bool:
     return result.intent is not None or any(v is not None for v in result.slots.values())
 
 
+def taken_as_heard(result: Recognition, threshold: float) -> bool:
+    """Whether the flow acts on the recognition without confirming it: a command (no slot filled) at any
+    confidence, an answer at ``threshold`` or above."""
+    if not accepted(result):
+        return False
+    command = not any(v is not None for v in result.slots.values())
+    return command or (result.accepted_confidence or 0.0) >= threshold
+
+
 def is_correct(utterance: Utterance, result: Recognition) -> bool:
     if utterance.category in REJECTS:
         return not accepted(result)
@@ -80,6 +99,7 @@ def is_correct(utterance: Utterance, result: Recognition) -> bool:
 
 def evaluate(corpus: list[Utterance], recognizer: Recognizer, flow: CompiledFlow, cache_dir: Path) -> Report:
     report = Report(recognizer.name)
+    threshold = flow.flows[flow.root].settings.confirm.threshold
     phrases = phrases_by_intent(flow)
     listens = {category: node_listen(flow, node) for category, (node, _slot) in NODES.items()}
     for utterance, path in materialize(corpus, cache_dir):
@@ -89,11 +109,15 @@ def evaluate(corpus: list[Utterance], recognizer: Recognizer, flow: CompiledFlow
         report.cpu_seconds += time.process_time() - started
         report.speech_seconds += result.speech_ms / 1000
         report.latencies_ms.append(result.latency_ms)
-        tally = report.tallies[(utterance.category, "seen" if utterance.seen else "unseen")]
+        group = "seen" if utterance.seen else "unseen"
+        tally = report.tallies[(utterance.category, group)]
         tally.total += 1
+        taken = taken_as_heard(result, threshold)
         if is_correct(utterance, result):
             tally.correct += 1
+            report.taken_right[(utterance.category, group)] += taken or utterance.category in REJECTS
         else:
             report.misses.append((utterance, result))
             report.false_accepts += accepted(result)
+            report.taken_wrong += taken
     return report

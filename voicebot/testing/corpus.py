@@ -9,7 +9,8 @@ Categories, each recognized exactly as its node in ``flows/banking.yaml`` would 
   plus the failure kinds seen on phone audio: repeated digits ("one nine nine nine"), "oh" pairs ("seven
   oh seven oh"), "double" ("four double seven one");
 - ``acct8``: eight-digit account numbers, likewise;
-- ``command``: global commands said at the PIN prompt ("say that again", "goodbye");
+- ``command``: global commands said at the PIN prompt ("say that again", "goodbye", and one word alone:
+  "agent", "operator", "help", "repeat");
 - ``reject``: requests the bank does not serve, at the main menu: nothing may be accepted;
 - ``reject_pin``: the same kind of speech at the PIN prompt: no PIN and no command may be accepted.
 
@@ -84,6 +85,11 @@ COMMAND_UTTERANCES: tuple[tuple[str, str], ...] = (
     ("main menu", "main_menu"), ("help", "help"), ("I want to talk to a person", "speak_to_agent"),
     ("can you repeat that", "repeat"), ("no thanks, bye", "goodbye"),
 )
+#: Commands said as one word, clearly: heard at the PIN prompt ("command") and at the main menu ("intent"),
+#: where the flow must take them without asking the caller to confirm.
+ONE_WORD_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("agent", "speak_to_agent"), ("operator", "speak_to_agent"), ("help", "help"), ("repeat", "repeat"),
+)
 #: Speech the bank does not serve: nothing may be accepted at the main menu or the PIN prompt.
 REJECT_UTTERANCES: tuple[str, ...] = (
     "what's the weather like tomorrow", "I want to order a large pizza", "tell me a joke",
@@ -129,6 +135,8 @@ def _digit_items(rng: random.Random, count: int, length: int, carriers: tuple[st
 def build_corpus(seed: int = 20261123, per_voice_digits: int = 3) -> list[Utterance]:
     """The list of utterances (not yet synthesized). Voices that are not installed are left out."""
     rng = random.Random(seed)
+    # The one-word commands came later: their own generator leaves every earlier utterance as it was.
+    later = random.Random(seed + 1)
     voices = [v for v in (*PIPER_VOICES, *ESPEAK_VOICES, *FLITE_VOICES, *HELD_OUT_VOICES) if available(v)]
     out: list[Utterance] = []
     for index, voice in enumerate(voices):
@@ -154,6 +162,10 @@ def build_corpus(seed: int = 20261123, per_voice_digits: int = 3) -> list[Uttera
             out.append(Utterance("reject", text, "", voice, noise()))
         for text in REJECT_UTTERANCES[(index + 2) % 5::5]:
             out.append(Utterance("reject_pin", text, "", voice, noise()))
+        for text, intent in ONE_WORD_COMMANDS[index % 2::2]:
+            out.append(Utterance("command", text, intent, voice, later.choice((None, None, 20.0))))
+        for text, intent in ONE_WORD_COMMANDS[(index + 1) % 2::2]:
+            out.append(Utterance("intent", text, intent, voice, later.choice((None, None, 20.0))))
     return out
 
 
