@@ -275,11 +275,21 @@ def test_known_caller_hears_the_balance_spoken_by_the_ivr(tmp_path: Path) -> Non
     balance_caller_wav(wav)
     cfg, out = baresip_setup(tmp_path, wav, "+15550100001")
 
+    import threading
+
+    from voicebot.runtime.call_events import PromptQueued
+
+    asked = threading.Event()
+
     def key_the_pin(send: Callable[[str], None]) -> None:
-        time.sleep(11.5)  # the greeting, "what's my balance", its recognition, most of the PIN prompt
+        # Keyed once the PIN prompt is queued (after the greeting, "what's my balance" and its recognition),
+        # not after a guessed pause: under load the recognition takes longer and early keys were lost.
+        assert asked.wait(30), "the IVR never asked for the PIN"
+        time.sleep(1.0)  # into the prompt, as a caller who knows the PIN keys it
         send("/sndcode 1234")  # RFC 2833
 
     with voicebot_server(tmp_path / "data", engine="whisper") as (srv, services):
+        services.bus.subscribe(lambda e: asked.set() if e.node.endswith("ask_pin") else None, PromptQueued)
         result, log = call_with_baresip(cfg, srv, 40, 30, key_the_pin)
         record = services.store.get_call(result.call_id)
         assert record is not None, log[-3000:]
