@@ -45,7 +45,7 @@ from voicebot.acd.wait_estimate import announcement, estimated_wait
 from voicebot.actions import Handoff
 from voicebot.runtime.callback_choice import OFFER as CALLBACK_OFFER
 from voicebot.runtime.leg_bridge import relay_legs
-from voicebot.runtime.ports import CallControl
+from voicebot.runtime.ports import BridgeRules, CallControl
 from voicebot.storage.acd_models import Agent, Offer, QueueEntry
 from voicebot.storage.db import session_scope
 
@@ -162,13 +162,13 @@ class AcdDispatcher:
             log.warning("entry %s: abandon refused (%s)", ticket, exc)
         log.info("entry %s: the caller left while %s", ticket, "ringing" if waiting.legs else "queued")
 
-    def complete(self, ticket: str) -> None:
+    def complete(self, ticket: str, reason: str = "caller hung up") -> None:
         with self._lock:
             waiting = self._waiting.pop(ticket, None)
         if waiting is None:
             return
         try:
-            self.service.complete(waiting.entry_id)
+            self.service.complete(waiting.entry_id, reason)
         except AcdError as exc:
             log.warning("entry %s: complete refused (%s)", ticket, exc)
 
@@ -437,9 +437,16 @@ class AcdDispatcher:
         for other in others:  # ring-all: the first to answer wins, the others stop ringing
             other.leg.hang_up()
         waiting.bridged = True
-        waiting.call.bridge(offer.agent_login, ring.leg)
+        waiting.call.bridge(offer.agent_login, ring.leg, self.bridge_rules(waiting.queue))
         self.answered.append((offer.entry_id, self._clock() - ring.dialled_at))
         log.info("entry %s: agent %s answered; bridged", ticket, offer.agent_login)
+
+    def bridge_rules(self, queue: str) -> BridgeRules:
+        """When the agent's leg ending is a lost leg rather than the end of the call (the queue's settings)."""
+        settings = self.service.settings.queue(queue)
+        return BridgeRules(requeue_within_ms=int(settings.requeue_if_agent_leaves_within_seconds * 1000),
+                           media_timeout_ms=int(settings.agent_media_timeout_seconds * 1000),
+                           closing_prompt=self.live.closing_prompt)
 
     @staticmethod
     def _back_to_queue(waiting: Waiting) -> None:

@@ -11,9 +11,12 @@ Queued and ringing play hold music (:mod:`voicebot.runtime.hold_music`) with the
 :meth:`Call.requeue`, :meth:`Call.finish`, callable from any thread: they are applied on the call's next tick).
 Bridged relays 20 ms frames both ways between the caller and the agent's leg (a B2BUA: the caller's tick
 writes the caller's frame to the agent and plays the agent's frame to the caller; the recording goes on with
-the agent on the second channel). An agent's leg that ends while the caller is still there sends the caller
-back to the front of the queue with an apology; a caller who hangs up while bridged ends the agent's leg
-(BYE). Every change is published on the event bus (:mod:`voicebot.runtime.call_events`).
+the agent on the second channel). An agent who hangs up after talking ends the call: the caller hears the
+closing prompt and gets BYE, the entry is completed. A *lost* agent leg (it ended within the queue's
+``requeue_if_agent_leaves_within_seconds`` of the answer, or the agent's phone sent no audio for
+``agent_media_timeout_seconds``: :class:`~voicebot.runtime.ports.BridgeRules`) sends the caller back to the
+front of the queue with an apology; a caller who hangs up while bridged ends the agent's leg (BYE). Every
+change is published on the event bus (:mod:`voicebot.runtime.call_events`).
 
 ``tick(caller_frame, keys) -> ivr_frame`` is the whole media contract: the simulator calls it on virtual
 time, the SIP call loop on the RTP clock. The recording (a :class:`~voicebot.runtime.ports.Recorder`) is
@@ -35,6 +38,7 @@ from voicebot.runtime.bus import EventBus
 from voicebot.runtime.call_events import (
     Abandoned,
     AgentDropped,
+    AgentHungUp,
     Bridged,
     CallBegan,
     CallEnded,
@@ -53,7 +57,7 @@ from voicebot.runtime.ivr import IvrPhase
 from voicebot.runtime.listen_turn import TurnInputs, TurnTiming
 from voicebot.runtime.playout import Playout
 from voicebot.runtime.pools import Executors
-from voicebot.runtime.ports import AcdPort, AgentLeg, Recorder
+from voicebot.runtime.ports import AcdPort, AgentLeg, BridgeRules, Recorder
 from voicebot.runtime.session import CallSession
 from voicebot.tts.cache import PromptCache
 
@@ -120,6 +124,9 @@ class Call:
         self.caller_id = ""
         self.agent: str | None = None
         self.leg: AgentLeg | None = None  # the agent's phone while bridged
+        self.rules = BridgeRules()  # what the agent's leg ending means (the queue's, given with the bridge)
+        self._bridged_at_ms = 0
+        self._agent_quiet_ms = 0  # how long the agent's phone has sent nothing (a lost leg past the rules' limit)
         self.agent_dropped = AGENT_DROPPED
         self._queued_at_ms = 0
         self._closing = False  # shutdown asked (from another thread): say goodbye on the next tick
@@ -248,7 +255,11 @@ class Call:
         if leg is None:
             return np.zeros(FRAME, dtype=np.int16)
         if leg.ended:
-            self._lost_agent()
+            talked_ms = self.now_ms - self._bridged_at_ms
+            if talked_ms < self.rules.requeue_within_ms:
+                self._lost_agent(f"hung up {talked_ms / 1000:.1f} s after answering")
+            else:
+                self._agent_ended_the_call()
             return self._play()
         leg.write_frame(caller_frame if caller_frame is not None else self._silence)
         # A burst from the agent's side (their phone or the network catching up after a stall) would stay
@@ -257,10 +268,34 @@ class Call:
         for _ in range(max(0, leg.buffered_frames - 1 - RELAY_JITTER_FRAMES)):
             leg.read_frame()
         frame = leg.read_frame()
-        return frame if frame is not None else np.zeros(FRAME, dtype=np.int16)
+        if frame is None:
+            self._agent_quiet_ms += FRAME_MS
+            if self._agent_quiet_ms >= self.rules.media_timeout_ms:
+                leg.hang_up()  # the phone vanished without a BYE: release it, in case it is still there
+                self._lost_agent(f"no audio from the agent's phone for {self._agent_quiet_ms / 1000:.0f} s")
+                return self._play()
+            return np.zeros(FRAME, dtype=np.int16)
+        self._agent_quiet_ms = 0
+        return frame
 
-    def _lost_agent(self) -> None:
-        """The agent's leg ended under a live caller: told, and back at the front of the queue."""
+    def _agent_ended_the_call(self) -> None:
+        """The agent hung up after the conversation: the caller hears the closing prompt, then BYE; the entry
+        is completed (the agent to wrap-up, talk time recorded)."""
+        agent = self.agent or ""
+        log.info("call %s: agent %s ended the conversation; closing the call", self.call_id, agent)
+        self._move("wrap_up")
+        self._publish(AgentHungUp(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
+        self._release_agent("agent hung up")
+        closing = self.rules.closing_prompt
+        self._goodbye_reason = "agent"
+        if not closing:
+            self._end("agent")
+            return
+        self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=closing, node="closing"))
+        self._goodbye_seq = self.playout.say(closing, "closing", barge_in=False)
+
+    def _lost_agent(self, why: str) -> None:
+        """The agent's leg was lost under a live caller: told, and back at the front of the queue."""
         agent = self.agent or ""
         self.leg = None
         if self.acd is not None and self.ticket is not None:
@@ -268,8 +303,8 @@ class Call:
                 self.acd.agent_dropped(self.ticket)
             except Exception:
                 log.exception("call %s: the ACD failed to requeue ticket %s", self.call_id, self.ticket)
-        log.info("call %s: agent %s hung up mid-call; the caller goes back to the front of the queue",
-                 self.call_id, agent)
+        log.info("call %s: agent %s's leg lost (%s); the caller goes back to the front of the queue",
+                 self.call_id, agent, why)
         self._move("queued")
         self._publish(AgentDropped(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
         self.agent = None
@@ -277,14 +312,14 @@ class Call:
         self.playout.say(self.agent_dropped, "queue", barge_in=False)
         self.playout.hold(self.hold_audio)
 
-    def _release_agent(self) -> None:
-        """The conversation is over on the caller's side: BYE to the agent, the entry completed."""
+    def _release_agent(self, reason: str) -> None:
+        """The conversation is over: BYE to the agent (unless they left), the entry completed."""
         leg, self.leg = self.leg, None
         if leg is not None and not leg.ended:
             leg.hang_up()
         if self.acd is not None and self.ticket is not None:
             try:
-                self.acd.complete(self.ticket)
+                self.acd.complete(self.ticket, reason)
             except Exception:
                 log.exception("call %s: the ACD failed to complete ticket %s", self.call_id, self.ticket)
 
@@ -374,7 +409,8 @@ class Call:
         self.session.answer_unheard = not self.ivr.answer_heard
         self.session.close()
         if before == "bridged":
-            self._release_agent()  # ended under a bridged call (shutdown, a failure): the agent's leg too
+            # ended under a bridged call (the caller left, shutdown, a failure): the agent's leg too
+            self._release_agent("caller hung up" if ended_by == "caller" else f"call ended ({ended_by})")
         self.playout.stop_hold()
         self.playout.cancel()
         self.ended_by = ended_by
@@ -403,13 +439,16 @@ class Call:
         """The offer failed (no answer, busy, declined): back to the queue, keeping the place."""
         self._commands.put(lambda: self._move("queued"))
 
-    def bridge(self, agent: str, leg: AgentLeg | None = None) -> None:
+    def bridge(self, agent: str, leg: AgentLeg | None = None, rules: BridgeRules | None = None) -> None:
         """The agent answered: the caller is connected to ``leg`` (hold audio and any announcement stop at
-        once: an announcement never delays the bridge)."""
+        once: an announcement never delays the bridge); ``rules`` say when the leg ending is a lost leg."""
         def apply() -> None:
             self._move("bridged")
             self.agent = agent
             self.leg = leg
+            self.rules = rules or BridgeRules()
+            self._bridged_at_ms = self.now_ms
+            self._agent_quiet_ms = 0
             if leg is not None:
                 # What the agent's phone sent between its answer and now would otherwise stay queued ahead of
                 # every later frame: a standing delay for the whole conversation. Start from the newest.
@@ -425,7 +464,7 @@ class Call:
         """The agent's side ended the conversation: the caller is released, the agent wraps up."""
         def apply() -> None:
             self._move("wrap_up")
-            self._release_agent()
+            self._release_agent("ended by the ACD")
             self._end("acd")
         self._commands.put(apply)
 

@@ -57,7 +57,7 @@ class CallEnded(CallEvent):
     kind: ClassVar[str] = "call_ended"
     outcome: str | None
     phase: Phase = "ivr"
-    ended_by: str = "ivr"  # ivr (the flow ended), caller, shutdown, acd
+    ended_by: str = "ivr"  # ivr (the flow ended), caller, agent, shutdown, acd, callback
 
 
 # ----- the IVR's side: prompts ---------------------------------------------------------------------
@@ -185,6 +185,14 @@ class AgentDropped(CallEvent):
     """The agent's leg ended while the caller was still there: the caller goes back to the front of the queue."""
 
     kind: ClassVar[str] = "agent_dropped"
+    agent: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentHungUp(CallEvent):
+    """The agent hung up after the conversation: the call ends (closing prompt, then BYE to the caller)."""
+
+    kind: ClassVar[str] = "agent_hung_up"
     agent: str
 
 
