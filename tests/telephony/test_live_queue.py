@@ -22,6 +22,7 @@ from voicebot.acd.service import AcdService
 from voicebot.runtime.call_events import Bridged, CallEvent, Enqueued, Offered
 from voicebot.storage.acd_models import QueueEntry
 from voicebot.storage.db import session_scope
+from voicebot.web.transfer import transfer
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,9 @@ acd:
       wrap_up_seconds: 0
       sticky_agent_seconds: 0
       requeue_if_agent_leaves_within_seconds: {requeue_within}
+    cards:
+      skills: [cards]
+      wrap_up_seconds: 0
   agents:
     missed_offer_break: true
 """
@@ -72,8 +76,8 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest
         yield srv, services, events, legs
 
 
-def add_agent(acd: AcdService, login: str, uri: str) -> None:
-    acd.agents.add(login, "pw", name=login.title(), sip_uri=uri, skills={"banking": 3}, now=acd.now())
+def add_agent(acd: AcdService, login: str, uri: str, skill: str = "banking") -> None:
+    acd.agents.add(login, "pw", name=login.title(), sip_uri=uri, skills={skill: 3}, now=acd.now())
     acd.agents.login(login, acd.now())
 
 
@@ -248,6 +252,40 @@ def test_an_agent_who_slips_requeues_the_caller_and_one_who_hangs_up_after_talki
     assert record.talk_ms is not None and record.talk_ms > 2500
     assert wait_for(lambda: acd.agents.get("dave").state == "available", 5)  # wrap-up is 0 in this queue
     assert acd.agents.get("dave").calls_handled == 1
+
+
+def test_a_transfer_from_the_console_moves_the_live_caller_to_the_other_queues_agent(
+        live_server: Any, tmp_path: Path) -> None:
+    srv, services, events, legs = live_server
+    acd = srv.dispatcher.service
+    first, second = agents(tmp_path, "uas_agent.xml", "uas_agent.xml")
+    try:
+        add_agent(acd, "alice", first.uri)
+        add_agent(acd, "bob", second.uri, skill="cards")  # only the target queue's agent
+        caller = start_caller(srv.sip_port, tmp_path, talk_after_ms=4000)
+        assert wait_for(lambda: any(e.kind == "bridged" for e in events), 30)
+        call_id = events[0].call_id
+        transfer(acd, entry_of(services, call_id).id or 0, "cards", "alice", "card stolen, caller verified")
+        code, out = first.result()
+        assert code == 0, out  # alice's phone got voicebot's BYE when the transfer moved the caller
+        code, out = finish(caller)
+        assert code == 0, out
+        code, out = second.result()
+        assert code == 0, out  # bob got the caller (same X-Voicebot-Handoff entry) and BYE when they hung up
+    finally:
+        stop_all(first, second)
+    assert wait_for(lambda: len(srv.results) == 1, 10)
+    kinds = [e.kind for e in events]
+    assert kinds.count("bridged") == 2 and kinds.index("transferred") < len(kinds) - kinds[::-1].index("bridged")
+    assert [e.data["agent"] for e in events if e.kind == "bridged"] == ["alice", "bob"]
+    told = [e.data["text"] for e in events if e.kind == "prompt"]
+    assert acd.settings.live.transfer_prompt in told
+    assert [leg.outcome for leg in legs] == ["answered", "answered"] and all(leg.ended for leg in legs)
+    entry = entry_of(services, call_id)
+    assert entry.queue == "cards" and entry.status == "completed"
+    assert entry.handoff is not None and entry.handoff["transfers"][0]["note"] == "card stolen, caller verified"
+    record = services.store.get_call(call_id)
+    assert record is not None and record.agent == "bob" and record.outcome == "answered"
 
 
 def test_a_callback_survives_a_restart_and_is_placed_agent_first_and_bridged(

@@ -171,6 +171,16 @@ class AcdDispatcher:
             self.service.complete(waiting.entry_id, reason)
         except AcdError as exc:
             log.warning("entry %s: complete refused (%s)", ticket, exc)
+            self._abandon_if_waiting(waiting.entry_id, reason)
+
+    def _abandon_if_waiting(self, entry_id: int, reason: str) -> None:
+        """The call ended just as its agent transferred it (the entry waits in the new queue, with no caller
+        left to ring for): abandon it so it is never offered to anyone."""
+        with session_scope(self.service.engine) as session:
+            entry = session.get(QueueEntry, entry_id)
+        if entry is not None and entry.status == "waiting" and entry.kind == "live":
+            with contextlib.suppress(AcdError):
+                self.service.abandon(entry_id, f"{reason} as the call was transferred")
 
     def request_callback(self, ticket: str, number: str) -> None:
         with self._lock:
@@ -231,6 +241,7 @@ class AcdDispatcher:
             self._stop.wait(POLL_S)
 
     def route_once(self) -> None:
+        self.follow_transfers()
         self.stop_withdrawn_offers()
         result = self.service.route()
         for offer in result.offers:
@@ -243,6 +254,28 @@ class AcdDispatcher:
         for callback_offer in result.callback_offers:
             log.info("entry %s: waited past its queue's maximum (callback offer not yet spoken)",
                      callback_offer.entry_id)
+
+    def follow_transfers(self) -> None:
+        """Bridged callers whose entry waits again (an agent transferred them from the console, which may run in
+        another process: :func:`voicebot.web.transfer.transfer`): the call drops the first agent's leg (BYE), plays
+        the transfer prompt and hold audio, and this node rings the new queue's agent (the note is in the
+        entry's handoff, for their screen pop)."""
+        with self._lock:
+            bridged = {w.entry_id: w for w in self._waiting.values() if w.bridged}
+        if not bridged:
+            return
+        with session_scope(self.service.engine) as session:
+            moved = session.exec(select(QueueEntry).where(col(QueueEntry.id).in_(bridged),
+                                                          QueueEntry.status == "waiting")).all()
+        for entry in moved:
+            waiting = bridged[entry.id or 0]
+            with self._lock:
+                waiting.bridged = waiting.rung = False
+                waiting.legs.clear()
+                waiting.queue, waiting.skills = entry.queue, tuple(entry.skills)
+                waiting.next_announcement = self._clock() + self.live.announce_every_seconds
+            log.info("entry %s: transferred to %s; the first agent's leg ends, the caller waits", entry.id, entry.queue)
+            waiting.call.transferred(entry.queue, self.live.transfer_prompt)
 
     def pending_offers_for_my_callers(self) -> list[OfferInfo]:
         """Pending offers of the entries whose callers wait on this node and whose phones do not ring yet."""

@@ -50,6 +50,7 @@ from voicebot.runtime.call_events import (
     PhaseChanged,
     PromptPlayed,
     PromptQueued,
+    Transferred,
 )
 from voicebot.runtime.callback_choice import CallbackChoice
 from voicebot.runtime.hold_music import hold_music
@@ -458,6 +459,27 @@ class Call:
             self.playout.stop_hold()
             self.playout.cancel()
             self._publish(Bridged(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
+        self._commands.put(apply)
+
+    def transferred(self, queue: str, prompt: str) -> None:
+        """The agent transferred the caller to ``queue`` (the entry already waits there): BYE to the agent's leg,
+        the caller hears ``prompt`` then hold audio until the new queue's agent answers."""
+        def apply() -> None:
+            if self.phase != "bridged":  # the agent's leg ended first (lost: already queued; or the call is over)
+                log.info("call %s: transfer to %s arrived in phase %s; nothing to move", self.call_id, queue,
+                         self.phase)
+                return
+            agent, self.agent = self.agent or "", None
+            leg, self.leg = self.leg, None
+            if leg is not None and not leg.ended:
+                leg.hang_up()
+            self._move("queued")
+            self._publish(Transferred(call_id=self.call_id, at_ms=self.now_ms, agent=agent, queue=queue))
+            log.info("call %s: transferred by %s to %s", self.call_id, agent, queue)
+            if prompt:
+                self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=prompt, node="queue"))
+                self.playout.say(prompt, "queue", barge_in=False)
+            self.playout.hold(self.hold_audio)
         self._commands.put(apply)
 
     def finish(self) -> None:

@@ -197,6 +197,15 @@ class AgentHungUp(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Transferred(CallEvent):
+    """The agent transferred the caller to another queue (from the console): their leg got BYE, the caller waits."""
+
+    kind: ClassVar[str] = "transferred"
+    agent: str
+    queue: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Abandoned(CallEvent):
     """The caller left while waiting for a person (queued or ringing)."""
 
