@@ -16,10 +16,11 @@ from tests.runtime.call_harness import make_media, run
 from tests.runtime.test_call import ask_for_an_agent, until
 from voicebot.acd.config import parse_acd
 from voicebot.acd.dispatcher import HANDOFF_HEADER, AcdDispatcher
+from voicebot.acd.hold import hold, resume
 from voicebot.acd.service import AcdService
 from voicebot.acd.wait_estimate import announcement, estimated_wait
 from voicebot.runtime.call import Call
-from voicebot.runtime.call_events import PromptQueued, Transferred
+from voicebot.runtime.call_events import HoldChanged, PromptQueued, Transferred
 from voicebot.storage.acd_models import QueueEntry
 from voicebot.storage.db import session_scope
 from voicebot.web.transfer import transfer
@@ -359,3 +360,37 @@ def test_a_call_that_ends_as_it_is_transferred_leaves_no_entry_waiting(engine: E
     transfer(rig.acd, rig.entry().id or 0, "cards", "alice", "")
     rig.call.hang_up()  # before the dispatcher's next round saw the transfer
     assert rig.entry().status == "abandoned"  # nobody will be offered a caller who is gone
+
+
+def test_hold_from_the_console_plays_hold_audio_to_the_caller_and_silence_to_the_agent(
+        engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    rig.round()
+    [phone] = rig.phones
+    sent: list[np.ndarray] = []
+    phone.write_frame = sent.append  # type: ignore[method-assign]
+    phone.read_frame = lambda: np.full(160, 999, dtype=np.int16)  # type: ignore[method-assign]
+    phone.outcome = "answered"
+    rig.round()
+    speech = np.full(160, 1500, dtype=np.int16)
+    [out] = run(rig.call, 1, frame=speech)
+    assert int(out[0]) == 999 and int(sent[-1][0]) == 1500  # talking: both ways
+    entry_id = rig.entry().id or 0
+    hold(rig.acd, entry_id, "alice")  # the console's Hold button
+    rig.round()
+    assert rig.call.on_hold and [e.on for e in rig.call.events if isinstance(e, HoldChanged)] == [True]
+    out = run(rig.call, 50, frame=speech)
+    assert all(not np.any(f) for f in sent[-50:])  # the agent hears nothing of the caller
+    assert all(not np.array_equal(f, np.full(160, 999, dtype=np.int16)) for f in out)  # nor the caller the agent
+    assert max(int(np.abs(f).max()) for f in out) > 1000  # but the hold music
+    rig.clock.advance(20)
+    resume(rig.acd, entry_id, "alice")
+    rig.round()
+    [out] = run(rig.call, 1, frame=speech)
+    assert not rig.call.on_hold and int(out[0]) == 999 and int(sent[-1][0]) == 1500
+    rig.clock.advance(10)
+    rig.call.hang_up()
+    entry = rig.entry()
+    assert entry.status == "completed" and entry.hold_ms == 20_000

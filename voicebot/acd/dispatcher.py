@@ -116,6 +116,7 @@ class Waiting:
     announcements: int = 0
     legs: dict[int, Ringing] = field(default_factory=dict)  # offer id -> its ringing leg
     bridged: bool = False
+    held: bool = False  # on hold from the agent's console (the call was told)
     rung: bool = False  # the call is in its ringing phase (a phone sent 180, or answered)
 
 
@@ -197,7 +198,7 @@ class AcdDispatcher:
             waiting = self._waiting.get(ticket)
             if waiting is None:
                 return
-            waiting.bridged = False
+            waiting.bridged = waiting.held = False
             waiting.rung = False
             waiting.legs.clear()
             waiting.next_announcement = self._clock() + self.live.announce_every_seconds
@@ -241,7 +242,7 @@ class AcdDispatcher:
             self._stop.wait(POLL_S)
 
     def route_once(self) -> None:
-        self.follow_transfers()
+        self.follow_console()
         self.stop_withdrawn_offers()
         result = self.service.route()
         for offer in result.offers:
@@ -255,22 +256,37 @@ class AcdDispatcher:
             log.info("entry %s: waited past its queue's maximum (callback offer not yet spoken)",
                      callback_offer.entry_id)
 
-    def follow_transfers(self) -> None:
-        """Bridged callers whose entry waits again (an agent transferred them from the console, which may run in
-        another process: :func:`voicebot.web.transfer.transfer`): the call drops the first agent's leg (BYE), plays
-        the transfer prompt and hold audio, and this node rings the new queue's agent (the note is in the
-        entry's handoff, for their screen pop)."""
+    def follow_console(self) -> None:
+        """What agents did from the console (which may run in another process) to this node's bridged callers.
+
+        Hold (:mod:`voicebot.acd.hold`): the call plays hold audio to the caller and silence to the agent, until
+        resumed. Transfer (:func:`voicebot.web.transfer.transfer`: the entry waits again): the call drops the first
+        agent's leg (BYE), plays the transfer prompt and hold audio, and this node rings the new queue's agent (the
+        note is in the entry's handoff, for their screen pop)."""
         with self._lock:
             bridged = {w.entry_id: w for w in self._waiting.values() if w.bridged}
         if not bridged:
             return
         with session_scope(self.service.engine) as session:
-            moved = session.exec(select(QueueEntry).where(col(QueueEntry.id).in_(bridged),
-                                                          QueueEntry.status == "waiting")).all()
-        for entry in moved:
+            rows = session.exec(select(QueueEntry.id, QueueEntry.status, QueueEntry.hold_started_at)
+                                .where(col(QueueEntry.id).in_(bridged))).all()
+        moved = []
+        for entry_id, status, hold_started_at in rows:
+            waiting = bridged[entry_id or 0]
+            held = status == "answered" and hold_started_at is not None
+            if status == "answered" and held != waiting.held:
+                waiting.held = held
+                waiting.call.hold(held)
+            elif status == "waiting":
+                moved.append(entry_id or 0)
+        if not moved:
+            return
+        with session_scope(self.service.engine) as session:
+            entries = session.exec(select(QueueEntry).where(col(QueueEntry.id).in_(moved))).all()
+        for entry in entries:
             waiting = bridged[entry.id or 0]
             with self._lock:
-                waiting.bridged = waiting.rung = False
+                waiting.bridged = waiting.rung = waiting.held = False
                 waiting.legs.clear()
                 waiting.queue, waiting.skills = entry.queue, tuple(entry.skills)
                 waiting.next_announcement = self._clock() + self.live.announce_every_seconds

@@ -45,6 +45,7 @@ from voicebot.runtime.call_events import (
     CallerHungUp,
     CallEvent,
     Enqueued,
+    HoldChanged,
     Offered,
     Phase,
     PhaseChanged,
@@ -128,6 +129,7 @@ class Call:
         self.rules = BridgeRules()  # what the agent's leg ending means (the queue's, given with the bridge)
         self._bridged_at_ms = 0
         self._agent_quiet_ms = 0  # how long the agent's phone has sent nothing (a lost leg past the rules' limit)
+        self.on_hold = False  # bridged, on hold from the console: hold audio to the caller, silence to the agent
         self.agent_dropped = AGENT_DROPPED
         self._queued_at_ms = 0
         self._closing = False  # shutdown asked (from another thread): say goodbye on the next tick
@@ -262,7 +264,9 @@ class Call:
             else:
                 self._agent_ended_the_call()
             return self._play()
-        leg.write_frame(caller_frame if caller_frame is not None else self._silence)
+        # On hold the agent hears silence (nothing of the caller), and the caller hears hold audio instead of the
+        # agent; the agent's frames are still read, so nothing piles up for the resume and the phone stays watched.
+        leg.write_frame(caller_frame if caller_frame is not None and not self.on_hold else self._silence)
         # A burst from the agent's side (their phone or the network catching up after a stall) would stay
         # queued ahead of everything after it: a delay that never goes away. Keep at most a small jitter
         # allowance; drop the oldest frames beyond it.
@@ -275,9 +279,11 @@ class Call:
                 leg.hang_up()  # the phone vanished without a BYE: release it, in case it is still there
                 self._lost_agent(f"no audio from the agent's phone for {self._agent_quiet_ms / 1000:.0f} s")
                 return self._play()
-            return np.zeros(FRAME, dtype=np.int16)
-        self._agent_quiet_ms = 0
-        return frame
+        else:
+            self._agent_quiet_ms = 0
+        if self.on_hold:
+            return self._play()
+        return frame if frame is not None else np.zeros(FRAME, dtype=np.int16)
 
     def _agent_ended_the_call(self) -> None:
         """The agent hung up after the conversation: the caller hears the closing prompt, then BYE; the entry
@@ -285,6 +291,7 @@ class Call:
         agent = self.agent or ""
         log.info("call %s: agent %s ended the conversation; closing the call", self.call_id, agent)
         self._move("wrap_up")
+        self._off_hold()
         self._publish(AgentHungUp(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
         self._release_agent("agent hung up")
         closing = self.rules.closing_prompt
@@ -299,6 +306,7 @@ class Call:
         """The agent's leg was lost under a live caller: told, and back at the front of the queue."""
         agent = self.agent or ""
         self.leg = None
+        self._off_hold()
         if self.acd is not None and self.ticket is not None:
             try:
                 self.acd.agent_dropped(self.ticket)
@@ -448,6 +456,7 @@ class Call:
             self.agent = agent
             self.leg = leg
             self.rules = rules or BridgeRules()
+            self.on_hold = False
             self._bridged_at_ms = self.now_ms
             self._agent_quiet_ms = 0
             if leg is not None:
@@ -461,6 +470,25 @@ class Call:
             self._publish(Bridged(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
         self._commands.put(apply)
 
+    def hold(self, on: bool) -> None:
+        """The agent put the caller on hold (``on``) or resumed, from the console: hold audio to the caller and
+        silence to the agent while on hold (ignored outside a bridged call)."""
+        def apply() -> None:
+            if self.phase != "bridged" or self.on_hold == on:
+                return
+            self.on_hold = on
+            if on:
+                self.playout.hold(self.hold_audio)
+            else:
+                self.playout.stop_hold()
+            self._publish(HoldChanged(call_id=self.call_id, at_ms=self.now_ms, agent=self.agent or "", on=on))
+        self._commands.put(apply)
+
+    def _off_hold(self) -> None:
+        if self.on_hold:
+            self.on_hold = False
+            self.playout.stop_hold()
+
     def transferred(self, queue: str, prompt: str) -> None:
         """The agent transferred the caller to ``queue`` (the entry already waits there): BYE to the agent's leg,
         the caller hears ``prompt`` then hold audio until the new queue's agent answers."""
@@ -471,6 +499,7 @@ class Call:
                 return
             agent, self.agent = self.agent or "", None
             leg, self.leg = self.leg, None
+            self._off_hold()
             if leg is not None and not leg.ended:
                 leg.hang_up()
             self._move("queued")

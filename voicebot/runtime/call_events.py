@@ -197,6 +197,15 @@ class AgentHungUp(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HoldChanged(CallEvent):
+    """The agent put the caller on hold (``on``) or took them off it, from the console."""
+
+    kind: ClassVar[str] = "hold"
+    agent: str
+    on: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class Transferred(CallEvent):
     """The agent transferred the caller to another queue (from the console): their leg got BYE, the caller waits."""
 

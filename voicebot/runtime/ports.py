@@ -2,7 +2,7 @@
 
 * :class:`AcdPort`: where a handoff goes when the site has an ACD. ``enqueue`` returns a ticket; the ACD
   later drives the call through :class:`~voicebot.runtime.call.Call`'s transition methods (``offer``,
-  ``bridge``, ``transferred``, ``requeue``, ``announce``, ``finish``), from any thread; the call tells the ACD
+  ``bridge``, ``hold``, ``transferred``, ``requeue``, ``announce``, ``finish``), from any thread; the call tells the ACD
   what happened on its side (``cancel``: the caller left while waiting; ``complete``: a bridged conversation is over;
   ``agent_dropped``: the agent's leg ended while the caller was still there).
 * :class:`AgentLeg`: the agent's side of a bridged call (an outbound SIP channel): 20 ms frames both ways.
@@ -67,6 +67,8 @@ class CallControl(Protocol):
     def bridge(self, agent: str, leg: AgentLeg | None = None, rules: BridgeRules | None = None) -> None: ...
 
     def transferred(self, queue: str, prompt: str) -> None: ...
+
+    def hold(self, on: bool) -> None: ...
 
 
     def announce(self, text: str) -> None: ...
