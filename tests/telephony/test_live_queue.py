@@ -18,6 +18,7 @@ import pytest
 
 from tests.telephony.harness import SCENARIOS, SIPP, free_udp_ports, voicebot_server, wait_for
 from tests.telephony.test_outbound import SippAgent
+from voicebot.acd.hold import hold, resume
 from voicebot.acd.service import AcdService
 from voicebot.runtime.call_events import Bridged, CallEvent, Enqueued, Offered
 from voicebot.storage.acd_models import QueueEntry
@@ -254,7 +255,7 @@ def test_an_agent_who_slips_requeues_the_caller_and_one_who_hangs_up_after_talki
     assert acd.agents.get("dave").calls_handled == 1
 
 
-def test_a_transfer_from_the_console_moves_the_live_caller_to_the_other_queues_agent(
+def test_hold_and_a_transfer_from_the_console_move_the_live_caller_to_the_other_queues_agent(
         live_server: Any, tmp_path: Path) -> None:
     srv, services, events, legs = live_server
     acd = srv.dispatcher.service
@@ -265,7 +266,12 @@ def test_a_transfer_from_the_console_moves_the_live_caller_to_the_other_queues_a
         caller = start_caller(srv.sip_port, tmp_path, talk_after_ms=4000)
         assert wait_for(lambda: any(e.kind == "bridged" for e in events), 30)
         call_id = events[0].call_id
-        transfer(acd, entry_of(services, call_id).id or 0, "cards", "alice", "card stolen, caller verified")
+        entry_id = entry_of(services, call_id).id or 0
+        hold(acd, entry_id, "alice")  # the console's Hold, then Resume: the serving process follows both
+        assert wait_for(lambda: [e.data["on"] for e in events if e.kind == "hold"] == [True], 5)
+        resume(acd, entry_id, "alice")
+        assert wait_for(lambda: [e.data["on"] for e in events if e.kind == "hold"] == [True, False], 5)
+        transfer(acd, entry_id, "cards", "alice", "card stolen, caller verified")
         code, out = first.result()
         assert code == 0, out  # alice's phone got voicebot's BYE when the transfer moved the caller
         code, out = finish(caller)
