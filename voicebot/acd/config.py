@@ -80,8 +80,8 @@ class LiveSettings(_Strict):
     """The live side (``voicebot serve``): callers wait on the line and are bridged to agents' phones."""
 
     enabled: bool = Field(
-        False, description="Callers handed off wait on the line and are bridged to an agent's SIP phone; "
-                           "false: a handoff ends the call after its prompt (the handoff row is stored).")
+        True, description="Callers handed off wait on the line and are bridged to an agent's SIP phone; "
+                          "false: a handoff ends the call after its prompt (the handoff row is stored).")
     first_announcement_seconds: float = Field(
         4.0, ge=0, description="The first position announcement comes this long after the caller is queued.")
     announce_every_seconds: float = Field(
