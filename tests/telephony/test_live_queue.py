@@ -101,6 +101,12 @@ def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str]:
     return proc.returncode, out[-3000:]
 
 
+def settled(services: Any, call_id: str, *final: str) -> QueueEntry:
+    """The call's entry once the call owner's last ACD write (off the media tick) has landed."""
+    assert wait_for(lambda: entry_of(services, call_id).status in final, 5), entry_of(services, call_id).status
+    return entry_of(services, call_id)
+
+
 def entry_of(services: Any, call_id: str) -> QueueEntry:
     with session_scope(services.engine) as session:
         from sqlmodel import select
@@ -134,8 +140,8 @@ def test_a_caller_waits_on_hold_and_is_bridged_to_the_agent_both_ways(live_serve
     assert leg.stats["tx_packets"] >= (result.ticks - bridged_ms // 20) - 5  # one frame to the agent per tick
     assert leg.stats["rx_packets"] > 200  # the agent's speech (sip-tester's g711a.pcap) came back
     # the ACD's record: answered by alice, then completed
-    entry = entry_of(services, result.call_id)
-    assert entry.status == "completed" and entry.answered_at is not None
+    entry = settled(services, result.call_id, "completed")
+    assert entry.answered_at is not None
     record = services.store.get_call(result.call_id)
     assert record is not None and record.agent == "alice" and record.outcome == "answered"
     assert record.talk_ms is not None and record.talk_ms > 5000
@@ -208,8 +214,7 @@ def test_a_caller_who_hangs_up_while_the_agent_rings_cancels_the_agent_leg(live_
     assert leg.outcome == "cancelled"
     result = srv.results[0]
     assert result.ended_by == "caller"
-    entry = entry_of(services, result.call_id)
-    assert entry.status == "abandoned"
+    settled(services, result.call_id, "abandoned")
     record = services.store.get_call(result.call_id)
     assert record is not None and record.outcome == "abandoned_in_queue"
     assert acd.agents.get("bob").state == "available"  # never stuck in reserved
@@ -245,7 +250,7 @@ def test_an_agent_who_slips_requeues_the_caller_and_one_who_hangs_up_after_talki
     assert told[-1] == "Thank you for calling. Goodbye."
     phases = [(e.data["before"], e.data["after"]) for e in events if e.kind == "phase"]
     assert ("bridged", "queued") in phases and phases[-2:] == [("bridged", "wrap_up"), ("wrap_up", "ended")]
-    entry = entry_of(services, result.call_id)
+    entry = settled(services, result.call_id, "completed")
     assert entry.priority >= 100  # requeued at the front after carol's slip
     assert entry.status == "completed" and entry.end_reason == "agent hung up"
     record = services.store.get_call(result.call_id)
@@ -287,8 +292,8 @@ def test_hold_and_a_transfer_from_the_console_move_the_live_caller_to_the_other_
     told = [e.data["text"] for e in events if e.kind == "prompt"]
     assert acd.settings.live.transfer_prompt in told
     assert [leg.outcome for leg in legs] == ["answered", "answered"] and all(leg.ended for leg in legs)
-    entry = entry_of(services, call_id)
-    assert entry.queue == "cards" and entry.status == "completed"
+    entry = settled(services, call_id, "completed")
+    assert entry.queue == "cards"
     assert entry.handoff is not None and entry.handoff["transfers"][0]["note"] == "card stolen, caller verified"
     record = services.store.get_call(call_id)
     assert record is not None and record.agent == "bob" and record.outcome == "answered"

@@ -34,6 +34,7 @@ import numpy as np
 
 from voicebot.actions import Listen
 from voicebot.audio.pcm import PHONE_RATE, frame_samples
+from voicebot.runtime.acd_lane import AcdLane
 from voicebot.runtime.bus import EventBus
 from voicebot.runtime.call_events import (
     Abandoned,
@@ -122,7 +123,10 @@ class Call:
         self.now_ms = 0
         self.events: list[CallEvent] = []
         self.ended_by = ""
-        self.ticket: str | None = None
+        # The ACD's database writes run off the tick, in order (enqueue, cancel, complete, agent_dropped).
+        lane = executors.acd_writes or executors.session
+        self.acd_lane = AcdLane(acd, lane, session.call_id) if acd is not None else None
+        self._enqueued_queue: str | None = None  # the Enqueued event waits for the ticket
         self.caller_id = ""
         self.agent: str | None = None
         self.leg: AgentLeg | None = None  # the agent's phone while bridged
@@ -192,6 +196,7 @@ class Call:
             except PhaseError:
                 # A confused ACD must not cost the caller their call: refuse the move, keep the call as it is.
                 log.exception("call %s: ACD command refused", self.call_id)
+        self._follow_enqueue()
         if self._closing and self._goodbye_seq is None and not self.finished:
             self._say_goodbye()
         secure = self._secure()
@@ -237,7 +242,7 @@ class Call:
                 self.playout.say(reply.say, "callback", barge_in=False)
 
     def _callback_chosen(self, number: str, goodbye: str) -> None:
-        assert self.acd is not None and self.ticket is not None
+        assert self.acd is not None and self.acd_lane is not None and self.ticket is not None
         try:
             self.acd.request_callback(self.ticket, number)
         except Exception:
@@ -245,7 +250,7 @@ class Call:
             self.callback = None
             return
         log.info("call %s: callback chosen (%s); the entry keeps its place", self.call_id, number)
-        self.ticket = None  # the entry is a callback now: the caller's leaving no longer abandons it
+        self.acd_lane.forget()  # the entry is a callback now: the caller's leaving no longer abandons it
         self.playout.stop_hold()
         self.playout.cancel()
         self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=goodbye, node="callback"))
@@ -307,11 +312,8 @@ class Call:
         agent = self.agent or ""
         self.leg = None
         self._off_hold()
-        if self.acd is not None and self.ticket is not None:
-            try:
-                self.acd.agent_dropped(self.ticket)
-            except Exception:
-                log.exception("call %s: the ACD failed to requeue ticket %s", self.call_id, self.ticket)
+        if self.acd_lane is not None:
+            self.acd_lane.agent_dropped()
         log.info("call %s: agent %s's leg lost (%s); the caller goes back to the front of the queue",
                  self.call_id, agent, why)
         self._move("queued")
@@ -326,11 +328,8 @@ class Call:
         leg, self.leg = self.leg, None
         if leg is not None and not leg.ended:
             leg.hang_up()
-        if self.acd is not None and self.ticket is not None:
-            try:
-                self.acd.complete(self.ticket, reason)
-            except Exception:
-                log.exception("call %s: the ACD failed to complete ticket %s", self.call_id, self.ticket)
+        if self.acd_lane is not None:
+            self.acd_lane.complete(reason)
 
     def _play(self) -> np.ndarray:
         """A frame of the playout outside the IVR (the goodbye, hold audio), its finished prompts published."""
@@ -348,7 +347,8 @@ class Call:
         if self.finished:
             return
         self._publish(CallerHungUp(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase))
-        if self.phase in ("queued", "ringing") and self.ticket is not None:  # None: a callback was chosen
+        queued = self.acd_lane is not None and self.acd_lane.queued  # False: a callback was chosen
+        if self.phase in ("queued", "ringing") and queued:
             self._withdraw()
             self._publish(Abandoned(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase,
                                     waited_ms=self.now_ms - self._queued_at_ms))
@@ -392,18 +392,39 @@ class Call:
         if handoff is None or self.acd is None:
             self._end("ivr")  # no ACD: the call ends after the transfer prompt (the handoff row is stored)
             return
-        self.ticket = self.acd.enqueue(self.call_id, handoff, self)
+        assert self.acd_lane is not None
+        self.acd_lane.enqueue(handoff, self)  # off the tick: the caller hears hold audio meanwhile
         self._move("queued")
         self._queued_at_ms = self.now_ms
-        self._publish(Enqueued(call_id=self.call_id, at_ms=self.now_ms, queue=handoff.queue, ticket=self.ticket))
+        self._enqueued_queue = handoff.queue
         self.playout.hold(self.hold_audio)
+        self._follow_enqueue()
+
+    @property
+    def ticket(self) -> str | None:
+        """The ACD's ticket for this caller, once the enqueue has finished (None: not queued, or a callback)."""
+        return self.acd_lane.ticket if self.acd_lane is not None else None
+
+    def _follow_enqueue(self) -> None:
+        """The enqueue finished: publish it; it failed: the caller cannot wait for anyone, so say goodbye."""
+        if self._enqueued_queue is None or self.acd_lane is None:
+            return
+        ticket = self.acd_lane.ticket
+        if ticket is not None:
+            self._publish(Enqueued(call_id=self.call_id, at_ms=self.now_ms, queue=self._enqueued_queue,
+                                   ticket=ticket))
+            self._enqueued_queue = None
+        elif self.acd_lane.failure is not None:
+            log.error("call %s: the ACD could not queue the caller (%s); closing the call", self.call_id,
+                      self.acd_lane.failure)
+            self._enqueued_queue = None
+            self.acd_lane.forget()
+            self._goodbye_reason = "error"
+            self._closing = True
 
     def _withdraw(self) -> None:
-        if self.acd is not None and self.ticket is not None:
-            try:
-                self.acd.cancel(self.ticket)
-            except Exception:
-                log.exception("call %s: the ACD failed to cancel ticket %s", self.call_id, self.ticket)
+        if self.acd_lane is not None:
+            self.acd_lane.cancel()
 
     def _end(self, ended_by: str) -> None:
         if self.finished:
