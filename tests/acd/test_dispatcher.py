@@ -16,12 +16,14 @@ from tests.runtime.call_harness import make_media, run
 from tests.runtime.test_call import ask_for_an_agent, until
 from voicebot.acd.config import parse_acd
 from voicebot.acd.dispatcher import HANDOFF_HEADER, AcdDispatcher
+from voicebot.acd.hold import hold, resume
 from voicebot.acd.service import AcdService
 from voicebot.acd.wait_estimate import announcement, estimated_wait
 from voicebot.runtime.call import Call
-from voicebot.runtime.call_events import PromptQueued
+from voicebot.runtime.call_events import HoldChanged, PromptQueued, Transferred
 from voicebot.storage.acd_models import QueueEntry
 from voicebot.storage.db import session_scope
+from voicebot.web.transfer import transfer
 
 __all__ = ["engine"]
 from tests.runtime.call_harness import engine
@@ -56,7 +58,8 @@ class Rig:
     def __init__(self, engine: Engine, tmp_path: Path, strategy: str = "longest-idle", **live: Any) -> None:
         self.clock = Clock()
         general = {"skills": ["banking"], "offer_timeout_seconds": 15, "strategy": strategy}
-        settings = parse_acd({"queues": {"general": general},
+        cards = {"skills": ["cards"], "offer_timeout_seconds": 15}
+        settings = parse_acd({"queues": {"general": general, "cards": cards},
                               "live": {"enabled": True, "first_announcement_seconds": 2, **live}})
         self.acd = AcdService(engine, settings, clock=self.clock, node="test")
         self.phones: list[Phone] = []
@@ -68,9 +71,9 @@ class Rig:
         self.phones.append(phone)
         return phone
 
-    def staff(self, *logins: str) -> None:
+    def staff(self, *logins: str, skill: str = "banking") -> None:
         for login in logins:
-            self.acd.agents.add(login, "pw", sip_uri=f"sip:{login}@127.0.0.1:5099", skills={"banking": 3},
+            self.acd.agents.add(login, "pw", sip_uri=f"sip:{login}@127.0.0.1:5099", skills={skill: 3},
                                 now=self.acd.now())
             self.acd.agents.login(login, self.acd.now())
             self.clock.advance(1)
@@ -312,3 +315,82 @@ def test_the_caller_is_in_the_ringing_phase_only_once_the_phone_rings(engine: En
     phone.ringing = True  # 180 Ringing
     rig.round()
     assert rig.call.phase == "ringing"
+
+
+def test_a_transfer_from_the_console_moves_the_live_caller_to_the_new_queues_agent(
+        engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.staff("bob", skill="cards")
+    rig.queue_the_caller()
+    rig.round()
+    [first] = rig.phones
+    first.outcome = "answered"
+    rig.round()
+    assert rig.call.phase == "bridged" and rig.call.leg is first
+    entry = rig.entry()
+    transfer(rig.acd, entry.id or 0, "cards", "alice", "lost card, already verified")  # what the console does
+    rig.round()  # the dispatcher sees the entry waiting again: the call drops alice's leg and waits
+    assert first.hung_up == 1 and rig.call.phase in ("queued", "ringing")
+    assert [(e.agent, e.queue) for e in rig.call.events if isinstance(e, Transferred)] == [("alice", "cards")]
+    assert [e.text for e in rig.call.events if isinstance(e, PromptQueued)][-1] == rig.acd.settings.live.transfer_prompt
+    assert rig.call.playout.holding
+    rig.round()
+    second = rig.phones[-1]
+    assert second.uri == "sip:bob@127.0.0.1:5099" and second.headers == {HANDOFF_HEADER: str(entry.id)}
+    second.outcome = "answered"
+    rig.round()
+    assert rig.call.phase == "bridged" and rig.call.leg is second
+    entry = rig.entry()
+    assert entry.queue == "cards" and entry.status == "answered"
+    assert entry.handoff is not None and entry.handoff["transfers"][0]["note"] == "lost card, already verified"
+    assert rig.acd.agents.get("alice").state in ("wrap_up", "available")
+    rig.call.hang_up()
+    assert second.hung_up == 1 and rig.entry().status == "completed"
+
+
+def test_a_call_that_ends_as_it_is_transferred_leaves_no_entry_waiting(engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    rig.round()
+    [first] = rig.phones
+    first.outcome = "answered"
+    rig.round()
+    transfer(rig.acd, rig.entry().id or 0, "cards", "alice", "")
+    rig.call.hang_up()  # before the dispatcher's next round saw the transfer
+    assert rig.entry().status == "abandoned"  # nobody will be offered a caller who is gone
+
+
+def test_hold_from_the_console_plays_hold_audio_to_the_caller_and_silence_to_the_agent(
+        engine: Engine, tmp_path: Path) -> None:
+    rig = Rig(engine, tmp_path)
+    rig.staff("alice")
+    rig.queue_the_caller()
+    rig.round()
+    [phone] = rig.phones
+    sent: list[np.ndarray] = []
+    phone.write_frame = sent.append  # type: ignore[method-assign]
+    phone.read_frame = lambda: np.full(160, 999, dtype=np.int16)  # type: ignore[method-assign]
+    phone.outcome = "answered"
+    rig.round()
+    speech = np.full(160, 1500, dtype=np.int16)
+    [out] = run(rig.call, 1, frame=speech)
+    assert int(out[0]) == 999 and int(sent[-1][0]) == 1500  # talking: both ways
+    entry_id = rig.entry().id or 0
+    hold(rig.acd, entry_id, "alice")  # the console's Hold button
+    rig.round()
+    assert rig.call.on_hold and [e.on for e in rig.call.events if isinstance(e, HoldChanged)] == [True]
+    out = run(rig.call, 50, frame=speech)
+    assert all(not np.any(f) for f in sent[-50:])  # the agent hears nothing of the caller
+    assert all(not np.array_equal(f, np.full(160, 999, dtype=np.int16)) for f in out)  # nor the caller the agent
+    assert max(int(np.abs(f).max()) for f in out) > 1000  # but the hold music
+    rig.clock.advance(20)
+    resume(rig.acd, entry_id, "alice")
+    rig.round()
+    [out] = run(rig.call, 1, frame=speech)
+    assert not rig.call.on_hold and int(out[0]) == 999 and int(sent[-1][0]) == 1500
+    rig.clock.advance(10)
+    rig.call.hang_up()
+    entry = rig.entry()
+    assert entry.status == "completed" and entry.hold_ms == 20_000

@@ -17,7 +17,8 @@ A      balance (key 1, PIN), silence (no input), "blah"        self_served
        (no match, confidence 0.42), key 2 (no): goodbye
 B      hangs up during the greeting                           abandoned
 C      balance, hangs up right after the PIN                  abandoned_during_answer
-D      key 0; answered by alice after 15 s; talk 60 s         answered
+D      key 0; answered by alice after 15 s; talk 60 s, of    answered
+       which 20 s on hold (from 20 s to 40 s)
 E      key 0; hangs up after 3 s                              abandoned_in_queue (short)
 F      key 0; hangs up after 40 s                             abandoned_in_queue
 G      key 0; hangs up after 12 s                             abandoned_in_queue (within the threshold)
@@ -44,6 +45,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from voicebot.acd.config import AcdSettings, parse_acd
+from voicebot.acd.hold import hold, resume
 from voicebot.acd.service import AcdService
 from voicebot.actions import Handoff
 from voicebot.asr.base import RecognitionResult
@@ -240,6 +242,10 @@ def play_the_day(day: Day) -> Day:
     day.service.agents.login("alice", day.service.now(), "break", "not yet")
     day.at(d, enqueued + 14)
     day.alice_takes(d, entry)
+    day.at(d, enqueued + 15 + 20)
+    hold(day.service, entry, "alice")  # the console's Hold button, 20 s
+    day.at(d, enqueued + 15 + 40)
+    resume(day.service, entry, "alice")
     day.at(d, enqueued + 15 + 60)
     day.service.complete(entry)
     d.finish()

@@ -73,9 +73,9 @@ def test_abandonment_excludes_short_abandons_and_callbacks(report: dict[str, Any
 
 
 def test_aht_is_talk_plus_hold_plus_wrap_up(report: dict[str, Any]) -> None:
-    # D 60 + 10, H 90 + 10, I (the completed callback) 45 + 10; J's caller never answered: nobody talked.
-    assert report["aht"] == {"calls": 3, "talk_seconds": 195.0, "hold_seconds": 0.0, "wrap_seconds": 30.0,
-                             "aht_seconds": (195 + 0 + 30) / 3}
+    # D 40 talk + 20 hold + 10, H 90 + 10, I (the completed callback) 45 + 10; J's caller never answered.
+    assert report["aht"] == {"calls": 3, "talk_seconds": 175.0, "hold_seconds": 20.0, "wrap_seconds": 30.0,
+                             "aht_seconds": (175 + 20 + 30) / 3}
 
 
 def test_occupancy_is_talk_and_wrap_up_over_logged_in_available_time(report: dict[str, Any]) -> None:

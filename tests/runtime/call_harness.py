@@ -51,12 +51,14 @@ def new_call(session: CallSession, cache: PromptCache, recognizer: Recognizer, v
 
 
 
-def make_media(engine: Engine, tmp_path: Path, texts: list[str], acd: AcdPort | None = None) -> Call:
+def make_media(engine: Engine, tmp_path: Path, texts: list[str], acd: AcdPort | None = None,
+               **executors: Executor) -> Call:
     flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
     clock = ManualClock()
     session = CallSession(flow, default_registry(), CallStore(engine, tmp_path / "spool"), clock)
     cache = PromptCache(tmp_path / "prompts", FakeSynthesizer(sample_rate=PHONE_RATE), rate=PHONE_RATE)
-    media = new_call(session, cache, FakeRecognizer(texts), EnergyVad(), phrases_by_intent(flow), acd=acd)
+    media = new_call(session, cache, FakeRecognizer(texts), EnergyVad(), phrases_by_intent(flow), acd=acd,
+                     **executors)
     media.start("+15550100001", "+18005550100")
     return media
 

@@ -12,8 +12,9 @@ from sqlalchemy.engine import Engine
 from tests.runtime.call_harness import SPEECH, make_media, run
 from tests.runtime.test_call import FakeAcd, ask_for_an_agent, until
 from voicebot.runtime.call import AGENT_DROPPED, FRAME
-from voicebot.runtime.call_events import Abandoned, AgentDropped, PromptQueued
+from voicebot.runtime.call_events import Abandoned, AgentDropped, AgentHungUp, CallEnded, PhaseChanged, PromptQueued
 from voicebot.runtime.hold_music import hold_music
+from voicebot.runtime.ports import BridgeRules
 
 __all__ = ["engine"]
 from tests.runtime.call_harness import engine
@@ -100,6 +101,86 @@ def test_an_agent_dropping_sends_the_caller_back_to_the_queue_with_an_apology(en
     assert call.phase == "bridged" and len(second.sent) == 3
 
 
+RULES = BridgeRules(requeue_within_ms=2000, media_timeout_ms=1000, closing_prompt="Thank you for calling. Goodbye.")
+
+
+def test_an_agent_hanging_up_after_talking_ends_the_call_with_the_closing_prompt(
+        engine: Engine, tmp_path: Path) -> None:
+    call, acd = queued_call(engine, tmp_path)
+    leg = FakeLeg()
+    call.offer("alice")
+    call.bridge("alice", leg, RULES)
+    run(call, 150, frame=SPEECH)  # 3 s of conversation: past the 2 s within which a leaving agent is a slip
+    leg.ended = True  # the agent hung up
+    run(call, 1)
+    assert call.phase == "wrap_up" and not call.finished
+    assert acd.completed == ["ticket-1"] and acd.reasons == ["agent hung up"] and acd.dropped == []
+    assert [e.agent for e in call.events if isinstance(e, AgentHungUp)] == ["alice"]
+    assert [e.text for e in call.events if isinstance(e, PromptQueued)][-1] == RULES.closing_prompt
+    assert not call.playout.holding and leg.hung_up == 0  # the agent's BYE ended their leg: none sent back
+    until(call, lambda: call.finished)  # the closing prompt plays to its end, then the call ends (BYE)
+    assert call.ended_by == "agent"
+    [ended] = [e for e in call.events if isinstance(e, CallEnded)]
+    assert ended.ended_by == "agent" and ended.phase == "wrap_up"
+    phases = [(e.before, e.after) for e in call.events if isinstance(e, PhaseChanged)]
+    assert phases[-2:] == [("bridged", "wrap_up"), ("wrap_up", "ended")]
+    assert acd.completed == ["ticket-1"]  # once
+
+
+def test_a_caller_hanging_up_during_the_closing_prompt_completes_nothing_twice(engine: Engine, tmp_path: Path) -> None:
+    call, acd = queued_call(engine, tmp_path)
+    leg = FakeLeg()
+    call.offer("alice")
+    call.bridge("alice", leg, RULES)
+    run(call, 150)
+    leg.ended = True
+    run(call, 5)
+    call.hang_up()
+    assert call.finished and acd.completed == ["ticket-1"] and acd.cancelled == []
+
+
+def test_an_agent_leaving_within_the_rules_time_is_a_lost_leg(engine: Engine, tmp_path: Path) -> None:
+    call, acd = queued_call(engine, tmp_path)
+    leg = FakeLeg()
+    call.offer("alice")
+    call.bridge("alice", leg, RULES)
+    run(call, 99)  # 1.98 s: within the 2 s
+    leg.ended = True
+    run(call, 1)
+    assert call.phase == "queued" and acd.dropped == ["ticket-1"] and acd.completed == []
+
+
+class QuietLeg(FakeLeg):
+    """An agent's phone that vanished: no BYE, no audio any more."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.silent = False
+
+    def read_frame(self) -> np.ndarray | None:
+        return None if self.silent or self.ended else self.voice.copy()
+
+
+def test_no_audio_from_the_agent_for_the_media_timeout_is_a_lost_leg(engine: Engine, tmp_path: Path) -> None:
+    call, acd = queued_call(engine, tmp_path)
+    leg = QuietLeg()
+    call.offer("alice")
+    call.bridge("alice", leg, RULES)
+    run(call, 300, frame=SPEECH)  # 6 s of talk: long past the slip window
+    leg.silent = True
+    run(call, 49)  # 0.98 s of nothing: a gap, not yet a lost leg
+    assert call.phase == "bridged" and leg.hung_up == 0
+    leg.silent = False
+    run(call, 1)
+    leg.silent = True
+    run(call, 49)
+    assert call.phase == "bridged"  # the quiet time starts again after any frame
+    run(call, 1)  # 1 s of nothing
+    assert call.phase == "queued" and leg.hung_up == 1  # BYE to the phone, in case it is still there
+    assert acd.dropped == ["ticket-1"] and acd.completed == []
+    assert [e.text for e in call.events if isinstance(e, PromptQueued)][-1] == AGENT_DROPPED
+
+
 def test_a_caller_hanging_up_while_bridged_ends_the_agent_leg_and_completes_once(
         engine: Engine, tmp_path: Path) -> None:
     call, acd = queued_call(engine, tmp_path)
@@ -110,6 +191,7 @@ def test_a_caller_hanging_up_while_bridged_ends_the_agent_leg_and_completes_once
     call.hang_up()
     assert call.finished and call.ended_by == "caller"
     assert leg.hung_up == 1 and acd.completed == ["ticket-1"] and acd.cancelled == []
+    assert acd.reasons == ["caller hung up"]
 
 
 def test_the_agent_side_finishing_releases_both_legs(engine: Engine, tmp_path: Path) -> None:

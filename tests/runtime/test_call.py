@@ -27,6 +27,7 @@ class FakeAcd:
         self.enqueued: list[tuple[str, Handoff, CallControl]] = []
         self.cancelled: list[str] = []
         self.completed: list[str] = []
+        self.reasons: list[str] = []
         self.dropped: list[str] = []
         self.callbacks: list[tuple[str, str]] = []
 
@@ -37,8 +38,9 @@ class FakeAcd:
     def cancel(self, ticket: str) -> None:
         self.cancelled.append(ticket)
 
-    def complete(self, ticket: str) -> None:
+    def complete(self, ticket: str, reason: str = "caller hung up") -> None:
         self.completed.append(ticket)
+        self.reasons.append(reason)
 
     def agent_dropped(self, ticket: str) -> None:
         self.dropped.append(ticket)

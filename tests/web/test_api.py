@@ -35,6 +35,10 @@ def test_an_api_client_answers_a_call_and_closes_its_ticket(client: TestClient, 
     assert accepted == {"accepted": True, "entry_id": entry.id, "call_id": payload.call_id}
     assert api.get("/api/agent").json()["state"] == "busy"
 
+    held = api.post(f"/api/calls/{entry.id}/hold", json={"on": True}).json()
+    assert held == {"entry_id": entry.id, "on_hold": True, "hold_ms": 0}
+    assert api.post(f"/api/calls/{entry.id}/hold", json={"on": True}).status_code == 409
+    assert api.post(f"/api/calls/{entry.id}/hold", json={"on": False}).json()["on_hold"] is False
     call = api.get(f"/api/calls/{entry.id}").json()
     assert call["status"] == "answered" and call["handoff"]["intent"]["name"] == "speak_to_agent"
     bad = api.post(f"/api/calls/{entry.id}/ticket", json={"disposition": "whatever", "close": True})

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from tests.web.conftest import Clock, handed_off_call, log_in
 from voicebot.acd.service import AcdService
+from voicebot.storage.call_models import CallRecord
 from voicebot.storage.db import session_scope
 from voicebot.storage.web_models import Ticket, WebhookDelivery
 
@@ -102,6 +103,33 @@ def test_transfer_carries_the_note_to_the_next_agents_screen_pop(client: TestCli
         pop = other.get("/agent/panel").text
         assert "Transferred from <b>vip</b> by alice" in pop
         assert "Card stolen abroad, &lt;i&gt;urgent&lt;/i&gt;" in pop
+
+
+def test_hold_and_resume_from_the_call_page_keep_the_hold_time(client: TestClient, acd: AcdService, engine: Engine,
+                                                               clock: Clock, tmp_path: Path) -> None:
+    csrf = log_in(client, "alice")
+    client.post("/agent/state", data={"state": "available", "csrf_token": csrf})
+    entry = acd.enqueue_handoff(handed_off_call(engine, tmp_path / "spool"))
+    acd.route()
+    offer_id, token = _offer_form(client.get("/agent/panel").text)
+    client.post(f"/agent/offers/{offer_id}/accept", data={"token": token, "csrf_token": csrf})
+    page = client.get(f"/agent/calls/{entry.id}").text
+    assert 'id="hold"' in page and 'hx-post="/agent/calls/' in page
+    htmx = {"HX-Request": "true", "X-CSRF-Token": csrf}
+    assert client.post(f"/agent/calls/{entry.id}/hold", data={"on": "1"}).status_code == 403  # no CSRF token
+    held = client.post(f"/agent/calls/{entry.id}/hold", data={"on": "1"}, headers=htmx)
+    assert held.status_code == 200 and 'id="resume"' in held.text and "On hold" in held.text
+    again = client.post(f"/agent/calls/{entry.id}/hold", data={"on": "1"}, headers=htmx)
+    assert again.status_code == 409 and "already on hold" in again.text
+    clock.advance(12)
+    resumed = client.post(f"/agent/calls/{entry.id}/hold", data={"on": "0", "csrf_token": csrf})  # no htmx: a form
+    assert resumed.status_code == 200 and 'id="hold"' in resumed.text  # redirected back to the call page
+    clock.advance(30)
+    done = acd.complete(entry.id or 0)
+    assert done.hold_ms == 12_000
+    with session_scope(engine) as session:  # the call record: hold apart from talk
+        row = session.get(CallRecord, done.call_id)
+    assert row is not None and row.hold_ms == 12_000 and row.talk_ms == 30_000
 
 
 def test_closed_tab_mid_offer_returns_the_caller_to_the_queue(client: TestClient, acd: AcdService,

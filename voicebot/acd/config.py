@@ -51,6 +51,13 @@ class QueueSettings(_Strict):
         20.0, gt=0, description="Answered within this long counts towards the service level.")
     short_abandon_seconds: float = Field(
         5.0, ge=0, description="Callers who give up within this long are short abandons, reported apart.")
+    requeue_if_agent_leaves_within_seconds: float = Field(
+        10.0, ge=0, description="An agent's leg that ends within this long of the answer is a lost leg (a slip, a "
+                                "dropped phone): the caller goes back to the front of the queue. Later, the agent "
+                                "hanging up ends the call (closing prompt, BYE, outcome answered).")
+    agent_media_timeout_seconds: float = Field(
+        20.0, gt=0, description="No audio from the agent's phone for this long while bridged is a lost leg: BYE to "
+                                "that phone, and the caller goes back to the front of the queue.")
 
 
 class CallbackSettings(_Strict):
@@ -73,8 +80,8 @@ class LiveSettings(_Strict):
     """The live side (``voicebot serve``): callers wait on the line and are bridged to agents' phones."""
 
     enabled: bool = Field(
-        False, description="Callers handed off wait on the line and are bridged to an agent's SIP phone; "
-                           "false: a handoff ends the call after its prompt (the handoff row is stored).")
+        True, description="Callers handed off wait on the line and are bridged to an agent's SIP phone; "
+                          "false: a handoff ends the call after its prompt (the handoff row is stored).")
     first_announcement_seconds: float = Field(
         4.0, ge=0, description="The first position announcement comes this long after the caller is queued.")
     announce_every_seconds: float = Field(
@@ -93,6 +100,12 @@ class LiveSettings(_Strict):
         3, ge=1, description="Recent handled calls needed before an estimated wait is said (else: silent).")
     route_interval_seconds: float = Field(0.25, gt=0, description="How often the router runs.")
     reconcile_interval_seconds: float = Field(1.0, gt=0, description="How often the reconciler runs.")
+    closing_prompt: str = Field(
+        "Thank you for calling. Goodbye.",
+        description="Said to the caller when the agent ends the conversation (hangs up after talking), before BYE.")
+    transfer_prompt: str = Field(
+        "Please hold while I transfer your call.",
+        description="Said to the caller when their agent transfers them to another queue from the console.")
     agent_caller_id: str = Field(
         "voicebot", description="The user part of From on calls to agents when the caller's number is unknown.")
 

@@ -45,7 +45,7 @@ from voicebot.acd.wait_estimate import announcement, estimated_wait
 from voicebot.actions import Handoff
 from voicebot.runtime.callback_choice import OFFER as CALLBACK_OFFER
 from voicebot.runtime.leg_bridge import relay_legs
-from voicebot.runtime.ports import CallControl
+from voicebot.runtime.ports import BridgeRules, CallControl
 from voicebot.storage.acd_models import Agent, Offer, QueueEntry
 from voicebot.storage.db import session_scope
 
@@ -116,6 +116,7 @@ class Waiting:
     announcements: int = 0
     legs: dict[int, Ringing] = field(default_factory=dict)  # offer id -> its ringing leg
     bridged: bool = False
+    held: bool = False  # on hold from the agent's console (the call was told)
     rung: bool = False  # the call is in its ringing phase (a phone sent 180, or answered)
 
 
@@ -162,15 +163,25 @@ class AcdDispatcher:
             log.warning("entry %s: abandon refused (%s)", ticket, exc)
         log.info("entry %s: the caller left while %s", ticket, "ringing" if waiting.legs else "queued")
 
-    def complete(self, ticket: str) -> None:
+    def complete(self, ticket: str, reason: str = "caller hung up") -> None:
         with self._lock:
             waiting = self._waiting.pop(ticket, None)
         if waiting is None:
             return
         try:
-            self.service.complete(waiting.entry_id)
+            self.service.complete(waiting.entry_id, reason)
         except AcdError as exc:
             log.warning("entry %s: complete refused (%s)", ticket, exc)
+            self._abandon_if_waiting(waiting.entry_id, reason)
+
+    def _abandon_if_waiting(self, entry_id: int, reason: str) -> None:
+        """The call ended just as its agent transferred it (the entry waits in the new queue, with no caller
+        left to ring for): abandon it so it is never offered to anyone."""
+        with session_scope(self.service.engine) as session:
+            entry = session.get(QueueEntry, entry_id)
+        if entry is not None and entry.status == "waiting" and entry.kind == "live":
+            with contextlib.suppress(AcdError):
+                self.service.abandon(entry_id, f"{reason} as the call was transferred")
 
     def request_callback(self, ticket: str, number: str) -> None:
         with self._lock:
@@ -187,7 +198,7 @@ class AcdDispatcher:
             waiting = self._waiting.get(ticket)
             if waiting is None:
                 return
-            waiting.bridged = False
+            waiting.bridged = waiting.held = False
             waiting.rung = False
             waiting.legs.clear()
             waiting.next_announcement = self._clock() + self.live.announce_every_seconds
@@ -231,6 +242,7 @@ class AcdDispatcher:
             self._stop.wait(POLL_S)
 
     def route_once(self) -> None:
+        self.follow_console()
         self.stop_withdrawn_offers()
         result = self.service.route()
         for offer in result.offers:
@@ -243,6 +255,43 @@ class AcdDispatcher:
         for callback_offer in result.callback_offers:
             log.info("entry %s: waited past its queue's maximum (callback offer not yet spoken)",
                      callback_offer.entry_id)
+
+    def follow_console(self) -> None:
+        """What agents did from the console (which may run in another process) to this node's bridged callers.
+
+        Hold (:mod:`voicebot.acd.hold`): the call plays hold audio to the caller and silence to the agent, until
+        resumed. Transfer (:func:`voicebot.web.transfer.transfer`: the entry waits again): the call drops the first
+        agent's leg (BYE), plays the transfer prompt and hold audio, and this node rings the new queue's agent (the
+        note is in the entry's handoff, for their screen pop)."""
+        with self._lock:
+            bridged = {w.entry_id: w for w in self._waiting.values() if w.bridged}
+        if not bridged:
+            return
+        with session_scope(self.service.engine) as session:
+            rows = session.exec(select(QueueEntry.id, QueueEntry.status, QueueEntry.hold_started_at)
+                                .where(col(QueueEntry.id).in_(bridged))).all()
+        moved = []
+        for entry_id, status, hold_started_at in rows:
+            waiting = bridged[entry_id or 0]
+            held = status == "answered" and hold_started_at is not None
+            if status == "answered" and held != waiting.held:
+                waiting.held = held
+                waiting.call.hold(held)
+            elif status == "waiting":
+                moved.append(entry_id or 0)
+        if not moved:
+            return
+        with session_scope(self.service.engine) as session:
+            entries = session.exec(select(QueueEntry).where(col(QueueEntry.id).in_(moved))).all()
+        for entry in entries:
+            waiting = bridged[entry.id or 0]
+            with self._lock:
+                waiting.bridged = waiting.rung = waiting.held = False
+                waiting.legs.clear()
+                waiting.queue, waiting.skills = entry.queue, tuple(entry.skills)
+                waiting.next_announcement = self._clock() + self.live.announce_every_seconds
+            log.info("entry %s: transferred to %s; the first agent's leg ends, the caller waits", entry.id, entry.queue)
+            waiting.call.transferred(entry.queue, self.live.transfer_prompt)
 
     def pending_offers_for_my_callers(self) -> list[OfferInfo]:
         """Pending offers of the entries whose callers wait on this node and whose phones do not ring yet."""
@@ -437,9 +486,16 @@ class AcdDispatcher:
         for other in others:  # ring-all: the first to answer wins, the others stop ringing
             other.leg.hang_up()
         waiting.bridged = True
-        waiting.call.bridge(offer.agent_login, ring.leg)
+        waiting.call.bridge(offer.agent_login, ring.leg, self.bridge_rules(waiting.queue))
         self.answered.append((offer.entry_id, self._clock() - ring.dialled_at))
         log.info("entry %s: agent %s answered; bridged", ticket, offer.agent_login)
+
+    def bridge_rules(self, queue: str) -> BridgeRules:
+        """When the agent's leg ending is a lost leg rather than the end of the call (the queue's settings)."""
+        settings = self.service.settings.queue(queue)
+        return BridgeRules(requeue_within_ms=int(settings.requeue_if_agent_leaves_within_seconds * 1000),
+                           media_timeout_ms=int(settings.agent_media_timeout_seconds * 1000),
+                           closing_prompt=self.live.closing_prompt)
 
     @staticmethod
     def _back_to_queue(waiting: Waiting) -> None:

@@ -73,3 +73,11 @@ def last_agent(session: Session, caller_id: str) -> int | None:
         select(QueueEntry.agent_id).where(QueueEntry.caller_id == caller_id, col(QueueEntry.agent_id).is_not(None))
         .order_by(col(QueueEntry.answered_at).desc().nulls_last(), col(QueueEntry.id).desc())
     ).first()
+
+
+def close_hold(entry: QueueEntry, now: datetime) -> int:
+    """End the entry's open hold stretch (if any) at ``now``; returns its total hold time in ms."""
+    if entry.hold_started_at is not None:
+        entry.hold_ms = (entry.hold_ms or 0) + (ms_between(entry.hold_started_at, now) or 0)
+        entry.hold_started_at = None
+    return entry.hold_ms or 0

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from voicebot.acd.config import AcdSettings
 from voicebot.acd.entry_ops import (
+    close_hold,
     finish_entry,
     finish_wrap_up,
     last_agent,
@@ -289,10 +290,12 @@ class AcdStore:
                 raise AcdError(f"entry {entry_id} is {entry.status}, not answered")
             status = "callback_completed" if entry.kind == "callback" else "completed"
             finish_entry(session, entry, status, now, reason)
-            talk_ms = ms_between(entry.answered_at, now) or 0
+            hold_ms = close_hold(entry, now)
+            talk_ms = max(0, (ms_between(entry.answered_at, now) or 0) - hold_ms)
             agent = get_locked(session, self.engine, Agent, entry.agent_id) if entry.agent_id else None
             record = call_record(session, entry.call_id, entry.enqueued_at)
             record.talk_ms = talk_ms
+            record.hold_ms = hold_ms
             record.outcome = "callback_completed" if entry.kind == "callback" else "answered"
             session.add(record)
             if agent is not None and agent.state == "busy" and agent.current_entry_id == entry.id:
@@ -313,6 +316,7 @@ class AcdStore:
             if agent is not None and agent.state == "busy" and agent.current_entry_id == entry.id:
                 start_wrap_up(session, agent, self.settings.queue(entry.queue).wrap_up_seconds, now)
             entry.status, entry.agent_id, entry.answered_at = "waiting", None, None
+            entry.hold_started_at, entry.hold_ms = None, None  # talk and hold count from the next answer
             entry.priority += REQUEUE_PRIORITY_BONUS
             entry.end_reason = reason
             session.add(entry)

@@ -62,6 +62,7 @@ class QueuedCall:
     threshold_ms: int
     talk_ms: int | None
     wrap_ms: int | None
+    hold_ms: int | None = None
 
 
 def classify(calls: Iterable[CallRecord], entries: dict[str, QueueEntry], settings: AcdSettings) -> list[QueuedCall]:
@@ -82,7 +83,8 @@ def classify(calls: Iterable[CallRecord], entries: dict[str, QueueEntry], settin
         else:
             kind = "other"
         out.append(QueuedCall(call.id, call.queue, as_utc(call.enqueued_at), kind, call.wait_ms,
-                              round(queue.service_level_seconds * 1000), call.talk_ms, call.wrap_ms))
+                              round(queue.service_level_seconds * 1000), call.talk_ms, call.wrap_ms,
+                              call.hold_ms))
     return out
 
 
@@ -142,7 +144,7 @@ class HandleTime:
     #: calls an agent talked to (answered live calls and completed callbacks) with their talk time stored
     calls: int
     talk_seconds: float
-    #: no hold is recorded yet (the bridge has no hold button): 0 until it is
+    #: time on hold from the agent's console (``hold_ms``; not part of talk)
     hold_seconds: float
     wrap_seconds: float
     #: (talk + hold + wrap-up) / calls
@@ -153,7 +155,7 @@ def handle_time(queued: Sequence[QueuedCall]) -> HandleTime:
     handled = [q for q in queued if q.talk_ms is not None]
     talk = sum(q.talk_ms or 0 for q in handled) / 1000
     wrap = sum(q.wrap_ms or 0 for q in handled) / 1000
-    hold = 0.0
+    hold = sum(q.hold_ms or 0 for q in handled) / 1000
     return HandleTime(len(handled), talk, hold, wrap, (talk + hold + wrap) / len(handled) if handled else None)
 
 

@@ -11,9 +11,12 @@ Queued and ringing play hold music (:mod:`voicebot.runtime.hold_music`) with the
 :meth:`Call.requeue`, :meth:`Call.finish`, callable from any thread: they are applied on the call's next tick).
 Bridged relays 20 ms frames both ways between the caller and the agent's leg (a B2BUA: the caller's tick
 writes the caller's frame to the agent and plays the agent's frame to the caller; the recording goes on with
-the agent on the second channel). An agent's leg that ends while the caller is still there sends the caller
-back to the front of the queue with an apology; a caller who hangs up while bridged ends the agent's leg
-(BYE). Every change is published on the event bus (:mod:`voicebot.runtime.call_events`).
+the agent on the second channel). An agent who hangs up after talking ends the call: the caller hears the
+closing prompt and gets BYE, the entry is completed. A *lost* agent leg (it ended within the queue's
+``requeue_if_agent_leaves_within_seconds`` of the answer, or the agent's phone sent no audio for
+``agent_media_timeout_seconds``: :class:`~voicebot.runtime.ports.BridgeRules`) sends the caller back to the
+front of the queue with an apology; a caller who hangs up while bridged ends the agent's leg (BYE). Every
+change is published on the event bus (:mod:`voicebot.runtime.call_events`).
 
 ``tick(caller_frame, keys) -> ivr_frame`` is the whole media contract: the simulator calls it on virtual
 time, the SIP call loop on the RTP clock. The recording (a :class:`~voicebot.runtime.ports.Recorder`) is
@@ -31,11 +34,11 @@ import numpy as np
 
 from voicebot.actions import Listen
 from voicebot.audio.pcm import PHONE_RATE, frame_samples
+from voicebot.runtime.acd_lane import AcdLane
+from voicebot.runtime.bridge_phase import BridgePhase
 from voicebot.runtime.bus import EventBus
 from voicebot.runtime.call_events import (
     Abandoned,
-    AgentDropped,
-    Bridged,
     CallBegan,
     CallEnded,
     CallerHungUp,
@@ -53,7 +56,7 @@ from voicebot.runtime.ivr import IvrPhase
 from voicebot.runtime.listen_turn import TurnInputs, TurnTiming
 from voicebot.runtime.playout import Playout
 from voicebot.runtime.pools import Executors
-from voicebot.runtime.ports import AcdPort, AgentLeg, Recorder
+from voicebot.runtime.ports import AcdPort, AgentLeg, BridgeRules, Recorder
 from voicebot.runtime.session import CallSession
 from voicebot.tts.cache import PromptCache
 
@@ -61,8 +64,6 @@ log = logging.getLogger("voicebot.call")
 
 FRAME = frame_samples(PHONE_RATE)
 FRAME_MS = 1000 * FRAME // PHONE_RATE
-RELAY_JITTER_FRAMES = 2  # agent audio the bridge may hold beyond the frame it plays (40 ms)
-MAX_BACKLOG_FRAMES = 100  # 2 s: the most of the agent's audio dropped when the bridge starts
 GOODBYE = "We're sorry, this line is closing now. Please call again."
 AGENT_DROPPED = "We're sorry, your agent got disconnected. We're putting you back at the front of the queue."
 
@@ -100,7 +101,7 @@ class CallSpeech:
     inputs: TurnInputs
 
 
-class Call:
+class Call(BridgePhase):
     def __init__(self, session: CallSession, speech: CallSpeech, executors: Executors, *,
                  bus: EventBus | None = None, acd: AcdPort | None = None, recorder: Recorder | None = None,
                  hold_audio: np.ndarray | None = None, goodbye: str = GOODBYE) -> None:
@@ -116,10 +117,17 @@ class Call:
         self.now_ms = 0
         self.events: list[CallEvent] = []
         self.ended_by = ""
-        self.ticket: str | None = None
+        # The ACD's database writes run off the tick, in order (enqueue, cancel, complete, agent_dropped).
+        lane = executors.acd_writes or executors.session
+        self.acd_lane = AcdLane(acd, lane, session.call_id) if acd is not None else None
+        self._enqueued_queue: str | None = None  # the Enqueued event waits for the ticket
         self.caller_id = ""
         self.agent: str | None = None
         self.leg: AgentLeg | None = None  # the agent's phone while bridged
+        self.rules = BridgeRules()  # what the agent's leg ending means (the queue's, given with the bridge)
+        self._bridged_at_ms = 0
+        self._agent_quiet_ms = 0  # how long the agent's phone has sent nothing (a lost leg past the rules' limit)
+        self.on_hold = False  # bridged, on hold from the console: hold audio to the caller, silence to the agent
         self.agent_dropped = AGENT_DROPPED
         self._queued_at_ms = 0
         self._closing = False  # shutdown asked (from another thread): say goodbye on the next tick
@@ -182,6 +190,7 @@ class Call:
             except PhaseError:
                 # A confused ACD must not cost the caller their call: refuse the move, keep the call as it is.
                 log.exception("call %s: ACD command refused", self.call_id)
+        self._follow_enqueue()
         if self._closing and self._goodbye_seq is None and not self.finished:
             self._say_goodbye()
         secure = self._secure()
@@ -227,7 +236,7 @@ class Call:
                 self.playout.say(reply.say, "callback", barge_in=False)
 
     def _callback_chosen(self, number: str, goodbye: str) -> None:
-        assert self.acd is not None and self.ticket is not None
+        assert self.acd is not None and self.acd_lane is not None and self.ticket is not None
         try:
             self.acd.request_callback(self.ticket, number)
         except Exception:
@@ -235,58 +244,12 @@ class Call:
             self.callback = None
             return
         log.info("call %s: callback chosen (%s); the entry keeps its place", self.call_id, number)
-        self.ticket = None  # the entry is a callback now: the caller's leaving no longer abandons it
+        self.acd_lane.forget()  # the entry is a callback now: the caller's leaving no longer abandons it
         self.playout.stop_hold()
         self.playout.cancel()
         self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=goodbye, node="callback"))
         self._goodbye_reason = "callback"
         self._goodbye_seq = self.playout.say(goodbye, "callback", barge_in=False)
-
-    def _relay(self, caller_frame: np.ndarray | None) -> np.ndarray:
-        """Bridged: the caller's frame to the agent, the agent's frame (silence if none arrived) to the caller."""
-        leg = self.leg
-        if leg is None:
-            return np.zeros(FRAME, dtype=np.int16)
-        if leg.ended:
-            self._lost_agent()
-            return self._play()
-        leg.write_frame(caller_frame if caller_frame is not None else self._silence)
-        # A burst from the agent's side (their phone or the network catching up after a stall) would stay
-        # queued ahead of everything after it: a delay that never goes away. Keep at most a small jitter
-        # allowance; drop the oldest frames beyond it.
-        for _ in range(max(0, leg.buffered_frames - 1 - RELAY_JITTER_FRAMES)):
-            leg.read_frame()
-        frame = leg.read_frame()
-        return frame if frame is not None else np.zeros(FRAME, dtype=np.int16)
-
-    def _lost_agent(self) -> None:
-        """The agent's leg ended under a live caller: told, and back at the front of the queue."""
-        agent = self.agent or ""
-        self.leg = None
-        if self.acd is not None and self.ticket is not None:
-            try:
-                self.acd.agent_dropped(self.ticket)
-            except Exception:
-                log.exception("call %s: the ACD failed to requeue ticket %s", self.call_id, self.ticket)
-        log.info("call %s: agent %s hung up mid-call; the caller goes back to the front of the queue",
-                 self.call_id, agent)
-        self._move("queued")
-        self._publish(AgentDropped(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
-        self.agent = None
-        self._publish(PromptQueued(call_id=self.call_id, at_ms=self.now_ms, text=self.agent_dropped, node="queue"))
-        self.playout.say(self.agent_dropped, "queue", barge_in=False)
-        self.playout.hold(self.hold_audio)
-
-    def _release_agent(self) -> None:
-        """The conversation is over on the caller's side: BYE to the agent, the entry completed."""
-        leg, self.leg = self.leg, None
-        if leg is not None and not leg.ended:
-            leg.hang_up()
-        if self.acd is not None and self.ticket is not None:
-            try:
-                self.acd.complete(self.ticket)
-            except Exception:
-                log.exception("call %s: the ACD failed to complete ticket %s", self.call_id, self.ticket)
 
     def _play(self) -> np.ndarray:
         """A frame of the playout outside the IVR (the goodbye, hold audio), its finished prompts published."""
@@ -304,7 +267,8 @@ class Call:
         if self.finished:
             return
         self._publish(CallerHungUp(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase))
-        if self.phase in ("queued", "ringing") and self.ticket is not None:  # None: a callback was chosen
+        queued = self.acd_lane is not None and self.acd_lane.queued  # False: a callback was chosen
+        if self.phase in ("queued", "ringing") and queued:
             self._withdraw()
             self._publish(Abandoned(call_id=self.call_id, at_ms=self.now_ms, phase=self.phase,
                                     waited_ms=self.now_ms - self._queued_at_ms))
@@ -348,18 +312,39 @@ class Call:
         if handoff is None or self.acd is None:
             self._end("ivr")  # no ACD: the call ends after the transfer prompt (the handoff row is stored)
             return
-        self.ticket = self.acd.enqueue(self.call_id, handoff, self)
+        assert self.acd_lane is not None
+        self.acd_lane.enqueue(handoff, self)  # off the tick: the caller hears hold audio meanwhile
         self._move("queued")
         self._queued_at_ms = self.now_ms
-        self._publish(Enqueued(call_id=self.call_id, at_ms=self.now_ms, queue=handoff.queue, ticket=self.ticket))
+        self._enqueued_queue = handoff.queue
         self.playout.hold(self.hold_audio)
+        self._follow_enqueue()
+
+    @property
+    def ticket(self) -> str | None:
+        """The ACD's ticket for this caller, once the enqueue has finished (None: not queued, or a callback)."""
+        return self.acd_lane.ticket if self.acd_lane is not None else None
+
+    def _follow_enqueue(self) -> None:
+        """The enqueue finished: publish it; it failed: the caller cannot wait for anyone, so say goodbye."""
+        if self._enqueued_queue is None or self.acd_lane is None:
+            return
+        ticket = self.acd_lane.ticket
+        if ticket is not None:
+            self._publish(Enqueued(call_id=self.call_id, at_ms=self.now_ms, queue=self._enqueued_queue,
+                                   ticket=ticket))
+            self._enqueued_queue = None
+        elif self.acd_lane.failure is not None:
+            log.error("call %s: the ACD could not queue the caller (%s); closing the call", self.call_id,
+                      self.acd_lane.failure)
+            self._enqueued_queue = None
+            self.acd_lane.forget()
+            self._goodbye_reason = "error"
+            self._closing = True
 
     def _withdraw(self) -> None:
-        if self.acd is not None and self.ticket is not None:
-            try:
-                self.acd.cancel(self.ticket)
-            except Exception:
-                log.exception("call %s: the ACD failed to cancel ticket %s", self.call_id, self.ticket)
+        if self.acd_lane is not None:
+            self.acd_lane.cancel()
 
     def _end(self, ended_by: str) -> None:
         if self.finished:
@@ -374,7 +359,8 @@ class Call:
         self.session.answer_unheard = not self.ivr.answer_heard
         self.session.close()
         if before == "bridged":
-            self._release_agent()  # ended under a bridged call (shutdown, a failure): the agent's leg too
+            # ended under a bridged call (the caller left, shutdown, a failure): the agent's leg too
+            self._release_agent("caller hung up" if ended_by == "caller" else f"call ended ({ended_by})")
         self.playout.stop_hold()
         self.playout.cancel()
         self.ended_by = ended_by
@@ -403,29 +389,11 @@ class Call:
         """The offer failed (no answer, busy, declined): back to the queue, keeping the place."""
         self._commands.put(lambda: self._move("queued"))
 
-    def bridge(self, agent: str, leg: AgentLeg | None = None) -> None:
-        """The agent answered: the caller is connected to ``leg`` (hold audio and any announcement stop at
-        once: an announcement never delays the bridge)."""
-        def apply() -> None:
-            self._move("bridged")
-            self.agent = agent
-            self.leg = leg
-            if leg is not None:
-                # What the agent's phone sent between its answer and now would otherwise stay queued ahead of
-                # every later frame: a standing delay for the whole conversation. Start from the newest.
-                for _ in range(MAX_BACKLOG_FRAMES):
-                    if leg.read_frame() is None:
-                        break
-            self.playout.stop_hold()
-            self.playout.cancel()
-            self._publish(Bridged(call_id=self.call_id, at_ms=self.now_ms, agent=agent))
-        self._commands.put(apply)
-
     def finish(self) -> None:
         """The agent's side ended the conversation: the caller is released, the agent wraps up."""
         def apply() -> None:
             self._move("wrap_up")
-            self._release_agent()
+            self._release_agent("ended by the ACD")
             self._end("acd")
         self._commands.put(apply)
 

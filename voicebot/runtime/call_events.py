@@ -57,7 +57,7 @@ class CallEnded(CallEvent):
     kind: ClassVar[str] = "call_ended"
     outcome: str | None
     phase: Phase = "ivr"
-    ended_by: str = "ivr"  # ivr (the flow ended), caller, shutdown, acd
+    ended_by: str = "ivr"  # ivr (the flow ended), caller, agent, shutdown, acd, callback
 
 
 # ----- the IVR's side: prompts ---------------------------------------------------------------------
@@ -186,6 +186,32 @@ class AgentDropped(CallEvent):
 
     kind: ClassVar[str] = "agent_dropped"
     agent: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentHungUp(CallEvent):
+    """The agent hung up after the conversation: the call ends (closing prompt, then BYE to the caller)."""
+
+    kind: ClassVar[str] = "agent_hung_up"
+    agent: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldChanged(CallEvent):
+    """The agent put the caller on hold (``on``) or took them off it, from the console."""
+
+    kind: ClassVar[str] = "hold"
+    agent: str
+    on: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transferred(CallEvent):
+    """The agent transferred the caller to another queue (from the console): their leg got BYE, the caller waits."""
+
+    kind: ClassVar[str] = "transferred"
+    agent: str
+    queue: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,7 +1,8 @@
 """Where a call's off-tick work runs: the executor policy injected into every call.
 
 A call has three kinds of work that must not run inside its 20 ms tick on a real-time line: prompt synthesis,
-recognition (finishing and previewing utterances) and session steps (engine, records, data actions). On the
+recognition (finishing and previewing utterances) and session steps (engine, records, data actions, and the
+ACD port's writes: enqueue, cancel, complete, requeue). On the
 SIP endpoint each kind goes to a small pool shared by every call (:meth:`Executors.shared`); on virtual time
 (the simulator, fast tests) everything runs inline, at the same points, so simulated calls are deterministic
 (:meth:`Executors.inline`). The call never asks which clock it runs on: it is given one of these.
@@ -68,6 +69,8 @@ class Executors:
     synthesis: Executor
     recognition: Executor
     session: Executor
+    #: The ACD port's database writes (enqueue, cancel, complete, requeue); None: on the session pool.
+    acd_writes: Executor | None = None
 
     @classmethod
     def shared(cls) -> Executors:

@@ -2,8 +2,8 @@
 
 * :class:`AcdPort`: where a handoff goes when the site has an ACD. ``enqueue`` returns a ticket; the ACD
   later drives the call through :class:`~voicebot.runtime.call.Call`'s transition methods (``offer``,
-  ``bridge``, ``requeue``, ``announce``, ``finish``), from any thread; the call tells the ACD what happened on
-  its side (``cancel``: the caller left while waiting; ``complete``: a bridged conversation is over;
+  ``bridge``, ``hold``, ``transferred``, ``requeue``, ``announce``, ``finish``), from any thread; the call tells the ACD
+  what happened on its side (``cancel``: the caller left while waiting; ``complete``: a bridged conversation is over;
   ``agent_dropped``: the agent's leg ended while the caller was still there).
 * :class:`AgentLeg`: the agent's side of a bridged call (an outbound SIP channel): 20 ms frames both ways.
 * :class:`Recorder`: the call's two-channel recording (caller, IVR or agent), written one 20 ms frame at a time.
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -40,6 +41,20 @@ class AgentLeg(Protocol):
     def hang_up(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class BridgeRules:
+    """What an agent's leg ending means to a bridged caller (from the queue's settings, docs/acd.md).
+
+    The leg is *lost* (the caller is told and goes back to the front of the queue) when it ends within
+    ``requeue_within_ms`` of the answer (a slip of the thumb, a phone that dropped at once) or when no audio came
+    from the agent for ``media_timeout_ms`` (the phone vanished: BYE to it). An agent hanging up after that ended
+    the conversation: the caller hears ``closing_prompt`` and gets BYE."""
+
+    requeue_within_ms: int = 10_000
+    media_timeout_ms: int = 20_000
+    closing_prompt: str = "Thank you for calling. Goodbye."
+
+
 class CallControl(Protocol):
     """What the ACD may do to a waiting call (:class:`~voicebot.runtime.call.Call` implements it)."""
 
@@ -49,7 +64,12 @@ class CallControl(Protocol):
 
     def requeue(self) -> None: ...
 
-    def bridge(self, agent: str, leg: AgentLeg | None = None) -> None: ...
+    def bridge(self, agent: str, leg: AgentLeg | None = None, rules: BridgeRules | None = None) -> None: ...
+
+    def transferred(self, queue: str, prompt: str) -> None: ...
+
+    def hold(self, on: bool) -> None: ...
+
 
     def announce(self, text: str) -> None: ...
 
@@ -65,8 +85,9 @@ class AcdPort(Protocol):
         """The caller is gone (hung up, shutdown): take the ticket out of its queue, stop any offer."""
         ...
 
-    def complete(self, ticket: str) -> None:
-        """The bridged conversation is over (either side hung up; the call ends the agent's leg itself)."""
+    def complete(self, ticket: str, reason: str = "caller hung up") -> None:
+        """The bridged conversation is over (either side hung up; the call ends the agent's leg itself);
+        ``reason`` (who ended it) is kept with the entry."""
         ...
 
     def request_callback(self, ticket: str, number: str) -> None:

@@ -92,6 +92,9 @@ class QueueEntry(SQLModel, table=True):
     first_offered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: On hold from the agent's console since then (None: not on hold); hold_ms: the stretches that ended.
+    hold_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    hold_ms: int | None = None
     agent_id: int | None = None
     #: The agent who last served this caller before (sticky routing), found at enqueue time.
     sticky_agent_id: int | None = None

@@ -50,7 +50,9 @@ class CallRecord(SQLModel, table=True):
     #: Login of the agent who answered.
     agent: str | None = None
     wait_ms: int | None = None
+    #: Answer to the end of the conversation, less the time on hold (``hold_ms``, from the agent's console).
     talk_ms: int | None = None
+    hold_ms: int | None = None
     wrap_ms: int | None = None
 
 

@@ -44,7 +44,7 @@ class Channel(Protocol):
 @dataclass
 class CallResult:
     call_id: str
-    ended_by: str  # "ivr", "caller" or "shutdown"
+    ended_by: str  # "ivr", "caller", "agent", "acd", "callback", "shutdown" or "error"
     ticks: int
     late_ticks: int
     resyncs: int
@@ -134,7 +134,7 @@ def run_call(
             if not pacer.wait():
                 log.warning("call %s: loop stalled %.0f ms; schedule restarted", call.call_id, pacer.last_stall_ms)
         ended_by = call.ended_by or ended_by
-        if ended_by in ("ivr", "acd", "callback") and not channel.ended:
+        if ended_by in ("ivr", "agent", "acd", "callback") and not channel.ended:
             channel.hang_up()
     except Exception:
         log.exception("call %s failed", call.call_id)

@@ -214,9 +214,11 @@ def serve(config_path: Path | None = None, *, engine: str | None = None,
 
     web = None
     try:
-        server.start()
-        # The agent/supervisor console (and /metrics with these calls' figures) on its own port (web:).
+        # The agent/supervisor console (and /metrics with these calls' figures) on its own port (web:), before SIP
+        # takes calls: its metrics follow the event bus, and a call that began before it subscribed would be
+        # missing from the gauges (the live ACD's start-up recovery made that window wide enough to hit).
         web = start_beside_serve(config_path, server.services.bus)
+        server.start()
         if ready is not None:
             ready(server)
         while not stop.wait(0.5):

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from voicebot.acd.handoff import with_queue_figures
+from voicebot.acd.hold import hold, resume
 from voicebot.acd.tx import AcdError, StaleOffer
 from voicebot.storage.db import as_utc
 from voicebot.web.auth import User
@@ -168,3 +169,19 @@ def transfer_call(request: Request, context: Context, user: PostUser, entry_id: 
     except AcdError as exc:
         return _call_page(request, context, user, entry_id, error=str(exc), status_code=409)
     return RedirectResponse(f"/agent/calls/{entry_id}?saved=transferred", status_code=303)
+
+
+@router.post("/agent/calls/{entry_id}/hold")
+def hold_call(request: Request, context: Context, user: PostUser, entry_id: int,
+              on: Annotated[str, Form()] = "1") -> Response:
+    """Hold (``on=1``) or resume (``on=0``): htmx swaps the hold controls; a plain form goes back to the call."""
+    own_entry(context, user, entry_id)
+    error = ""
+    try:
+        entry = (hold if on == "1" else resume)(context.acd, entry_id, user.login)
+    except AcdError as exc:
+        entry, error = own_entry(context, user, entry_id), str(exc)
+    if request.headers.get("HX-Request"):
+        return context.page(request, "_hold.html", user, entry=entry, hold_error=error,
+                            status_code=409 if error else 200)
+    return RedirectResponse(f"/agent/calls/{entry_id}", status_code=303)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel
 
 from voicebot.acd.handoff import handoff_json_schema
+from voicebot.acd.hold import hold, resume
 from voicebot.acd.tx import AcdError, StaleOffer
 from voicebot.storage.web_models import ticket_json
 from voicebot.web.agent import PICK_UP, phones_ring
@@ -37,6 +38,10 @@ class StateChange(BaseModel):
 
 class OfferAnswer(BaseModel):
     token: int
+
+
+class HoldIn(BaseModel):
+    on: bool
 
 
 class TicketIn(BaseModel):
@@ -159,6 +164,22 @@ def ticket(context: Context, user: CurrentUser, entry_id: int, body: TicketIn,
     if body.close:
         context.hooks.ticket_closed(saved)
     return ticket_json(saved)
+
+
+@router.post("/calls/{entry_id}/hold")
+def hold_call(context: Context, user: CurrentUser, entry_id: int, body: HoldIn,
+              csrf: CsrfHeader = None) -> dict[str, Any]:
+    """Put this agent's caller on hold (``on: true``: hold audio to the caller, silence to the agent) or resume."""
+    check_csrf(user, csrf)
+    try:
+        entry_for_agent(context, user.login, entry_id)
+    except AcdError as exc:
+        raise HTTPException(403, str(exc)) from None
+    try:
+        entry = (hold if body.on else resume)(context.acd, entry_id, user.login)
+    except AcdError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return {"entry_id": entry.id, "on_hold": entry.hold_started_at is not None, "hold_ms": entry.hold_ms or 0}
 
 
 @router.get("/customers/{customer_id}/history")

@@ -40,6 +40,7 @@ def transfer(acd: AcdService, entry_id: int, to_queue: str, login: str, note: st
         # The new queue's own skills apply; the first queue's handoff skills would strand the caller.
         entry.skills = []
         entry.agent_id, entry.answered_at = None, None
+        entry.hold_started_at, entry.hold_ms = None, None  # talk and hold count from the next agent's answer
         entry.end_reason = f"transferred to {to_queue} by {login}"
         session.add(agent)
         session.add(entry)
