@@ -195,11 +195,11 @@ def test_callback_keeps_the_place_then_rings_the_agent_first_then_the_caller(eng
     [agent] = rig.phones
     assert agent.uri.startswith("sip:alice@") and agent.headers["X-Voicebot-Callback"] == "1"
     agent.outcome = "answered"
-    rig.dispatcher.poll_callbacks()
+    rig.dispatcher.callbacks.poll()
     [_, caller] = rig.phones
     assert caller.uri == "sip:15550100001@127.0.0.1:5098"  # agent first, then the caller
     caller.outcome = "answered"
-    rig.dispatcher.poll_callbacks()  # joined: relayed on its own thread until a leg ends
+    rig.dispatcher.callbacks.poll()  # joined: relayed on its own thread until a leg ends
     caller.ended = True
     assert wait_until(lambda: rig.entry().status == "callback_completed")
     assert agent.hung_up == 1  # the caller hung up: BYE to the agent
@@ -216,11 +216,11 @@ def test_a_callback_the_caller_does_not_answer_is_retried_in_its_place(engine: E
     rig.staff("alice")
     rig.dispatcher.route_once()
     rig.phones[0].outcome = "answered"
-    rig.dispatcher.poll_callbacks()
+    rig.dispatcher.callbacks.poll()
     caller = rig.phones[1]
     assert caller.uri.startswith("sip:5550199@")
     caller.outcome, caller.outcome_reason = "no_answer", "480 Temporarily Unavailable"
-    rig.dispatcher.poll_callbacks()
+    rig.dispatcher.callbacks.poll()
     assert rig.phones[0].hung_up == 1  # the agent's leg ends
     entry = rig.entry()
     assert entry.status == "waiting" and entry.kind == "callback" and entry.not_before is not None  # retry later

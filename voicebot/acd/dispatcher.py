@@ -13,7 +13,7 @@ every ``route_interval_seconds``, ``reconcile()`` every ``reconcile_interval_sec
 * announces position and estimated wait to each waiting caller every ``announce_every_seconds``
   (comfort prompt in between), from this thread: the caller's tick never waits on the database.
 
-Callbacks, agent first: a callback entry's offer rings the agent; when they answer (``accept`` gives the
+Callbacks, agent first (:mod:`voicebot.acd.callback_calls`): a callback entry's offer rings the agent; when they answer (``accept`` gives the
 number), the caller is dialled at ``acd.live.callback_uri`` (``{number}`` filled in); the caller answering is
 ``callback_result(answered)`` and the two legs are joined (:func:`voicebot.runtime.leg_bridge.relay_legs`)
 until either hangs up, then ``complete``; the caller not answering, busy or unreachable is recorded as such
@@ -32,11 +32,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-import numpy as np
 from sqlmodel import col, select
 
+from voicebot.acd.callback_calls import FAILED, HANDOFF_HEADER, AgentPhone, CallbackCalls, Dial
 from voicebot.acd.handoff import build_handoff
 from voicebot.acd.service import AcdService
 from voicebot.acd.store import OfferInfo
@@ -44,7 +43,6 @@ from voicebot.acd.tx import AcdError, StaleOffer
 from voicebot.acd.wait_estimate import announcement, estimated_wait
 from voicebot.actions import Handoff
 from voicebot.runtime.callback_choice import OFFER as CALLBACK_OFFER
-from voicebot.runtime.leg_bridge import relay_legs
 from voicebot.runtime.ports import BridgeRules, CallControl
 from voicebot.storage.acd_models import Agent, Offer, QueueEntry
 from voicebot.storage.db import session_scope
@@ -52,39 +50,6 @@ from voicebot.storage.db import session_scope
 log = logging.getLogger("voicebot.acd.live")
 
 POLL_S = 0.02  # how often ringing legs are looked at: an answer reaches the caller within a frame or so
-HANDOFF_HEADER = "X-Voicebot-Handoff"
-FAILED = ("busy", "declined", "no_answer", "cancelled", "failed")
-
-
-class AgentPhone(Protocol):
-    """An outbound call to an agent (:class:`~voicebot.telephony.endpoint.OutboundChannel`)."""
-
-    @property
-    def outcome(self) -> str: ...
-
-    @property
-    def outcome_reason(self) -> str: ...
-
-    @property
-    def ringing(self) -> bool:
-        """The phone said it rings (180/183)."""
-        ...
-
-    @property
-    def ended(self) -> bool: ...
-
-    @property
-    def buffered_frames(self) -> int: ...
-
-    def read_frame(self) -> np.ndarray | None: ...
-
-    def write_frame(self, frame: np.ndarray) -> None: ...
-
-    def hang_up(self) -> None: ...
-
-
-#: Places a call: (SIP URI, caller user part, extra headers, ring timeout in seconds) -> the ringing leg.
-Dial = Callable[[str, str, dict[str, str], float], AgentPhone]
 
 
 @dataclass
@@ -92,17 +57,6 @@ class Ringing:
     offer: OfferInfo
     leg: AgentPhone
     dialled_at: float
-
-
-@dataclass
-class Callback:
-    """A callback being placed, agent first: the agent's leg rings, then the caller's, then the two are joined."""
-
-    offer: OfferInfo
-    agent_leg: AgentPhone
-    stage: str = "agent"  # agent (ringing the agent) -> caller (ringing the caller) -> joined
-    caller_leg: AgentPhone | None = None
-    number: str = ""
 
 
 @dataclass
@@ -128,12 +82,12 @@ class AcdDispatcher:
         self._clock = clock
         self._lock = threading.Lock()
         self._waiting: dict[str, Waiting] = {}  # by ticket (the entry id as text)
-        self._callbacks: dict[int, Callback] = {}  # by offer id, only this thread touches it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.recovered: list[int] = []
         #: (entry id, seconds from dialling to answer) of each bridge, for the benchmarks and the logs.
         self.answered: list[tuple[int, float]] = []
+        self.callbacks = CallbackCalls(service, dial, self._stop, self._decline)
 
     # ----- the call owner's side (AcdPort) ---------------------------------------------------------
 
@@ -235,7 +189,7 @@ class AcdDispatcher:
                     next_route = now + self.live.route_interval_seconds
                     self.route_once()
                 self.poll_legs()
-                self.poll_callbacks()
+                self.callbacks.poll()
                 self.announce_due(now)
             except Exception:  # a database hiccup must not stop the dispatcher: the next round retries
                 log.exception("ACD dispatcher round failed")
@@ -314,7 +268,7 @@ class AcdDispatcher:
     def _ring(self, offer: OfferInfo) -> None:
         ticket = str(offer.entry_id)
         if offer.kind == "callback":
-            self._ring_callback_agent(offer)
+            self.callbacks.ring_agent(offer)
             return
         with self._lock:
             waiting = self._waiting.get(ticket)
@@ -332,86 +286,6 @@ class AcdDispatcher:
             waiting.legs[offer.offer_id] = Ringing(offer, leg, self._clock())
         log.info("entry %s: calling agent %s at %s", ticket, offer.agent_login, offer.sip_uri)
 
-    # ----- callbacks (agent first) ---------------------------------------------------------------------
-
-    def _ring_callback_agent(self, offer: OfferInfo) -> None:
-        remaining = max(1.0, (offer.expires_at - self.service.now()).total_seconds())
-        try:
-            leg = self.dial(offer.sip_uri, self.live.agent_caller_id,
-                            {HANDOFF_HEADER: str(offer.entry_id), "X-Voicebot-Callback": "1"}, remaining)
-        except Exception as exc:
-            log.warning("callback %s: calling agent %s failed (%s)", offer.entry_id, offer.agent_login, exc)
-            self._decline(offer, f"unreachable: {exc}")
-            return
-        self._callbacks[offer.offer_id] = Callback(offer, leg)
-        log.info("callback %s: ringing agent %s first", offer.entry_id, offer.agent_login)
-
-    def poll_callbacks(self) -> None:
-        for offer_id, run in list(self._callbacks.items()):
-            offer = run.offer
-            if run.stage == "agent":
-                outcome = run.agent_leg.outcome
-                if outcome in FAILED:
-                    del self._callbacks[offer_id]
-                    self._decline(offer, outcome)
-                elif outcome == "answered":
-                    self._call_the_caller(offer_id, run)
-            elif run.stage == "caller":
-                assert run.caller_leg is not None
-                outcome = run.caller_leg.outcome
-                if run.agent_leg.ended and not outcome:
-                    run.caller_leg.hang_up()  # the agent gave up before the caller answered
-                    outcome = "cancelled"
-                if outcome == "answered":
-                    run.stage = "joined"
-                    self._callback_result(offer.entry_id, "answered", run.number)
-                    threading.Thread(target=self._join, args=(offer_id, run), name=f"callback-{offer.entry_id}",
-                                     daemon=True).start()
-                elif outcome in FAILED:
-                    del self._callbacks[offer_id]
-                    run.agent_leg.hang_up()
-                    result = {"declined": "busy", "cancelled": "no_answer"}.get(outcome, outcome)
-                    self._callback_result(offer.entry_id, result, f"{run.number}: {run.caller_leg.outcome_reason}")
-
-    def _call_the_caller(self, offer_id: int, run: Callback) -> None:
-        offer = run.offer
-        try:
-            accepted = self.service.accept(offer.offer_id, offer.token)
-        except AcdError as exc:  # StaleOffer, or a callback cancelled meanwhile
-            log.info("callback %s: stale answer by %s (%s): BYE", offer.entry_id, offer.agent_login, exc)
-            del self._callbacks[offer_id]
-            run.agent_leg.hang_up()
-            return
-        run.number = accepted.callback_number or ""
-        uri = self.live.callback_uri.format(number=run.number)
-        try:
-            run.caller_leg = self.dial(uri, self.live.agent_caller_id, {HANDOFF_HEADER: str(offer.entry_id)},
-                                       self.live.callback_ring_seconds)
-        except Exception as exc:
-            del self._callbacks[offer_id]
-            run.agent_leg.hang_up()
-            self._callback_result(offer.entry_id, "failed", f"{uri}: {exc}")
-            return
-        run.stage = "caller"
-        log.info("callback %s: agent %s answered; calling the caller at %s", offer.entry_id, offer.agent_login, uri)
-
-    def _join(self, offer_id: int, run: Callback) -> None:
-        assert run.caller_leg is not None
-        frames = relay_legs(run.agent_leg, run.caller_leg, self._stop)
-        try:
-            self.service.complete(run.offer.entry_id, "callback call ended")
-        except AcdError as exc:
-            log.warning("callback %s: complete refused (%s)", run.offer.entry_id, exc)
-        self._callbacks.pop(offer_id, None)
-        log.info("callback %s: ended after %.1f s", run.offer.entry_id, frames * 0.02)
-
-    def _callback_result(self, entry_id: int, outcome: str, detail: str) -> None:
-        try:
-            self.service.callback_result(entry_id, outcome, detail)
-        except AcdError as exc:
-            log.warning("callback %s: result %s refused (%s)", entry_id, outcome, exc)
-        log.info("callback %s: %s (%s)", entry_id, outcome, detail)
-
     # ----- live callers' legs --------------------------------------------------------------------------
 
     def stop_withdrawn_offers(self) -> None:
@@ -419,8 +293,7 @@ class AcdDispatcher:
         offer expired) stop ringing now (CANCEL); the caller goes on waiting in their place."""
         with self._lock:
             ringing = {o: (t, w) for t, w in self._waiting.items() for o in w.legs}
-        ringing_callbacks = {o for o, run in self._callbacks.items() if run.stage == "agent"}
-        ids = set(ringing) | ringing_callbacks
+        ids = set(ringing) | self.callbacks.ringing_agents()
         if not ids:
             return
         with session_scope(self.service.engine) as session:
@@ -439,11 +312,8 @@ class AcdDispatcher:
                 ring.leg.hang_up()
                 if last and ticket in self._waiting:
                     self._back_to_queue(waiting)
-            elif offer_id in self._callbacks:
-                run = self._callbacks.pop(offer_id)
-                log.info("callback %s: offer to %s %s: the phone stops ringing", run.offer.entry_id,
-                         run.offer.agent_login, status)
-                run.agent_leg.hang_up()
+            elif offer_id is not None:
+                self.callbacks.withdrawn(offer_id, status)
 
     def poll_legs(self) -> None:
         with self._lock:
