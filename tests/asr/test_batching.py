@@ -1,0 +1,218 @@
+"""The batcher behind Whisper's decoding (voicebot.asr.batching), with a plain function in place of the model."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+import pytest
+
+from voicebot.asr.base import RecognizerError
+from voicebot.asr.batching import BatchedWhisper, Batcher, BatcherClosed, BatcherFull
+
+DEADLINE_S = 10.0  # bounded waits: a loaded machine is slow, never this slow
+
+
+class Gate:
+    """A run function that records each batch and holds the first one until released (items pile up)."""
+
+    def __init__(self, fail: Callable[[str], bool] = lambda value: False) -> None:
+        self.batches: list[list[str]] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.fail = fail
+
+    def __call__(self, values: Sequence[str]) -> list[str]:
+        self.batches.append(list(values))
+        self.started.set()
+        assert self.release.wait(DEADLINE_S)
+        bad = [v for v in values if self.fail(v)]
+        if bad:
+            raise ValueError(f"cannot decode {bad[0]}")
+        return [v.upper() for v in values]
+
+
+def first_letter(value: str) -> str:
+    return value[0]
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    gate = Gate()
+    yield gate
+    gate.release.set()
+
+
+def held(gate: Gate, **options: float) -> Batcher[str, str]:
+    """A batcher whose owner is busy with a first item "a0" (so what is submitted next waits together)."""
+    batcher: Batcher[str, str] = Batcher(gate, first_letter, **options)  # type: ignore[arg-type]
+    batcher.submit("a0")
+    assert gate.started.wait(DEADLINE_S)
+    return batcher
+
+
+def results(futures: Sequence[Future[str]]) -> list[str]:
+    done, _ = wait(futures, DEADLINE_S)
+    assert len(done) == len(futures)
+    return [f.result() for f in futures]
+
+
+def test_each_caller_gets_its_own_result_and_batches_keep_arrival_order(gate: Gate) -> None:
+    batcher = held(gate)
+    futures = [batcher.submit(v) for v in ("a1", "a2", "a3")]
+    gate.release.set()
+    assert results(futures) == ["A1", "A2", "A3"]
+    assert gate.batches == [["a0"], ["a1", "a2", "a3"]]
+    batcher.close()
+
+
+def test_items_of_another_key_wait_for_their_own_batch_oldest_key_first(gate: Gate) -> None:
+    batcher = held(gate)
+    futures = [batcher.submit(v) for v in ("b1", "a1", "b2", "a2", "c1")]
+    gate.release.set()
+    assert results(futures) == ["B1", "A1", "B2", "A2", "C1"]
+    assert gate.batches == [["a0"], ["b1", "b2"], ["a1", "a2"], ["c1"]]
+    batcher.close()
+
+
+def test_a_batch_holds_at_most_max_batch_items(gate: Gate) -> None:
+    batcher = held(gate, max_batch=2)
+    futures = [batcher.submit(f"a{i}") for i in range(1, 6)]
+    gate.release.set()
+    assert results(futures) == ["A1", "A2", "A3", "A4", "A5"]
+    assert gate.batches == [["a0"], ["a1", "a2"], ["a3", "a4"], ["a5"]]
+    batcher.close()
+
+
+def test_a_full_batch_does_not_wait_out_the_gathering_window() -> None:
+    """A gathering window longer than the test's deadline: the batch goes as soon as it is full."""
+    gate = Gate()
+    gate.release.set()
+    batcher: Batcher[str, str] = Batcher(gate, first_letter, max_batch=3, gather_s=3600)
+    futures = [batcher.submit(v) for v in ("a1", "a2", "a3")]
+    assert results(futures) == ["A1", "A2", "A3"]
+    assert gate.batches == [["a1", "a2", "a3"]]
+    batcher.close()
+
+
+def test_callers_on_many_threads_each_get_their_own_result() -> None:
+    def run(values: Sequence[int]) -> list[int]:
+        return [v * v for v in values]
+
+    batcher: Batcher[int, int] = Batcher(run, lambda v: v % 3, gather_s=0.002)
+    with ThreadPoolExecutor(8) as pool:
+        squares = list(pool.map(batcher, range(200)))
+    batcher.close()
+    assert squares == [v * v for v in range(200)]
+    assert sum(batcher.batches) == 200
+
+
+def test_one_failing_item_fails_only_its_caller() -> None:
+    gate = Gate(fail=lambda value: value == "a2")
+    batcher = held(gate)
+    futures = [batcher.submit(v) for v in ("a1", "a2", "a3")]
+    gate.release.set()
+    wait(futures, DEADLINE_S)
+    assert futures[0].result() == "A1"
+    assert futures[2].result() == "A3"
+    with pytest.raises(ValueError, match="cannot decode a2"):
+        futures[1].result()
+    # the batch, then each of its items again on its own
+    assert gate.batches[1:] == [["a1", "a2", "a3"], ["a1"], ["a2"], ["a3"]]
+    # the owner is still serving
+    assert batcher("a4") == "A4"
+    batcher.close()
+
+
+def test_a_run_that_miscounts_its_results_is_an_error_for_each_caller_alone() -> None:
+    batcher: Batcher[str, str] = Batcher(lambda values: ["x"], first_letter)
+    assert batcher("a1") == "x"  # one value, one result
+    batcher.close()
+    broken: Batcher[str, str] = Batcher(lambda values: [], first_letter)
+    with pytest.raises(RecognizerError, match="gave 0 results"):
+        broken("a1")
+    broken.close()
+
+
+def test_close_drains_what_is_queued_then_refuses_new_items(gate: Gate) -> None:
+    batcher = held(gate)
+    futures = [batcher.submit(v) for v in ("a1", "b1", "a2")]
+    closing = threading.Thread(target=batcher.close)
+    closing.start()
+    gate.release.set()
+    closing.join(DEADLINE_S)
+    assert not closing.is_alive()
+    assert batcher.closed
+    assert [f.result(timeout=0) for f in futures] == ["A1", "B1", "A2"]
+    with pytest.raises(BatcherClosed):
+        batcher.submit("a3")
+
+
+def test_the_queue_is_bounded(gate: Gate) -> None:
+    batcher = held(gate, max_queue=2)
+    futures = [batcher.submit("a1"), batcher.submit("a2")]
+    with pytest.raises(BatcherFull):
+        batcher.submit("a3")
+    gate.release.set()
+    assert results(futures) == ["A1", "A2"]
+    batcher.close()
+
+
+def test_bad_settings_are_rejected() -> None:
+    with pytest.raises(ValueError, match="max_batch"):
+        Batcher(lambda values: values, first_letter, max_batch=0)
+
+
+# ----- the stand-in for CTranslate2's Whisper --------------------------------------------------------------
+
+
+class FakeEncoded:
+    """Shaped like a CTranslate2 StorageView (matched by its type name)."""
+
+    def __init__(self, batch: int, frames: int) -> None:
+        self.shape = [batch, frames, 4]
+
+
+FakeEncoded.__name__ = "StorageView"
+
+
+class FakeWhisper:
+    is_multilingual = False
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def generate(self, encoded: object, prompts: list[list[int]], *, max_length: int, **options: object) -> list[str]:
+        self.calls.append((len(prompts), max_length))
+        return [f"decoded {p}" for p in prompts]
+
+
+def test_batched_whisper_passes_other_calls_and_attributes_through() -> None:
+    model = FakeWhisper()
+    batched = BatchedWhisper(model)
+    try:
+        assert batched.is_multilingual is False
+        # two prompts at once, features instead of an encoder output: not batched, the model's own call
+        assert batched.generate(FakeEncoded(2, 500), [[1], [2]], max_length=9) == ["decoded [1]", "decoded [2]"]
+        assert batched.generate([[0.0]], [[3]], max_length=9) == ["decoded [3]"]
+        assert model.calls == [(2, 9), (1, 9)]
+        assert batched.batcher.batches == []
+    finally:
+        batched.close()
+
+
+def test_batched_whisper_keys_on_window_prompt_and_options() -> None:
+    key = BatchedWhisper._key
+    from voicebot.asr.batching import _Generate
+
+    def item(frames: int = 500, prompt: tuple[int, ...] = (1, 2), max_length: int = 40,
+             **options: object) -> _Generate:
+        return _Generate(FakeEncoded(1, frames), prompt, max_length,
+                         tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items())))
+
+    assert key(item(max_length=40)) == key(item(max_length=60))  # the token limit may differ in a batch
+    assert key(item(frames=500)) != key(item(frames=1500))  # the 10 s and the 30 s windows
+    assert key(item(prompt=(1, 2))) != key(item(prompt=(1, 3)))
+    assert key(item(suppress_tokens=[5, 6])) != key(item(suppress_tokens=[-1]))
+    assert key(item(beam_size=5)) != key(item(beam_size=1))
