@@ -216,3 +216,23 @@ def test_batched_whisper_keys_on_window_prompt_and_options() -> None:
     assert key(item(prompt=(1, 2))) != key(item(prompt=(1, 3)))
     assert key(item(suppress_tokens=[5, 6])) != key(item(suppress_tokens=[-1]))
     assert key(item(beam_size=5)) != key(item(beam_size=1))
+
+
+def test_lanes_decode_other_batches_while_one_is_busy() -> None:
+    release, started = threading.Event(), threading.Event()
+
+    def run(values: Sequence[str]) -> list[str]:
+        if "a0" in values:
+            started.set()
+            assert release.wait(DEADLINE_S)
+        return [v.upper() for v in values]
+
+    batcher: Batcher[str, str] = Batcher(run, first_letter, lanes=2)
+    held_item = batcher.submit("a0")
+    assert started.wait(DEADLINE_S)
+    # the other lane serves these while the first is held
+    assert results([batcher.submit("b1"), batcher.submit("a1")]) == ["B1", "A1"]
+    assert not held_item.done()
+    release.set()
+    assert results([held_item]) == ["A0"]
+    batcher.close()

@@ -6,7 +6,7 @@ batch of 4; the prompted one 72 ms against 29 ms; the greedy check 27 ms against
 nothing from a batch (30 ms per 10 s window alone or in 4; more in 8), so each caller's thread encodes its
 own window, at the same time as the decoder runs other callers' batch, and only ``generate`` is batched.
 
-* :class:`Batcher` is the generic part: one owner thread, a bounded queue, a short gathering window, items
+* :class:`Batcher` is the generic part: owner threads (one per model worker), a bounded queue, a short gathering window, items
   grouped by a key (only items whose key is equal can share one call), results and errors routed back to the
   caller that submitted each item. A batch that fails is decoded again item by item, so one bad item fails
   only its own caller. :meth:`Batcher.close` stops taking items and drains those queued.
@@ -70,7 +70,9 @@ class _Item(Generic[T, R]):
 
 
 class Batcher(Generic[T, R]):
-    """Runs ``run(values)`` on batches of submitted values, on one owner thread.
+    """Runs ``run(values)`` on batches of submitted values, on ``lanes`` owner threads (one batch each at a
+    time: as many as the model decodes at once, so batching never decodes fewer utterances at once than
+    calling the model from each caller's thread did).
 
     ``run`` gets the values of items with equal ``key(value)`` (at most ``max_batch``, oldest first) and
     returns one result per value, in order. The first item of a batch waits ``gather_s`` for others; items
@@ -79,9 +81,9 @@ class Batcher(Generic[T, R]):
 
     def __init__(self, run: Callable[[Sequence[T]], Sequence[R]], key: Callable[[T], Hashable], *,
                  max_batch: int = MAX_BATCH, gather_s: float = GATHER_S, max_queue: int = MAX_QUEUE,
-                 name: str = "batcher") -> None:
-        if max_batch < 1 or max_queue < 1 or gather_s < 0:
-            raise ValueError("max_batch and max_queue must be at least 1, gather_s at least 0")
+                 lanes: int = 1, name: str = "batcher") -> None:
+        if max_batch < 1 or max_queue < 1 or lanes < 1 or gather_s < 0:
+            raise ValueError("max_batch, max_queue and lanes must be at least 1, gather_s at least 0")
         self._run = run
         self._key = key
         self.max_batch = max_batch
@@ -92,8 +94,9 @@ class Batcher(Generic[T, R]):
         self._closed = False
         #: Sizes of the batches run so far (for measurements and tests).
         self.batches: list[int] = []
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._serve, name=f"{name}-{i}", daemon=True) for i in range(lanes)]
+        for thread in self._threads:
+            thread.start()
 
     # ----- callers -------------------------------------------------------------------------------
 
@@ -114,12 +117,14 @@ class Batcher(Generic[T, R]):
         return self.submit(value).result()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Take no more items; those queued are still run (drained) before the owner thread ends."""
+        """Take no more items; those queued are still run (drained) before the owner threads end."""
         with self._changed:
             self._closed = True
-            self._changed.notify()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
+            self._changed.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     @property
     def closed(self) -> bool:
@@ -138,15 +143,15 @@ class Batcher(Generic[T, R]):
         """The oldest item and the queued items of its key, after the gathering window; None when closed
         and drained."""
         with self._changed:
-            while not self._queue:
-                if self._closed:
-                    return None
-                self._changed.wait()
-            first = self._queue[0]
-            deadline = first.arrived + self.gather_s
-            while not self._closed and self._count(first.key) < self.max_batch:
-                left = deadline - time.monotonic()
-                if left <= 0:
+            while True:  # re-read the queue after every wait: another lane may have taken the oldest item
+                if not self._queue:
+                    if self._closed:
+                        return None
+                    self._changed.wait()
+                    continue
+                first = self._queue[0]
+                left = first.arrived + self.gather_s - time.monotonic()
+                if self._closed or left <= 0 or self._count(first.key) >= self.max_batch:
                     break
                 self._changed.wait(left)
             batch: list[_Item[T, R]] = []
@@ -202,11 +207,11 @@ class BatchedWhisper:
     """
 
     def __init__(self, model: Any, *, max_batch: int = MAX_BATCH, gather_s: float = GATHER_S,
-                 max_queue: int = MAX_QUEUE) -> None:
+                 max_queue: int = MAX_QUEUE, lanes: int = 1) -> None:
         self._model = model
         self.batcher: Batcher[_Generate, Any] = Batcher(
             self._generate_batch, self._key, max_batch=max_batch, gather_s=gather_s, max_queue=max_queue,
-            name="whisper-batch")
+            lanes=lanes, name="whisper-batch")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)

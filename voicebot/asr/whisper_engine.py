@@ -186,7 +186,7 @@ class WhisperModelHandle:
         seconds = time.perf_counter() - started
         if batch > 1:
             # The decoder behind faster-whisper's WhisperModel: one-utterance generate calls are batched.
-            model.model = BatchedWhisper(model.model, max_batch=batch)
+            model.model = BatchedWhisper(model.model, max_batch=batch, lanes=num_workers)
         log.info("Whisper model %s loaded in %.2f s (%s, %d thread(s), %d worker(s), batches of up to %d)", path,
                  seconds, compute_type, cpu_threads, num_workers, batch)
         return cls(path, model, seconds)

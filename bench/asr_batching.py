@@ -1,0 +1,122 @@
+"""Benchmark: Whisper recognition batched across callers against unbatched, at several numbers of callers.
+
+No SIP and no prompts: only recognition, as the media loop schedules it. Each simulated caller says a corpus
+utterance (phone audio of the banking flow's menu, yes/no and PIN nodes, recognized with that node's
+grammar), waits for the result, listens to a "prompt" (a pause of 2-6 s, seeded), and speaks again. Results
+go through a recognition pool sized as the product sizes it (``parallel_jobs``). Measured per run: end of
+speech -> result p50/p95 (the whole decoding, no preview), utterances decoded, CPU per utterance (this
+process, 100 % = one core), the batches' mean size, and whether the results equal the unbatched ones.
+
+Batch sizes alternate within each number of callers (one process, both models loaded), so the other load of
+a shared machine falls on both alike.
+
+    .venv/bin/python bench/asr_batching.py [--callers 10 20 30] [--batch 1 8] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from voicebot.asr.base import GrammarSpec, RecognitionResult
+from voicebot.asr.batching import BatchedWhisper
+from voicebot.asr.select import WHISPER_WORKERS
+from voicebot.asr.whisper_engine import WhisperRecognizer
+from voicebot.audio.pcm import ASR_RATE, PHONE_RATE
+from voicebot.audio.resample import resample
+from voicebot.config import load_config
+from voicebot.runtime.app import load_flow_with
+from voicebot.runtime.speech import node_listen, phrases_by_intent
+from voicebot.services.registry import default_registry
+from voicebot.testing.accuracy import NODES
+from voicebot.testing.corpus import audio_for, build_corpus
+
+ROOT = Path(__file__).resolve().parent.parent
+CATEGORIES = ("intent", "yes_no", "pin4")
+PER_CATEGORY = 12
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def load_work(cache: Path) -> list[tuple[GrammarSpec, np.ndarray]]:
+    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    phrases = phrases_by_intent(flow)
+    corpus = build_corpus()
+    work = []
+    for category in CATEGORIES:
+        grammar = GrammarSpec.for_listen(node_listen(flow, NODES[category][0])[2], phrases)
+        chosen = [u for u in corpus if u.category == category and u.voice.family in ("espeak", "flite")]
+        for utterance in chosen[:PER_CATEGORY]:
+            work.append((grammar, resample(audio_for(utterance, cache), PHONE_RATE, ASR_RATE)))
+    return work
+
+
+def run(recognizer: WhisperRecognizer, work: list[tuple[GrammarSpec, np.ndarray]], callers: int,
+        seconds: float, reference: dict[int, RecognitionResult]) -> str:
+    pool = ThreadPoolExecutor(recognizer.parallel_jobs, thread_name_prefix="recognize")
+    latencies: list[float] = []
+    differ = 0
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    decoder = recognizer.model.model.model
+    batches_before = len(decoder.batcher.batches) if isinstance(decoder, BatchedWhisper) else 0
+
+    def caller(index: int) -> None:
+        nonlocal differ
+        rng = random.Random(index)
+        time.sleep(rng.uniform(0, 3))  # callers do not all start speaking at once
+        while time.monotonic() < stop:
+            item = rng.randrange(len(work))
+            grammar, audio = work[item]
+            started = time.perf_counter()
+            result = pool.submit(recognizer.transcribe, audio, grammar).result()
+            with lock:
+                latencies.append((time.perf_counter() - started) * 1000)
+                differ += result != reference[item]
+            time.sleep(rng.uniform(2, 6))
+
+    cpu = time.process_time()
+    wall = time.perf_counter()
+    with ThreadPoolExecutor(callers) as people:
+        list(people.map(caller, range(callers)))
+    cpu = time.process_time() - cpu
+    wall = time.perf_counter() - wall
+    pool.shutdown()
+    sizes = decoder.batcher.batches[batches_before:] if isinstance(decoder, BatchedWhisper) else []
+    mean_batch = f"{sum(sizes) / len(sizes):.2f}" if sizes else "1"
+    return (f"p50 {pct(latencies, 50):.0f} p95 {pct(latencies, 95):.0f} ms, {len(latencies)} utterances "
+            f"({len(latencies) / wall:.1f}/s), CPU {cpu / wall * 100:.0f}% = {cpu / max(1, len(latencies)) * 1000:.0f} "
+            f"ms per utterance, mean batch {mean_batch}, results differing from unbatched {differ}, "
+            f"load {os.getloadavg()[0]:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--callers", type=int, nargs="+", default=[10, 20, 30])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/voicebot-bench-corpus"))
+    args = parser.parse_args()
+    work = load_work(args.cache)
+    recognizers = {b: WhisperRecognizer(num_workers=WHISPER_WORKERS, batch=b) for b in args.batch}
+    first = recognizers[args.batch[0]]
+    reference = {i: first.transcribe(audio, grammar) for i, (grammar, audio) in enumerate(work)}
+    print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}, {len(work)} utterances "
+          f"({', '.join(CATEGORIES)}), {args.seconds:g} s per run", flush=True)
+    for callers in args.callers:
+        for batch, recognizer in recognizers.items():
+            print(f"{callers:>3} callers, batch {batch}: {run(recognizer, work, callers, args.seconds, reference)}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
