@@ -6,10 +6,10 @@ batch of 4; the prompted one 72 ms against 29 ms; the greedy check 27 ms against
 nothing from a batch (30 ms per 10 s window alone or in 4; more in 8), so each caller's thread encodes its
 own window, at the same time as the decoder runs other callers' batch, and only ``generate`` is batched.
 
-* :class:`Batcher` is the generic part: owner threads (one per model worker), a bounded queue, a short gathering window, items
-  grouped by a key (only items whose key is equal can share one call), results and errors routed back to the
-  caller that submitted each item. A batch that fails is decoded again item by item, so one bad item fails
-  only its own caller. :meth:`Batcher.close` stops taking items and drains those queued.
+* :class:`Batcher` is the generic part: owner threads (one per model worker), a bounded queue, a short
+  gathering window, items grouped by a key (only items whose key is equal can share one call), results and
+  errors routed back to the caller that submitted each item. A batch that fails is decoded again item by
+  item, so one bad item fails only its own caller. :meth:`Batcher.close` stops taking items and drains those queued.
 * :class:`BatchedWhisper` stands in for the CTranslate2 ``Whisper`` model inside faster-whisper's
   ``WhisperModel`` (its ``model`` attribute): ``generate`` of one utterance goes through the batcher, every
   other attribute is the model's own. The adapter's decoding code calls ``generate`` as before.
