@@ -2,7 +2,8 @@
 
 No SIP and no prompts: only recognition, as the media loop schedules it. Each simulated caller says a corpus
 utterance (phone audio of the banking flow's menu, yes/no and PIN nodes, recognized with that node's
-grammar), waits for the result, listens to a "prompt" (a pause of 2-6 s, seeded), and speaks again. Results
+grammar), waits for the result, listens to a "prompt" (a pause of 2-6 s, seeded; ``--think 0 0`` keeps the
+recognizer saturated, to measure CPU per utterance at full load), and speaks again. Results
 go through a recognition pool sized as the product sizes it (``parallel_jobs``). Measured per run: end of
 speech -> result p50/p95 (the whole decoding, no preview), utterances decoded, CPU per utterance (this
 process, 100 % = one core), the batches' mean size, and whether the results equal the unbatched ones.
@@ -10,7 +11,7 @@ process, 100 % = one core), the batches' mean size, and whether the results equa
 Batch sizes alternate within each number of callers (one process, both models loaded), so the other load of
 a shared machine falls on both alike.
 
-    .venv/bin/python bench/asr_batching.py [--callers 10 20 30] [--batch 1 8] [--seconds 30]
+    .venv/bin/python bench/asr_batching.py [--callers 10 20 30] [--batch 1 8] [--seconds 30] [--think 2 6]
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def load_work(cache: Path) -> list[tuple[GrammarSpec, np.ndarray]]:
 
 
 def run(recognizer: WhisperRecognizer, work: list[tuple[GrammarSpec, np.ndarray]], callers: int,
-        seconds: float, reference: dict[int, RecognitionResult]) -> str:
+        seconds: float, reference: dict[int, RecognitionResult], think: tuple[float, float]) -> str:
     pool = ThreadPoolExecutor(recognizer.parallel_jobs, thread_name_prefix="recognize")
     latencies: list[float] = []
     differ = 0
@@ -73,7 +74,7 @@ def run(recognizer: WhisperRecognizer, work: list[tuple[GrammarSpec, np.ndarray]
     def caller(index: int) -> None:
         nonlocal differ
         rng = random.Random(index)
-        time.sleep(rng.uniform(0, 3))  # callers do not all start speaking at once
+        time.sleep(rng.uniform(0, min(3.0, think[1])))  # callers do not all start speaking at once
         while time.monotonic() < stop:
             item = rng.randrange(len(work))
             grammar, audio = work[item]
@@ -82,7 +83,7 @@ def run(recognizer: WhisperRecognizer, work: list[tuple[GrammarSpec, np.ndarray]
             with lock:
                 latencies.append((time.perf_counter() - started) * 1000)
                 differ += result != reference[item]
-            time.sleep(rng.uniform(2, 6))
+            time.sleep(rng.uniform(*think))
 
     cpu = time.process_time()
     wall = time.perf_counter()
@@ -104,6 +105,8 @@ def main() -> None:
     parser.add_argument("--callers", type=int, nargs="+", default=[10, 20, 30])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--think", type=float, nargs=2, default=[2.0, 6.0],
+                        help="seconds between a caller's result and its next utterance (0 0: saturate)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/voicebot-bench-corpus"))
     args = parser.parse_args()
     work = load_work(args.cache)
@@ -114,8 +117,8 @@ def main() -> None:
           f"({', '.join(CATEGORIES)}), {args.seconds:g} s per run", flush=True)
     for callers in args.callers:
         for batch, recognizer in recognizers.items():
-            print(f"{callers:>3} callers, batch {batch}: {run(recognizer, work, callers, args.seconds, reference)}",
-                  flush=True)
+            figures = run(recognizer, work, callers, args.seconds, reference, args.think)
+            print(f"{callers:>3} callers, batch {batch}: {figures}", flush=True)
 
 
 if __name__ == "__main__":

@@ -236,3 +236,23 @@ def test_lanes_decode_other_batches_while_one_is_busy() -> None:
     release.set()
     assert results([held_item]) == ["A0"]
     batcher.close()
+
+
+def test_a_batch_waits_for_items_on_their_way_but_not_forever() -> None:
+    """While ``coming()`` counts items (utterances being encoded), the first item waits for them (bounded)."""
+    gate = Gate()
+    gate.release.set()
+    coming = [1]
+    batcher: Batcher[str, str] = Batcher(gate, first_letter, gather_s=0, wait_coming_s=3600,
+                                         coming=lambda: coming[0])
+    first = batcher.submit("a1")
+    second = batcher.submit("a2")  # "arrives" while a1 waits for it
+    assert not first.done()
+    coming[0] = 0
+    batcher.poke()  # nothing more is coming: the batch goes now
+    assert results([first, second]) == ["A1", "A2"]
+    assert gate.batches == [["a1", "a2"]]
+    waited: Batcher[str, str] = Batcher(gate, first_letter, gather_s=0, wait_coming_s=0.01, coming=lambda: 1)
+    assert waited("b1") == "B1"  # something is always coming: the bound still ends the wait
+    waited.close()
+    batcher.close()

@@ -47,6 +47,8 @@ R = TypeVar("R")
 
 #: How long the first item of a batch waits for others (seconds).
 GATHER_S = 0.004
+#: How long the first item of a batch waits at most while more items are on their way (``coming``).
+WAIT_COMING_S = 0.03
 #: Items decoded in one call at most (CPU per item stops falling past ~8 with tiny.en).
 MAX_BATCH = 8
 #: Items waiting at most; one more is refused with :class:`BatcherFull` rather than queued without bound.
@@ -75,19 +77,24 @@ class Batcher(Generic[T, R]):
     calling the model from each caller's thread did).
 
     ``run`` gets the values of items with equal ``key(value)`` (at most ``max_batch``, oldest first) and
-    returns one result per value, in order. The first item of a batch waits ``gather_s`` for others; items
-    of another key wait for a later batch (the oldest item's key goes first, so no key starves).
+    returns one result per value, in order. The first item of a batch waits ``gather_s`` for others, or up to
+    ``wait_coming_s`` while ``coming()`` says more items are on their way (utterances being encoded: under
+    load, waiting for them makes larger batches; a lone caller has none coming and does not wait); items of
+    another key wait for a later batch (the oldest item's key goes first, so no key starves).
     """
 
     def __init__(self, run: Callable[[Sequence[T]], Sequence[R]], key: Callable[[T], Hashable], *,
                  max_batch: int = MAX_BATCH, gather_s: float = GATHER_S, max_queue: int = MAX_QUEUE,
-                 lanes: int = 1, name: str = "batcher") -> None:
+                 lanes: int = 1, coming: Callable[[], int] | None = None, wait_coming_s: float = WAIT_COMING_S,
+                 name: str = "batcher") -> None:
         if max_batch < 1 or max_queue < 1 or lanes < 1 or gather_s < 0:
             raise ValueError("max_batch, max_queue and lanes must be at least 1, gather_s at least 0")
         self._run = run
         self._key = key
         self.max_batch = max_batch
         self.gather_s = gather_s
+        self.wait_coming_s = max(gather_s, wait_coming_s)
+        self._coming = coming
         self.max_queue = max_queue
         self._queue: deque[_Item[T, R]] = deque()
         self._changed = threading.Condition()
@@ -126,6 +133,11 @@ class Batcher(Generic[T, R]):
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
 
+    def poke(self) -> None:
+        """What ``coming()`` counts has changed: a gathering owner looks again."""
+        with self._changed:
+            self._changed.notify_all()
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -150,7 +162,8 @@ class Batcher(Generic[T, R]):
                     self._changed.wait()
                     continue
                 first = self._queue[0]
-                left = first.arrived + self.gather_s - time.monotonic()
+                gather = self.wait_coming_s if self._coming is not None and self._coming() > 0 else self.gather_s
+                left = first.arrived + gather - time.monotonic()
                 if self._closed or left <= 0 or self._count(first.key) >= self.max_batch:
                     break
                 self._changed.wait(left)
@@ -209,12 +222,25 @@ class BatchedWhisper:
     def __init__(self, model: Any, *, max_batch: int = MAX_BATCH, gather_s: float = GATHER_S,
                  max_queue: int = MAX_QUEUE, lanes: int = 1) -> None:
         self._model = model
+        self._encoding = 0  # encoder calls under way: their decodings will come to the batcher next
+        self._lock = threading.Lock()
         self.batcher: Batcher[_Generate, Any] = Batcher(
             self._generate_batch, self._key, max_batch=max_batch, gather_s=gather_s, max_queue=max_queue,
-            lanes=lanes, name="whisper-batch")
+            lanes=lanes, coming=lambda: self._encoding, name="whisper-batch")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
+
+    def encode(self, features: Any, *args: Any, **options: Any) -> Any:
+        """``Whisper.encode``, counted while it runs (a decoding of its output is on its way)."""
+        with self._lock:
+            self._encoding += 1
+        try:
+            return self._model.encode(features, *args, **options)
+        finally:
+            with self._lock:
+                self._encoding -= 1
+            self.batcher.poke()
 
     def generate(self, encoded: Any, prompts: Sequence[Sequence[int]], *, max_length: int = 448,
                  **options: Any) -> list[Any]:
