@@ -12,6 +12,7 @@ Batch sizes alternate within each number of callers (one process, both models lo
 a shared machine falls on both alike.
 
     .venv/bin/python bench/asr_batching.py [--callers 10 20 30] [--batch 1 8] [--seconds 30] [--think 2 6]
+    .venv/bin/python bench/asr_batching.py --micro   # CPU per utterance of each step at batch sizes 1-8
 """
 
 from __future__ import annotations
@@ -100,6 +101,46 @@ def run(recognizer: WhisperRecognizer, work: list[tuple[GrammarSpec, np.ndarray]
             f"load {os.getloadavg()[0]:.2f}")
 
 
+def micro(recognizer: WhisperRecognizer, work: list[tuple[GrammarSpec, np.ndarray]], repeats: int = 3) -> None:
+    """CPU per utterance of the encoder and of each decoding, alone and in batches of 2, 4 and 8."""
+    import ctranslate2  # type: ignore[import-untyped]
+
+    from voicebot.asr.whisper_engine import _module
+
+    handle = recognizer.model
+    model = handle.model.model
+    if isinstance(model, BatchedWhisper):
+        model = model._model  # the model itself, without the batcher
+    windows = [np.ascontiguousarray(_module().audio.pad_or_trim(
+        handle.model.feature_extractor(audio.astype(np.float32) / 32768.0), 1000), dtype=np.float32)
+        for _grammar, audio in work]
+    by_kind = {category: work[i * PER_CATEGORY][0] for i, category in enumerate(CATEGORIES)}
+    for size in (1, 2, 4, 8):
+        features = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(windows[:size])))
+        started = time.process_time()
+        for _ in range(repeats):
+            encoded = model.encode(features, to_cpu=True)
+        figures = [f"encode {(time.process_time() - started) / repeats / size * 1000:.0f}"]
+        encoded = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(encoded)))
+        for kind, grammar in by_kind.items():
+            bias = recognizer.bias_for(grammar)
+            prompt = handle.prompt_ids(bias.prompt, bias.hotwords)
+            suppress = list(bias.suppress) if bias.suppress is not None else [-1]
+            started = time.process_time()
+            for _ in range(repeats):
+                model.generate(encoded, [prompt] * size, beam_size=5, num_hypotheses=5, max_length=len(prompt) + 40,
+                               return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+                               suppress_tokens=suppress)
+            figures.append(f"5-best {kind} {(time.process_time() - started) / repeats / size * 1000:.0f}")
+        free = handle.prompt_ids(None)
+        started = time.process_time()
+        for _ in range(repeats):
+            model.generate(encoded, [free] * size, beam_size=1, max_length=len(free) + 40, suppress_blank=True,
+                           suppress_tokens=[-1])
+        figures.append(f"greedy check {(time.process_time() - started) / repeats / size * 1000:.0f}")
+        print(f"batch {size}: CPU ms per utterance: " + ", ".join(figures), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--callers", type=int, nargs="+", default=[10, 20, 30])
@@ -108,8 +149,14 @@ def main() -> None:
     parser.add_argument("--think", type=float, nargs=2, default=[2.0, 6.0],
                         help="seconds between a caller's result and its next utterance (0 0: saturate)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/voicebot-bench-corpus"))
+    parser.add_argument("--micro", action="store_true",
+                        help="only CPU per utterance of the encoder and the decodings at batch sizes 1, 2, 4, 8")
     args = parser.parse_args()
     work = load_work(args.cache)
+    if args.micro:
+        print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
+        micro(WhisperRecognizer(num_workers=1), work)
+        return
     recognizers = {b: WhisperRecognizer(num_workers=WHISPER_WORKERS, batch=b) for b in args.batch}
     first = recognizers[args.batch[0]]
     reference = {i: first.transcribe(audio, grammar) for i, (grammar, audio) in enumerate(work)}

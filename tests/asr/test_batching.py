@@ -256,3 +256,16 @@ def test_a_batch_waits_for_items_on_their_way_but_not_forever() -> None:
     assert waited("b1") == "B1"  # something is always coming: the bound still ends the wait
     waited.close()
     batcher.close()
+
+
+def test_the_batch_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicebot.asr.select import BATCH_VARIABLE, WHISPER_BATCH, whisper_batch
+
+    monkeypatch.delenv(BATCH_VARIABLE, raising=False)
+    assert whisper_batch() == WHISPER_BATCH
+    monkeypatch.setenv(BATCH_VARIABLE, " 8 ")
+    assert whisper_batch() == 8
+    for bad in ("0", "-2", "eight"):
+        monkeypatch.setenv(BATCH_VARIABLE, bad)
+        with pytest.raises(RecognizerError, match=BATCH_VARIABLE):
+            whisper_batch()
