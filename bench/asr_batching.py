@@ -117,6 +117,7 @@ def micro(recognizer: WhisperRecognizer, work: list[tuple[GrammarSpec, np.ndarra
     by_kind = {category: work[i * PER_CATEGORY][0] for i, category in enumerate(CATEGORIES)}
     for size in (1, 2, 4, 8):
         features = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(windows[:size])))
+        model.encode(features, to_cpu=True)  # warm-up (the first call of a shape allocates)
         started = time.process_time()
         for _ in range(repeats):
             encoded = model.encode(features, to_cpu=True)

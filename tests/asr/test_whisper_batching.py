@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebot.asr.base import GrammarSpec
+from voicebot.asr.base import GrammarSpec, RecognizerError
 from voicebot.asr.batching import BatchedWhisper
 from voicebot.audio.pcm import ASR_RATE, PHONE_RATE
 from voicebot.audio.resample import resample
@@ -65,5 +65,9 @@ def test_batched_results_equal_each_callers_own(tmp_path: Path) -> None:
     assert max(decoder.batcher.batches) == PER_CATEGORY
     assert sum(decoder.batcher.batches) >= len(work)
 
-    WhisperModelHandle.forget(batched.model.path)  # shutdown: the batcher stops (nothing is queued)
+    # Shutdown (a handle of its own: batch=PER_CATEGORY is this test's): the batcher stops, new work is refused.
+    batched.model.close()
     assert decoder.batcher.closed
+    with pytest.raises(RecognizerError, match="closed"):
+        batched.transcribe(work[0][1], work[0][0])  # type: ignore[arg-type]
+    WhisperModelHandle.forget(batched.model.path)  # the next recognizer of this path loads a fresh model

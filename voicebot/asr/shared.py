@@ -35,7 +35,8 @@ class SharedModels(Generic[K, V]):
                 self._loaded[key] = value
             return value
 
-    def forget(self, matches: Callable[[K], bool]) -> list[V]:
-        """Drop the shared values whose key matches (freed once nobody uses them); for tests. Returns them."""
+    def forget(self, matches: Callable[[K], bool]) -> None:
+        """Drop the shared values whose key matches (freed once nobody uses them); for tests."""
         with self._lock:
-            return [self._loaded.pop(key) for key in [k for k in self._loaded if matches(k)]]
+            for key in [k for k in self._loaded if matches(k)]:
+                del self._loaded[key]

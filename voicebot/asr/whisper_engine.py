@@ -195,11 +195,11 @@ class WhisperModelHandle:
     def forget(cls, path: Path | str) -> None:
         """Drop the shared models of ``path`` (freed once no recognizer uses them); for tests."""
         resolved = Path(path).expanduser().resolve()
-        for handle in _MODELS.forget(lambda key: key[0] == resolved):
-            handle.close()
+        _MODELS.forget(lambda key: key[0] == resolved)
 
     def close(self) -> None:
-        """Stop the decoding batcher, if any (its queued decodings finish first)."""
+        """Stop the decoding batcher, if any (its queued decodings finish first); the recognizers that use this
+        model cannot decode any more."""
         if isinstance(self.model.model, BatchedWhisper):
             self.model.model.close()
 
