@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 import pytest
 
 from voicebot.asr.base import RecognizerError
-from voicebot.asr.batching import BatchedWhisper, Batcher, BatcherClosed, BatcherFull
+from voicebot.asr.batching import BatchedWhisper, Batcher, BatcherClosed, BatcherFull, _Encode
 
 DEADLINE_S = 10.0  # bounded waits: a loaded machine is slow, never this slow
 
@@ -183,6 +183,9 @@ class FakeWhisper:
     def __init__(self) -> None:
         self.calls: list[tuple[int, int]] = []
 
+    def encode(self, features: object, to_cpu: bool = False) -> str:
+        return "encoded"
+
     def generate(self, encoded: object, prompts: list[list[int]], *, max_length: int, **options: object) -> list[str]:
         self.calls.append((len(prompts), max_length))
         return [f"decoded {p}" for p in prompts]
@@ -197,6 +200,7 @@ def test_batched_whisper_passes_other_calls_and_attributes_through() -> None:
         assert batched.generate(FakeEncoded(2, 500), [[1], [2]], max_length=9) == ["decoded [1]", "decoded [2]"]
         assert batched.generate([[0.0]], [[3]], max_length=9) == ["decoded [3]"]
         assert model.calls == [(2, 9), (1, 9)]
+        assert batched.encode([[0.0]], to_cpu=False) == "encoded"  # an array, not one utterance's storage
         assert batched.batcher.batches == []
     finally:
         batched.close()
@@ -216,6 +220,26 @@ def test_batched_whisper_keys_on_window_prompt_and_options() -> None:
     assert key(item(prompt=(1, 2))) != key(item(prompt=(1, 3)))
     assert key(item(suppress_tokens=[5, 6])) != key(item(suppress_tokens=[-1]))
     assert key(item(beam_size=5)) != key(item(beam_size=1))
+
+
+def test_decodings_go_before_encodings() -> None:
+    from voicebot.asr.batching import ENCODE_BATCH, MAX_BATCH, _limit, _rank
+
+    encode_key = BatchedWhisper._key(_Encode(FakeEncoded(1, 1000), ()))
+    generate_key = ("generate", (500, 4), (1, 2), ())
+    assert _rank(generate_key) < _rank(encode_key)
+    assert (_limit(encode_key), _limit(generate_key)) == (ENCODE_BATCH, MAX_BATCH)
+
+
+def test_rank_takes_a_key_first_and_limit_caps_its_batches(gate: Gate) -> None:
+    batcher = held(gate)
+    batcher._rank = lambda key: 0 if key == "c" else 1  # type: ignore[assignment]
+    batcher._limit = lambda key: 2 if key == "b" else 8  # type: ignore[assignment]
+    futures = [batcher.submit(v) for v in ("b1", "b2", "b3", "c1", "a1")]
+    gate.release.set()
+    assert results(futures) == ["B1", "B2", "B3", "C1", "A1"]
+    assert gate.batches == [["a0"], ["c1"], ["b1", "b2"], ["b3"], ["a1"]]
+    batcher.close()
 
 
 def test_lanes_decode_other_batches_while_one_is_busy() -> None:

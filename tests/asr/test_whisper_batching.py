@@ -58,7 +58,7 @@ def test_batched_results_equal_each_callers_own(tmp_path: Path) -> None:
     assert isinstance(decoder, BatchedWhisper)
     # A batch goes as soon as it is full: a long gathering window makes each node's utterances share one
     # whatever the machine's load (the product's window is a few milliseconds).
-    decoder.batcher.gather_s = 5.0
+    decoder.batcher.gather_s = 1.0
     with ThreadPoolExecutor(len(work)) as pool:
         got = list(pool.map(lambda item: batched.transcribe(item[1], item[0]), work))  # type: ignore[arg-type]
     assert got == expected

@@ -3,24 +3,27 @@
 Whisper's decoder (beam search, the n-best) costs far less per utterance in a batch: measured with tiny.en
 int8 on one thread, the grammar-masked 5-beam decoding costs 34 ms of CPU alone and 15 ms per utterance in a
 batch of 4; the prompted one 72 ms against 29 ms; the greedy check 27 ms against 11 ms. The encoder gains
-nothing from a batch (30 ms per 10 s window alone or in 4; more in 8), so each caller's thread encodes its
-own window, at the same time as the decoder runs other callers' batch, and only ``generate`` is batched.
+little (30 ms per 10 s window alone or in 4, more in 8: batches of at most :data:`ENCODE_BATCH`), but
+encoding the utterances of a burst together brings their decodings to the batcher together.
 
 * :class:`Batcher` is the generic part: owner threads (one per model worker), a bounded queue, a short
   gathering window, items grouped by a key (only items whose key is equal can share one call), results and
   errors routed back to the caller that submitted each item. A batch that fails is decoded again item by
-  item, so one bad item fails only its own caller. :meth:`Batcher.close` stops taking items and drains those queued.
+  item, so one bad item fails only its own caller. :meth:`Batcher.close` stops taking items and drains
+  those queued.
 * :class:`BatchedWhisper` stands in for the CTranslate2 ``Whisper`` model inside faster-whisper's
-  ``WhisperModel`` (its ``model`` attribute): ``generate`` of one utterance goes through the batcher, every
-  other attribute is the model's own. The adapter's decoding code calls ``generate`` as before.
+  ``WhisperModel`` (its ``model`` attribute): ``encode`` and ``generate`` of one utterance go through the
+  batcher, decodings first; every other attribute is the model's own. The adapter's decoding code calls
+  them as before.
 * What may differ within a batch: the encoder output (same shape: one window length) and the token limit.
   What may not (CTranslate2 takes one value for the batch): the prompt (tokens), the suppressed tokens, the
   beam size, the number of hypotheses and the other options, so those form the key: callers at the same
   node (same grammar) share a batch, others wait for the next one. The token limit of a batch is its largest
   (a limit only cuts a hypothesis that loops, which the grammar filter drops anyway); the results are
   otherwise bit for bit those of separate calls (checked on the test corpus).
-* The gathering window is short (:data:`GATHER_S`): a lone caller's decoding waits at most that long. Under
-  load, items queue while the owner decodes a batch, and the next batch takes them all without waiting.
+* The gathering window is short (:data:`GATHER_S`): a lone caller's decoding waits at most that long (or
+  :data:`WAIT_COMING_S` while other utterances are being encoded). Under load, items queue while the
+  owners work, and the next batch takes them without waiting.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ GATHER_S = 0.004
 WAIT_COMING_S = 0.03
 #: Items decoded in one call at most (CPU per item stops falling past ~8 with tiny.en).
 MAX_BATCH = 8
+#: Encodings in one call at most (CPU per utterance flat up to 4 windows, higher at 8).
+ENCODE_BATCH = 4
 #: Items waiting at most; one more is refused with :class:`BatcherFull` rather than queued without bound.
 MAX_QUEUE = 64
 
@@ -76,16 +81,18 @@ class Batcher(Generic[T, R]):
     time: as many as the model decodes at once, so batching never decodes fewer utterances at once than
     calling the model from each caller's thread did).
 
-    ``run`` gets the values of items with equal ``key(value)`` (at most ``max_batch``, oldest first) and
-    returns one result per value, in order. The first item of a batch waits ``gather_s`` for others, or up to
-    ``wait_coming_s`` while ``coming()`` says more items are on their way (utterances being encoded: under
-    load, waiting for them makes larger batches; a lone caller has none coming and does not wait); items of
-    another key wait for a later batch (the oldest item's key goes first, so no key starves).
+    ``run`` gets the values of items with equal ``key(value)`` (at most ``max_batch``, or ``limit(key)`` if
+    lower; oldest first) and returns one result per value, in order. The first item of a batch waits
+    ``gather_s`` for others, or up to ``wait_coming_s`` while ``coming()`` says more items are on their way
+    (utterances being encoded: under load, waiting for them makes larger batches; a lone caller has none
+    coming and does not wait). The next batch is the oldest item's key, so no key starves; ``rank(key)``
+    puts some keys first (lowest rank first, then the oldest item).
     """
 
     def __init__(self, run: Callable[[Sequence[T]], Sequence[R]], key: Callable[[T], Hashable], *,
                  max_batch: int = MAX_BATCH, gather_s: float = GATHER_S, max_queue: int = MAX_QUEUE,
                  lanes: int = 1, coming: Callable[[], int] | None = None, wait_coming_s: float = WAIT_COMING_S,
+                 rank: Callable[[Hashable], int] | None = None, limit: Callable[[Hashable], int] | None = None,
                  name: str = "batcher") -> None:
         if max_batch < 1 or max_queue < 1 or lanes < 1 or gather_s < 0:
             raise ValueError("max_batch, max_queue and lanes must be at least 1, gather_s at least 0")
@@ -95,6 +102,8 @@ class Batcher(Generic[T, R]):
         self.gather_s = gather_s
         self.wait_coming_s = max(gather_s, wait_coming_s)
         self._coming = coming
+        self._rank = rank
+        self._limit = limit
         self.max_queue = max_queue
         self._queue: deque[_Item[T, R]] = deque()
         self._changed = threading.Condition()
@@ -161,18 +170,23 @@ class Batcher(Generic[T, R]):
                         return None
                     self._changed.wait()
                     continue
-                first = self._queue[0]
+                first = self._queue[0] if self._rank is None else min(self._queue, key=self._first_rank)
                 gather = self.wait_coming_s if self._coming is not None and self._coming() > 0 else self.gather_s
                 left = first.arrived + gather - time.monotonic()
-                if self._closed or left <= 0 or self._count(first.key) >= self.max_batch:
+                most = self.max_batch if self._limit is None else min(self.max_batch, self._limit(first.key))
+                if self._closed or left <= 0 or self._count(first.key) >= most:
                     break
                 self._changed.wait(left)
             batch: list[_Item[T, R]] = []
             kept: deque[_Item[T, R]] = deque()
             for item in self._queue:
-                (batch if item.key == first.key and len(batch) < self.max_batch else kept).append(item)
+                (batch if item.key == first.key and len(batch) < most else kept).append(item)
             self._queue = kept
             return batch
+
+    def _first_rank(self, item: _Item[T, R]) -> int:
+        assert self._rank is not None
+        return self._rank(item.key)
 
     def _count(self, key: Hashable) -> int:
         return sum(1 for item in self._queue if item.key == key)
@@ -200,6 +214,14 @@ class Batcher(Generic[T, R]):
 
 
 @dataclass(frozen=True)
+class _Encode:
+    """One utterance's ``encode`` call."""
+
+    features: Any  # a CTranslate2 StorageView of shape (1, mel bins, frames)
+    options: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class _Generate:
     """One utterance's ``generate`` call: its encoder output, prompt and options."""
 
@@ -216,7 +238,11 @@ def _hashable(value: Any) -> Any:
 class BatchedWhisper:
     """A CTranslate2 ``Whisper`` model whose one-utterance ``generate`` calls are batched across threads.
 
-    Stands in for ``WhisperModel.model`` (faster-whisper); every attribute but ``generate`` is the model's.
+    Stands in for ``WhisperModel.model`` (faster-whisper); every attribute but ``encode`` and ``generate`` is
+    the model's. Encodings go through the same owner threads, one at a time, after the decodings waiting:
+    an utterance already encoded is finished before another is started. (Left to CTranslate2's own queue,
+    ten callers' encodings ran before the first decoding, and every caller got its result at the end of the
+    burst instead of one after the other; and decodings rarely met in a batch.)
     """
 
     def __init__(self, model: Any, *, max_batch: int = MAX_BATCH, gather_s: float = GATHER_S,
@@ -224,23 +250,18 @@ class BatchedWhisper:
         self._model = model
         self._encoding = 0  # encoder calls under way: their decodings will come to the batcher next
         self._lock = threading.Lock()
-        self.batcher: Batcher[_Generate, Any] = Batcher(
-            self._generate_batch, self._key, max_batch=max_batch, gather_s=gather_s, max_queue=max_queue,
-            lanes=lanes, coming=lambda: self._encoding, name="whisper-batch")
+        self.batcher: Batcher[_Encode | _Generate, Any] = Batcher(
+            self._run, self._key, max_batch=max_batch, gather_s=gather_s, max_queue=max_queue, lanes=lanes,
+            coming=lambda: self._encoding, rank=_rank, limit=_limit, name="whisper-batch")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
-    def encode(self, features: Any, *args: Any, **options: Any) -> Any:
-        """``Whisper.encode``, counted while it runs (a decoding of its output is on its way)."""
-        with self._lock:
-            self._encoding += 1
-        try:
-            return self._model.encode(features, *args, **options)
-        finally:
-            with self._lock:
-                self._encoding -= 1
-            self.batcher.poke()
+    def encode(self, features: Any, **options: Any) -> Any:
+        """``Whisper.encode`` of one utterance, on an owner thread once no decoding is waiting."""
+        if not _is_encoded(features) or features.shape[0] != 1:
+            return self._model.encode(features, **options)
+        return self.batcher(_Encode(features, tuple(sorted(options.items()))))
 
     def generate(self, encoded: Any, prompts: Sequence[Sequence[int]], *, max_length: int = 448,
                  **options: Any) -> list[Any]:
@@ -255,24 +276,58 @@ class BatchedWhisper:
         self.batcher.close()
 
     @staticmethod
-    def _key(item: _Generate) -> Hashable:
-        return tuple(item.encoded.shape[1:]), item.prompt, item.options
+    def _key(item: _Encode | _Generate) -> Hashable:
+        if isinstance(item, _Encode):
+            return "encode", tuple(item.features.shape[1:]), item.options
+        return "generate", tuple(item.encoded.shape[1:]), item.prompt, item.options
+
+    def _run(self, items: Sequence[_Encode | _Generate]) -> list[Any]:
+        first = items[0]
+        if isinstance(first, _Encode):
+            # Counted while it runs: its decoding comes next, worth a short wait by a batch of the same node.
+            with self._lock:
+                self._encoding += 1
+            try:
+                if len(items) == 1:
+                    return [self._model.encode(first.features, **dict(first.options))]
+                stacked = _stacked([item.features for item in items])  # type: ignore[union-attr]
+                encoded = np.asarray(self._model.encode(stacked, **dict(first.options)))
+                return [_storage(encoded[i:i + 1]) for i in range(len(items))]
+            finally:
+                with self._lock:
+                    self._encoding -= 1
+                self.batcher.poke()
+        return self._generate_batch(items)  # type: ignore[arg-type]  # a key holds one kind
 
     def _generate_batch(self, items: Sequence[_Generate]) -> list[Any]:
         first = items[0]
         options = {k: list(v) if isinstance(v, tuple) else v for k, v in first.options}
-        if len(items) == 1:
-            encoded = first.encoded
-        else:
-            # Stacked on the CPU (tiny.en: 0.75 MB per 10 s window); separate encodings keep the encoder
-            # off the owner thread.
-            ctranslate2 = import_engine("ctranslate2", "faster-whisper", "faster-whisper")
-            encoded = ctranslate2.StorageView.from_array(
-                np.ascontiguousarray(np.concatenate([np.asarray(item.encoded) for item in items])))
+        # Stacked on the CPU (tiny.en: 0.75 MB per 10 s window).
+        encoded = first.encoded if len(items) == 1 else _stacked([item.encoded for item in items])
         return list(self._model.generate(encoded, [list(item.prompt) for item in items],
                                          max_length=max(item.max_length for item in items), **options))
 
 
+def _rank(key: Hashable) -> int:
+    """Decodings before encodings: an utterance already encoded finishes before another one starts."""
+    return 1 if isinstance(key, tuple) and key[0] == "encode" else 0
+
+
+def _limit(key: Hashable) -> int:
+    return ENCODE_BATCH if isinstance(key, tuple) and key[0] == "encode" else MAX_BATCH
+
+
+def _storage(array: np.ndarray) -> Any:
+    return import_engine("ctranslate2", "faster-whisper", "faster-whisper").StorageView.from_array(
+        np.ascontiguousarray(array))
+
+
+def _stacked(storages: Sequence[Any]) -> Any:
+    """One storage of the utterances' storages, along the batch dimension (copied on the CPU)."""
+    return _storage(np.concatenate([np.asarray(storage) for storage in storages]))
+
+
 def _is_encoded(value: Any) -> bool:
-    """A CTranslate2 encoder output (features given as an array are encoded by ``generate`` itself)."""
+    """A CTranslate2 storage of 3 dimensions: an encoder output, or features in ``encode`` (an array given to
+    ``generate`` is encoded by it)."""
     return type(value).__name__ == "StorageView" and len(getattr(value, "shape", ())) == 3
