@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 import pytest
 
 from voicebot.asr.base import RecognizerError
-from voicebot.asr.batching import BatchedWhisper, Batcher, BatcherClosed, BatcherFull, _Encode
+from voicebot.asr.batching import BatchedWhisper, Batcher, BatcherClosed, BatcherFull, _Encode, _Generate
 
 DEADLINE_S = 10.0  # bounded waits: a loaded machine is slow, never this slow
 
@@ -208,7 +208,6 @@ def test_batched_whisper_passes_other_calls_and_attributes_through() -> None:
 
 def test_batched_whisper_keys_on_window_prompt_and_options() -> None:
     key = BatchedWhisper._key
-    from voicebot.asr.batching import _Generate
 
     def item(frames: int = 500, prompt: tuple[int, ...] = (1, 2), max_length: int = 40,
              **options: object) -> _Generate:
@@ -225,10 +224,14 @@ def test_batched_whisper_keys_on_window_prompt_and_options() -> None:
 def test_decodings_go_before_encodings() -> None:
     from voicebot.asr.batching import ENCODE_BATCH, MAX_BATCH, _limit, _rank
 
-    encode_key = BatchedWhisper._key(_Encode(FakeEncoded(1, 1000), ()))
-    generate_key = ("generate", (500, 4), (1, 2), ())
+    features = FakeEncoded(1, 80)
+    features.shape = [1, 80, 1000]  # mel bins, frames: the 10 s window
+    encode_key = BatchedWhisper._key(_Encode(features, ()))
+    generate_key = BatchedWhisper._key(_Generate(FakeEncoded(1, 500), (1, 2), 40, ()))
     assert _rank(generate_key) < _rank(encode_key)
     assert (_limit(encode_key), _limit(generate_key)) == (ENCODE_BATCH, MAX_BATCH)
+    features.shape = [1, 80, 3000]  # the 30 s window is encoded alone (memory)
+    assert _limit(BatchedWhisper._key(_Encode(features, ()))) == 1
 
 
 def test_rank_takes_a_key_first_and_limit_caps_its_batches(gate: Gate) -> None:

@@ -54,8 +54,11 @@ GATHER_S = 0.004
 WAIT_COMING_S = 0.03
 #: Items decoded in one call at most (CPU per item stops falling past ~8 with tiny.en).
 MAX_BATCH = 8
-#: Encodings in one call at most (CPU per utterance flat up to 4 windows, higher at 8).
+#: Encodings in one call at most (CPU per utterance flat up to 4 windows, higher at 8), for windows of at most
+#: :data:`ENCODE_BATCH_FRAMES` mel frames (10 s). Longer windows (the 30 s fallback) are encoded alone: their
+#: attention matrices grow with the square of the window, and a batch of four took hundreds of MB.
 ENCODE_BATCH = 4
+ENCODE_BATCH_FRAMES = 1000
 #: Items waiting at most; one more is refused with :class:`BatcherFull` rather than queued without bound.
 MAX_QUEUE = 64
 
@@ -314,7 +317,9 @@ def _rank(key: Hashable) -> int:
 
 
 def _limit(key: Hashable) -> int:
-    return ENCODE_BATCH if isinstance(key, tuple) and key[0] == "encode" else MAX_BATCH
+    if isinstance(key, tuple) and key[0] == "encode":
+        return ENCODE_BATCH if key[1][-1] <= ENCODE_BATCH_FRAMES else 1
+    return MAX_BATCH
 
 
 def _storage(array: np.ndarray) -> Any:
