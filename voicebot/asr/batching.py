@@ -21,9 +21,9 @@ encoding the utterances of a burst together brings their decodings to the batche
   node (same grammar) share a batch, others wait for the next one. The token limit of a batch is its largest
   (a limit only cuts a hypothesis that loops, which the grammar filter drops anyway); the results are
   otherwise bit for bit those of separate calls (checked on the test corpus).
-* The gathering window is short (:data:`GATHER_S`): a lone caller's decoding waits at most that long (or
-  :data:`WAIT_COMING_S` while other utterances are being encoded). Under load, items queue while the
-  owners work, and the next batch takes them without waiting.
+* No gathering window for a lone caller: a call waits for others (at most :data:`WAIT_COMING_S`) only while
+  other work is under way (encodings, batches being run) whose callers will call again soon. Under load,
+  items queue while the owners work, and the next batch takes them without waiting.
 """
 
 from __future__ import annotations
@@ -103,8 +103,9 @@ class Batcher(Generic[T, R]):
         self._key = key
         self.max_batch = max_batch
         self.gather_s = gather_s
-        self.wait_coming_s = max(gather_s, wait_coming_s)
+        self.wait_coming_s = wait_coming_s
         self._coming = coming
+        self._running = 0
         self._rank = rank
         self._limit = limit
         self.max_queue = max_queue
@@ -156,12 +157,24 @@ class Batcher(Generic[T, R]):
 
     # ----- the owner -----------------------------------------------------------------------------
 
+    @property
+    def running(self) -> int:
+        """Items in the batches being run now."""
+        return self._running
+
     def _serve(self) -> None:
         while True:
             batch = self._next_batch()
             if batch is None:
                 return
-            self._deliver(batch)
+            with self._changed:
+                self._running += len(batch)
+            try:
+                self._deliver(batch)
+            finally:
+                with self._changed:
+                    self._running -= len(batch)
+                    self._changed.notify_all()
 
     def _next_batch(self) -> list[_Item[T, R]] | None:
         """The oldest item and the queued items of its key, after the gathering window; None when closed
@@ -174,7 +187,8 @@ class Batcher(Generic[T, R]):
                     self._changed.wait()
                     continue
                 first = self._queue[0] if self._rank is None else min(self._queue, key=self._first_rank)
-                gather = self.wait_coming_s if self._coming is not None and self._coming() > 0 else self.gather_s
+                coming = self._coming is not None and self._coming() > 0
+                gather = max(self.gather_s, self.wait_coming_s) if coming else self.gather_s
                 left = first.arrived + gather - time.monotonic()
                 most = self.max_batch if self._limit is None else min(self.max_batch, self._limit(first.key))
                 if self._closed or left <= 0 or self._count(first.key) >= most:
@@ -248,17 +262,23 @@ class BatchedWhisper:
     burst instead of one after the other; and decodings rarely met in a batch.)
     """
 
-    def __init__(self, model: Any, *, max_batch: int = MAX_BATCH, gather_s: float = GATHER_S,
+    def __init__(self, model: Any, *, max_batch: int = MAX_BATCH, gather_s: float = 0.0,
                  max_queue: int = MAX_QUEUE, lanes: int = 1) -> None:
         self._model = model
         self._encoding = 0  # encoder calls under way: their decodings will come to the batcher next
         self._lock = threading.Lock()
         self.batcher: Batcher[_Encode | _Generate, Any] = Batcher(
             self._run, self._key, max_batch=max_batch, gather_s=gather_s, max_queue=max_queue, lanes=lanes,
-            coming=lambda: self._encoding, rank=_rank, limit=_limit, name="whisper-batch")
+            coming=self._coming, rank=_rank, limit=_limit, name="whisper-batch")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
+
+    def _coming(self) -> int:
+        """Work under way whose callers will soon call again: encodings (their decodings come next) and the
+        batches being run (a 5-best is followed by the greedy check). With none, a lone caller's call goes at
+        once (no gathering window: ``gather_s`` 0)."""
+        return self._encoding + self.batcher.running
 
     def encode(self, features: Any, **options: Any) -> Any:
         """``Whisper.encode`` of one utterance, on an owner thread once no decoding is waiting."""
