@@ -13,6 +13,7 @@ a shared machine falls on both alike.
 
     .venv/bin/python bench/asr_batching.py [--callers 10 20 30] [--batch 1 8] [--seconds 30] [--think 2 6]
     .venv/bin/python bench/asr_batching.py --micro   # CPU per utterance of each step at batch sizes 1-8
+    .venv/bin/python bench/asr_batching.py --alone   # one caller: each utterance by each batch size, paired
 """
 
 from __future__ import annotations
@@ -142,6 +143,21 @@ def micro(recognizer: WhisperRecognizer, work: list[tuple[GrammarSpec, np.ndarra
         print(f"batch {size}: CPU ms per utterance: " + ", ".join(figures), flush=True)
 
 
+def alone(recognizers: dict[int, WhisperRecognizer], work: list[tuple[GrammarSpec, np.ndarray]]) -> None:
+    """One caller: each utterance recognized by each recognizer in turn (paired), twice over the corpus."""
+    latencies: dict[int, list[float]] = {batch: [] for batch in recognizers}
+    for grammar, audio in work * 2:
+        for batch, recognizer in recognizers.items():
+            started = time.perf_counter()
+            recognizer.transcribe(audio, grammar)
+            latencies[batch].append((time.perf_counter() - started) * 1000)
+    first = next(iter(recognizers))
+    for batch, values in latencies.items():
+        paired = [b - a for a, b in zip(latencies[first], values, strict=True)]
+        print(f"alone, batch {batch}: p50 {pct(values, 50):.0f} p95 {pct(values, 95):.0f} ms ({len(values)} "
+              f"utterances); paired difference to batch {first}: median {pct(paired, 50):+.1f} ms", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--callers", type=int, nargs="+", default=[10, 20, 30])
@@ -152,6 +168,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/voicebot-bench-corpus"))
     parser.add_argument("--micro", action="store_true",
                         help="only CPU per utterance of the encoder and the decodings at batch sizes 1, 2, 4, 8")
+    parser.add_argument("--alone", action="store_true", help="only one caller, each utterance by each batch size")
     args = parser.parse_args()
     work = load_work(args.cache)
     if args.micro:
@@ -159,6 +176,10 @@ def main() -> None:
         micro(WhisperRecognizer(num_workers=1), work)
         return
     recognizers = {b: WhisperRecognizer(num_workers=WHISPER_WORKERS, batch=b) for b in args.batch}
+    if args.alone:
+        print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
+        alone(recognizers, work)
+        return
     first = recognizers[args.batch[0]]
     reference = {i: first.transcribe(audio, grammar) for i, (grammar, audio) in enumerate(work)}
     print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}, {len(work)} utterances "
