@@ -20,8 +20,11 @@ Prints figures only; nothing is asserted.
 threads left at their default) and the current one (5-best filtered by the grammar over a 10 s window, one
 OpenMP thread), each in its own process (the OpenMP setting is read once per process), one after the other.
 
+``--batch 1 8`` measures Whisper's decoding unbatched (1) and batched across calls (up to 8 utterances in one
+decoder call, voicebot.asr.batching), each in its own process, one after the other.
+
     .venv/bin/python bench/sip_speaking.py [--calls 10 20] [--rate 2] [--engine whisper|pocketsphinx]
-                                           [--paths old new]
+                                           [--paths old new] [--batch 1 8]
 """
 
 from __future__ import annotations
@@ -137,7 +140,19 @@ def main() -> None:
     parser.add_argument("--engine", default="whisper", choices=["whisper", "pocketsphinx", "vosk"])
     parser.add_argument("--paths", nargs="+", choices=["old", "new"],
                         help="Whisper decodings to measure, each in a child process (default: this process, new)")
+    parser.add_argument("--batch", type=int, nargs="+",
+                        help="Whisper batch sizes to measure, each in a child process (1: unbatched)")
     args = parser.parse_args()
+    if args.batch:
+        # Interleaved (each count of calls with every batch size in turn) so that the other load of a shared
+        # machine falls on both alike.
+        for calls in args.calls:
+            for batch in args.batch:
+                print(f"=== Whisper batch: {batch}", flush=True)
+                subprocess.run([sys.executable, __file__, "--calls", str(calls), "--rate", str(args.rate),
+                                "--engine", args.engine], env={**os.environ, "VOICEBOT_WHISPER_BATCH": str(batch)},
+                               check=False)
+        return
     if args.paths:
         for path in args.paths:
             env = {**os.environ}

@@ -13,7 +13,7 @@ from voicebot.audio.pcm import PHONE_RATE
 from voicebot.runtime.app import Services, open_services
 from voicebot.runtime.call_events import CallBegan, CallEnded, CallEvent
 from voicebot.runtime.clock import ManualClock
-from voicebot.runtime.pools import Executors
+from voicebot.runtime.pools import Executors, recognition_pool
 from voicebot.storage.seed import seed_demo
 from voicebot.tts.cache import PromptCache
 from voicebot.tts.fake import FakeSynthesizer
@@ -56,3 +56,16 @@ def test_calls_of_one_flow_share_its_speech_and_the_services_build_things_once(s
     assert services.speech(flow, recognizer) is services.speech(flow, recognizer)
     assert first.playout.prompts is second.playout.prompts is services.prompts()
     assert first.bus is second.bus is services.bus
+
+
+def test_a_recognizer_that_batches_gets_a_recognition_pool_of_its_size(services: Services) -> None:
+    """A batching recognizer (Whisper with VOICEBOT_WHISPER_BATCH) needs more utterances in flight than cores."""
+    flow = services.load(ROOT / "flows" / "banking.yaml")
+    plain = FakeRecognizer([])
+    batching = FakeRecognizer([])
+    batching.parallel_jobs = 10  # type: ignore[attr-defined]
+    default_pool = services.new_call(flow, recognizer=plain, clock=ManualClock()).ivr.executors.recognition
+    wide_pool = services.new_call(flow, recognizer=batching, clock=ManualClock()).ivr.executors.recognition
+    assert default_pool is recognition_pool()
+    assert wide_pool is recognition_pool(10) and wide_pool is not default_pool
+    assert wide_pool._max_workers == 10  # type: ignore[attr-defined]

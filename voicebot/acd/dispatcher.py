@@ -13,12 +13,13 @@ every ``route_interval_seconds``, ``reconcile()`` every ``reconcile_interval_sec
 * announces position and estimated wait to each waiting caller every ``announce_every_seconds``
   (comfort prompt in between), from this thread: the caller's tick never waits on the database.
 
-Callbacks, agent first (:mod:`voicebot.acd.callback_calls`): a callback entry's offer rings the agent; when they answer (``accept`` gives the
-number), the caller is dialled at ``acd.live.callback_uri`` (``{number}`` filled in); the caller answering is
-``callback_result(answered)`` and the two legs are joined (:func:`voicebot.runtime.leg_bridge.relay_legs`)
-until either hangs up, then ``complete``; the caller not answering, busy or unreachable is recorded as such
-(the ACD retries per the queue's callback policy, the entry keeping its place) and the agent's leg gets BYE.
-Callback entries live in the database, so a restarted process places them.
+Callbacks, agent first (:mod:`voicebot.acd.callback_calls`): a callback entry's offer rings the agent; when they
+answer (``accept`` gives the number), the caller is dialled at ``acd.live.callback_uri`` (``{number}`` filled in);
+the caller answering is ``callback_result(answered)`` and the two legs are joined
+(:func:`voicebot.runtime.leg_bridge.relay_legs`) until either hangs up, then ``complete``; the caller not
+answering, busy or unreachable is recorded as such (the ACD retries per the queue's callback policy, the entry
+keeping its place) and the agent's leg gets BYE. Callback entries live in the database, so a restarted process
+places them.
 
 Several nodes: any node's router may offer any entry; each node rings the pending offers of the callers
 waiting on it (looked up every routing round), and callbacks are placed by the node whose router offered them.

@@ -66,6 +66,7 @@ from voicebot.asr.base import (
     RecognizerError,
     import_engine,
 )
+from voicebot.asr.batching import BatchedWhisper
 from voicebot.asr.grammars import grammar_phrases
 from voicebot.asr.shared import SharedModels
 from voicebot.asr.whisper_text import (
@@ -173,13 +174,18 @@ class WhisperModelHandle:
 
     @classmethod
     def load(cls, path: Path | str, compute_type: str = "int8", cpu_threads: int = 1,
-             num_workers: int = 1) -> WhisperModelHandle:
-        """The model at ``path``, loaded on the first call for these settings and reused afterwards."""
-        key = (Path(path).expanduser().resolve(), compute_type, cpu_threads, num_workers)
+             num_workers: int = 1, batch: int = 1) -> WhisperModelHandle:
+        """The model at ``path``, loaded on the first call for these settings and reused afterwards.
+
+        ``batch`` above 1: decodings of concurrent utterances share one ``generate`` call, up to that many
+        (:mod:`voicebot.asr.batching`).
+        """
+        key = (Path(path).expanduser().resolve(), compute_type, cpu_threads, num_workers, batch)
         return _MODELS.get(key, lambda k: cls._create(*k))
 
     @classmethod
-    def _create(cls, path: Path, compute_type: str, cpu_threads: int, num_workers: int) -> WhisperModelHandle:
+    def _create(cls, path: Path, compute_type: str, cpu_threads: int, num_workers: int,
+                batch: int = 1) -> WhisperModelHandle:
         if not (path / "model.bin").is_file() or not (path / "tokenizer.json").is_file():
             raise RecognizerError(f"{path} is not a CTranslate2 Whisper model folder (model.bin, tokenizer.json)")
         module = _module()
@@ -190,8 +196,11 @@ class WhisperModelHandle:
         except (RuntimeError, ValueError, OSError) as exc:
             raise RecognizerError(f"cannot load the Whisper model at {path}: {exc}") from exc
         seconds = time.perf_counter() - started
-        log.info("Whisper model %s loaded in %.2f s (%s, %d thread(s), %d worker(s))", path, seconds,
-                 compute_type, cpu_threads, num_workers)
+        if batch > 1:
+            # The decoder behind faster-whisper's WhisperModel: one-utterance generate calls are batched.
+            model.model = BatchedWhisper(model.model, max_batch=batch, lanes=num_workers)
+        log.info("Whisper model %s loaded in %.2f s (%s, %d thread(s), %d worker(s), batches of up to %d)", path,
+                 seconds, compute_type, cpu_threads, num_workers, batch)
         return cls(path, model, seconds)
 
     @classmethod
@@ -199,6 +208,12 @@ class WhisperModelHandle:
         """Drop the shared models of ``path`` (freed once no recognizer uses them); for tests."""
         resolved = Path(path).expanduser().resolve()
         _MODELS.forget(lambda key: key[0] == resolved)
+
+    def close(self) -> None:
+        """Stop the decoding batcher, if any (its queued decodings finish first); the recognizers that use this
+        model cannot decode any more."""
+        if isinstance(self.model.model, BatchedWhisper):
+            self.model.model.close()
 
     def token_count(self, text: str) -> int:
         return len(self.model.hf_tokenizer.encode(" " + text, add_special_tokens=False).ids)
@@ -321,7 +336,7 @@ def _pooled(texts: Sequence[str], scores: Sequence[float], lengths: Sequence[int
 # ----- recognizer and streams -------------------------------------------------------------------------
 
 
-_MODELS: SharedModels[tuple[Path, str, int, int], WhisperModelHandle] = SharedModels()
+_MODELS: SharedModels[tuple[Path, str, int, int, int], WhisperModelHandle] = SharedModels()
 
 
 class WhisperRecognizer:
@@ -352,9 +367,11 @@ class WhisperRecognizer:
                  hypotheses: int = 5, window_s: int = 10,
                  prompted: tuple[GrammarKind, ...] = ("yes_no", "phrases"), check_free: bool = True,
                  fallback: bool = True, likelihood_margin: float | None = LIKELIHOOD_MARGIN,
-                 short_first: bool = True, pool_spellings: bool = True, cross_check: bool = True) -> None:
-        if beam_size < 1 or cpu_threads < 0 or num_workers < 1 or hypotheses < 1:
-            raise ValueError("beam_size, hypotheses and num_workers must be at least 1, cpu_threads at least 0")
+                 short_first: bool = True, pool_spellings: bool = True, cross_check: bool = True,
+                 batch: int = 1) -> None:
+        if beam_size < 1 or cpu_threads < 0 or num_workers < 1 or hypotheses < 1 or batch < 1:
+            raise ValueError("beam_size, hypotheses, num_workers and batch must be at least 1, cpu_threads at "
+                             "least 0")
         if bias not in ("prompt", "hotwords", "both", "none"):
             raise ValueError(f"bias must be prompt, hotwords, both or none, not {bias!r}")
         if decoder not in ("nbest", "transcribe"):
@@ -362,7 +379,10 @@ class WhisperRecognizer:
         if not 1 <= window_s <= 30:
             raise ValueError("window_s must be 1..30 seconds")
         path = Path(model_path) if model_path is not None else default_model_path()
-        self.model = WhisperModelHandle.load(path, compute_type, cpu_threads, num_workers)
+        self.model = WhisperModelHandle.load(path, compute_type, cpu_threads, num_workers, batch)
+        #: Utterances worth recognizing at once (the recognition pool's size): with batching, enough to fill
+        #: a batch while the model's workers encode (see :mod:`voicebot.asr.batching`).
+        self.parallel_jobs = num_workers + batch if batch > 1 else num_workers
         self.beam_size = beam_size
         self.bias = bias
         self.constrain = frozenset(constrain)

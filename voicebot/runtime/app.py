@@ -23,7 +23,7 @@ from voicebot.runtime.bus import EventBus
 from voicebot.runtime.call import Call, CallSpeech
 from voicebot.runtime.clock import Clock, SystemClock
 from voicebot.runtime.listen_turn import TurnInputs
-from voicebot.runtime.pools import Executors
+from voicebot.runtime.pools import RECOGNITION_WORKERS, Executors
 from voicebot.runtime.ports import AcdPort
 from voicebot.runtime.recorder import StereoRecorder
 from voicebot.runtime.session import CallSession
@@ -101,7 +101,9 @@ class Services:
         given executors (the simulator: a virtual clock and inline executors)."""
         session = self.session(flow, clock)
         recorder = StereoRecorder(recordings_dir / f"{session.call_id}.wav") if recordings_dir is not None else None
-        return Call(session, self.speech(flow, recognizer), executors or Executors.shared(), bus=self.bus,
+        # A recognizer may want more utterances in flight than the default pool runs (batching across calls).
+        shared = executors or Executors.shared(int(getattr(recognizer, "parallel_jobs", RECOGNITION_WORKERS)))
+        return Call(session, self.speech(flow, recognizer), shared, bus=self.bus,
                     acd=self.acd, recorder=recorder)
 
 

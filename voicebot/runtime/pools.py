@@ -47,9 +47,13 @@ def session_pool() -> ThreadPoolExecutor:
     return _shared_pool("session", SESSION_WORKERS)
 
 
-def recognition_pool() -> ThreadPoolExecutor:
-    """The process-wide pool that finishes (and previews) every call's utterances (created on first use)."""
-    return _shared_pool("recognize", RECOGNITION_WORKERS)
+def recognition_pool(workers: int = RECOGNITION_WORKERS) -> ThreadPoolExecutor:
+    """The process-wide pool that finishes (and previews) every call's utterances (created on first use).
+
+    ``workers``: a recognizer that batches utterances across calls needs more of them in flight than it has
+    cores (its ``parallel_jobs``, see :mod:`voicebot.asr.batching`); one pool per size.
+    """
+    return _shared_pool("recognize" if workers == RECOGNITION_WORKERS else f"recognize{workers}", workers)
 
 
 class InlineExecutor(Executor):
@@ -73,9 +77,9 @@ class Executors:
     acd_writes: Executor | None = None
 
     @classmethod
-    def shared(cls) -> Executors:
+    def shared(cls, recognition_workers: int = RECOGNITION_WORKERS) -> Executors:
         """Real time: the process-wide pools (created on first use)."""
-        return cls(synthesis_pool(), recognition_pool(), session_pool())
+        return cls(synthesis_pool(), recognition_pool(recognition_workers), session_pool())
 
     @classmethod
     def inline(cls, **overrides: Executor) -> Executors:
