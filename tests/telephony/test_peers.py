@@ -162,6 +162,10 @@ def test_register_mode_rings_a_registered_agent_through_kamailio_and_bridges_the
     assert [e.agent for e in events if isinstance(e, Offered)] == ["alice"]
     relayed = (tmp_path / "kamailio" / "kamailio.log").read_text()
     assert f"INVITE sip:2000@127.0.0.1:{kamailio} from 127.0.0.1:" in relayed  # the agent leg went to kamailio
+    # kamailio record-routes: each side's BYE carries the route set (the caller's from voicebot's 200, which must
+    # copy the INVITE's Record-Route; voicebot's from the agent's 200)
+    routed = rf"BYE sip:{{}}@127\.0\.0\.1:\d+ from 127\.0\.0\.1:\d+ route <sip:127\.0\.0\.1:{kamailio};lr"
+    assert re.search(routed.format("1000"), relayed) and re.search(routed.format("agent"), relayed), relayed[-3000:]
     (leg,) = legs
     assert leg.outcome == "answered" and leg.ended
     bridged_ms = next(e.at_ms for e in events if isinstance(e, Bridged))
