@@ -19,7 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.telephony.harness import free_udp_ports, run_sipp, voicebot_server, wait_for
+from tests.telephony.harness import SCENARIOS, SIPP, free_udp_ports, run_sipp, voicebot_server, wait_for
+from tests.telephony.test_live_queue import CONFIG as LIVE_CONFIG
+from tests.telephony.test_live_queue import add_agent, finish, settled, start_caller
+from voicebot.runtime.call_events import Bridged, CallEvent, Offered
 
 pytestmark = pytest.mark.integration
 
@@ -64,8 +67,9 @@ def kamailio(tmp_path: Path) -> Iterator[int]:
         log.close()
 
 
-def options_status(port: int, user: str = "ping", timeout: float = 0.2) -> str:
-    """The status line kamailio (or whoever it relays to) answers an OPTIONS for ``user`` with; "" if none."""
+def options_status(port: int, user: str = "ping", timeout: float = 0.2, probe: bool = False) -> str:
+    """The status line kamailio (or whoever it relays to) answers an OPTIONS for ``user`` with; "" if none.
+    ``probe``: kamailio answers itself whether ``user`` is registered (200) or not (404), relaying nothing."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(timeout)
@@ -73,7 +77,8 @@ def options_status(port: int, user: str = "ping", timeout: float = 0.2) -> str:
         msg = (f"OPTIONS sip:{user}@127.0.0.1:{port} SIP/2.0\r\n"
                f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{user}{me}\r\n"
                f"From: <sip:ping@127.0.0.1:{me}>;tag=1\r\nTo: <sip:{user}@127.0.0.1:{port}>\r\n"
-               f"Call-ID: ping-{user}-{me}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+               + ("X-Registered: ?\r\n" if probe else "")
+               + f"Call-ID: ping-{user}-{me}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
         try:
             sock.sendto(msg.encode(), ("127.0.0.1", port))
             return sock.recv(4096).decode(errors="replace").split("\r\n", 1)[0]
@@ -106,6 +111,70 @@ def test_register_mode_through_kamailio(kamailio: int, tmp_path: Path) -> None:
         assert options_status(kamailio, "1000", timeout=2) == "SIP/2.0 200 OK"  # relayed to voicebot, answered
     # shut down: voicebot de-registered, so kamailio no longer knows where 1000 is
     assert options_status(kamailio, "1000", timeout=2) == "SIP/2.0 404 Not Found"
+
+
+def test_register_mode_rings_a_registered_agent_through_kamailio_and_bridges_the_caller(
+        kamailio: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9 item 5 in register mode: the agent's SIP URI is an AOR at the registrar (2000 at kamailio), where
+    the agent's phone (sipp) registered; voicebot, itself registered there as 1000, rings the agent through kamailio
+    (the only place that knows where 2000 is) and bridges a caller who dialled 1000 through kamailio too."""
+    if SIPP is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    config = tmp_path / "voicebot.yaml"
+    config.write_text(LIVE_CONFIG.format(offer_timeout=10, requeue_within=10, callback_uri="sip:{number}@127.0.0.1:9"))
+    monkeypatch.setenv("VOICEBOT_CONFIG", str(config))
+    monkeypatch.setenv("VOICEBOT_NODE", f"test-{tmp_path.name}")
+    phone_dir = tmp_path / "phone"
+    phone_dir.mkdir()
+    # one sipp process is the phone: it REGISTERs as 2000, and its out-of-call scenario answers the INVITE (a
+    # Call-ID of its own); it de-registers once that call is over, so its exit status covers both
+    phone = subprocess.Popen(
+        [SIPP, f"127.0.0.1:{kamailio}", "-sf", str(SCENARIOS / "agent_register.xml"),
+         "-oocsf", str(SCENARIOS / "uas_agent_registered.xml"), "-s", "2000", "-i", "127.0.0.1",
+         "-p", str(free_udp_ports(1)), "-mi", "127.0.0.1", "-mp", str(free_udp_ports()), "-m", "1", "-l", "1",
+         "-nostdin", "-timeout", "60s", "-timeout_error", "-trace_err"],
+        cwd=phone_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for(lambda: options_status(kamailio, "2000", probe=True) == "SIP/2.0 200 Registered", 10)
+        with voicebot_server(tmp_path / "data", mode="register", registrar_host="127.0.0.1",
+                             registrar_port=kamailio, username="1000", password="") as (srv, services):
+            assert srv.dispatcher is not None, "acd.live.enabled starts the dispatcher"
+            events: list[CallEvent] = []
+            srv.on_event = lambda _sip_id, event: events.append(event)
+            legs: list[Any] = []
+            dial = srv.dispatcher.dial
+            srv.dispatcher.dial = lambda *args: legs.append(dial(*args)) or legs[-1]
+            acd = srv.dispatcher.service
+            add_agent(acd, "alice", f"sip:2000@127.0.0.1:{kamailio}")
+            code, out = finish(start_caller(kamailio, tmp_path, talk_after_ms=6000))  # key 0, then talks, BYE
+            assert code == 0, out
+            phone_code, phone_out = finish(phone)
+            assert phone_code == 0, phone_out  # handoff header seen, answered, BYE answered, de-registered
+            assert wait_for(lambda: len(srv.results) == 1, 10)
+            result = srv.results[0]
+            entry = settled(services, result.call_id, "completed")
+            record = services.store.get_call(result.call_id)
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+            phone.communicate()
+    assert result.ended_by == "caller" and result.stats["rx_packets"] > 200  # the caller's RTP reached us
+    assert [e.agent for e in events if isinstance(e, Offered)] == ["alice"]
+    relayed = (tmp_path / "kamailio" / "kamailio.log").read_text()
+    assert f"INVITE sip:2000@127.0.0.1:{kamailio} from 127.0.0.1:" in relayed  # the agent leg went to kamailio
+    # kamailio record-routes: each side's BYE carries the route set (the caller's from voicebot's 200, which must
+    # copy the INVITE's Record-Route; voicebot's from the agent's 200)
+    routed = rf"BYE sip:{{}}@127\.0\.0\.1:\d+ from 127\.0\.0\.1:\d+ route <sip:127\.0\.0\.1:{kamailio};lr"
+    assert re.search(routed.format("1000"), relayed) and re.search(routed.format("agent"), relayed), relayed[-3000:]
+    (leg,) = legs
+    assert leg.outcome == "answered" and leg.ended
+    bridged_ms = next(e.at_ms for e in events if isinstance(e, Bridged))
+    assert leg.stats["tx_packets"] >= (result.ticks - bridged_ms // 20) - 5  # the caller's side, every 20 ms
+    assert leg.stats["rx_packets"] > 200  # the agent's speech came back through the bridge
+    assert entry.answered_at is not None
+    assert record is not None and record.agent == "alice" and record.outcome == "answered"
+    assert record.talk_ms is not None and record.talk_ms > 3000
+    assert options_status(kamailio, "2000", probe=True) == "SIP/2.0 404 Not Registered"  # the phone left
 
 
 # ----- baresip: a softphone caller in trunk mode -------------------------------------------------------------

@@ -82,6 +82,19 @@ def test_responses_copy_the_dialog_headers_and_stamp_the_via() -> None:
         "SIP/2.0/UDP 10.0.0.1:5070;branch=z9"
 
 
+def test_responses_that_set_up_a_dialog_copy_the_record_route() -> None:
+    proxies = ("Record-Route: <sip:10.0.0.9;lr;ftag=f1>", "Record-Route: <sip:10.0.0.8;lr>, <sip:10.0.0.7;lr>")
+    invite = msg(*[h.replace("7 OPTIONS", "7 INVITE") for h in BASE], *proxies,
+                 start="INVITE sip:1000@127.0.0.1 SIP/2.0")
+    routes = ["<sip:10.0.0.9;lr;ftag=f1>", "<sip:10.0.0.8;lr>", "<sip:10.0.0.7;lr>"]
+    for status in (180, 200):
+        assert sm.parse(sm.response(invite, status, "x", to_tag="ours")).all("record-route") == routes
+    for status in (100, 486):  # no dialog (100 has no To tag; a failure ends the transaction)
+        assert sm.parse(sm.response(invite, status, "x", to_tag="ours")).all("record-route") == []
+    options = msg(*BASE, *proxies)
+    assert sm.parse(sm.response(options, 200, "OK", to_tag="ours")).all("record-route") == []
+
+
 def test_uri_helpers() -> None:
     assert sm.hostport("sip:+1555@10.1.2.3:5070;transport=udp") == ("10.1.2.3", 5070)
     assert sm.hostport("sip:pbx.example") == ("pbx.example", 5060)

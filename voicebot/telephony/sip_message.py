@@ -322,6 +322,10 @@ def response(request: Message, status: int, reason: str, *, to_tag: str = "", so
     lines.append(f"To: {to}")
     lines.append(f"Call-ID: {request.call_id}")
     lines.append(f"CSeq: {request.get('cseq')}")
+    if request.method == "INVITE" and 100 < status < 300:
+        # RFC 3261 12.1.1: a response that sets up the dialog carries the request's Record-Route, so the caller
+        # sends its ACK and BYE through the proxies that asked for it (kamailio with record_route, a PBX)
+        lines += [f"Record-Route: {route}" for route in request.all("record-route")]
     for name, value in headers or []:
         lines.append(f"{name}: {value}")
     if body:
