@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from voicebot.flow.compile import CompiledFlow
 from voicebot.flow.schema import AskNode, Command, MenuNode, ask_intents, intent_keys
@@ -92,6 +92,25 @@ def entities_for(flow: CompiledFlow, intent: str, text: str, today: date) -> dic
             if value is not None:
                 found[entity.name] = value
     return found
+
+
+CommandAction = Literal["act", "confirm", "ignore"]
+
+
+def command_action(flow: CompiledFlow, flow_name: str, node: AskNode | MenuNode, command: Command,
+                   confidence: float) -> CommandAction:
+    """What a command heard at ``confidence`` does: at or above the threshold it is acted on; below it a
+    goto command (goodbye, agent, main menu: it ends the call or leaves the caller's place) is confirmed
+    first, and repeat or help, which a false accept only wastes a turn with, are ignored (a no-match).
+
+    One rule for the engine and the accuracy measurement (``voicebot recognize``, ``bench/asr_engines.py``).
+    """
+    threshold = node.command_threshold
+    if threshold is None:
+        threshold = flow.flows[flow_name].settings.confirm.command_threshold
+    if confidence >= threshold:
+        return "act"
+    return "confirm" if command.do == "goto" else "ignore"
 
 
 def match_command(flow: CompiledFlow, commands: Commands, text: str) -> Command | None:
