@@ -82,7 +82,8 @@ class InputSteps(PromptSteps):
                     return
             for text, confidence in candidates:
                 command = match_command(self.flow, commands, text)
-                if command is not None and self._heard_command(node, command, confidence):
+                if command is not None:
+                    self._heard_command(node, command, confidence)
                     return
             self._failure(node, "no_match")
             return
@@ -93,18 +94,17 @@ class InputSteps(PromptSteps):
             if isinstance(found, Filled):
                 self._filled(node, found, confidence, spoken=True)
                 return
-            if isinstance(found, Command) and self._heard_command(node, found, confidence):
+            if isinstance(found, Command):
+                self._heard_command(node, found, confidence)
                 return
         self._failure(node, "no_match")
 
-    def _heard_command(self, node: Listening, command: Command, confidence: float) -> bool:
-        """Act on a spoken command, or confirm it first; False when it is ignored (heard too faintly)."""
-        action = command_action(self.flow, self.s.flow, node, command, confidence)
-        if action == "act":
+    def _heard_command(self, node: Listening, command: Command, confidence: float) -> None:
+        """Act on a spoken command, or confirm it first when it is a goto command heard faintly."""
+        if command_action(self.flow, self.s.flow, node, command, confidence) == "act":
             self._command(node, command)
-        elif action == "confirm":
+        else:
             self._confirm_command(node, command)
-        return action != "ignore"
 
     def _confirm_command(self, node: Listening, command: Command) -> None:
         """Ask "Did you want to end the call?" before a low-confidence goto command (yes/no, keys 1/2)."""

@@ -94,23 +94,25 @@ def entities_for(flow: CompiledFlow, intent: str, text: str, today: date) -> dic
     return found
 
 
-CommandAction = Literal["act", "confirm", "ignore"]
+CommandAction = Literal["act", "confirm"]
 
 
 def command_action(flow: CompiledFlow, flow_name: str, node: AskNode | MenuNode, command: Command,
                    confidence: float) -> CommandAction:
-    """What a command heard at ``confidence`` does: at or above the threshold it is acted on; below it a
-    goto command (goodbye, agent, main menu: it ends the call or leaves the caller's place) is confirmed
-    first, and repeat or help, which a false accept only wastes a turn with, are ignored (a no-match).
+    """What a spoken command heard at ``confidence`` does: a goto command (goodbye, agent, main menu: it
+    ends the call or leaves the caller's place) below the threshold is confirmed first; everything else is
+    acted on. repeat and help are taken at any confidence: a false one costs the caller one turn, as the
+    no-match would, while ignoring a true one (measured: most one-word "help"/"repeat" on phone audio are
+    heard below 0.6) fails the caller who asked.
 
     One rule for the engine and the accuracy measurement (``voicebot recognize``, ``bench/asr_engines.py``).
     """
+    if command.do != "goto":
+        return "act"
     threshold = node.command_threshold
     if threshold is None:
         threshold = flow.flows[flow_name].settings.confirm.command_threshold
-    if confidence >= threshold:
-        return "act"
-    return "confirm" if command.do == "goto" else "ignore"
+    return "act" if confidence >= threshold else "confirm"
 
 
 def match_command(flow: CompiledFlow, commands: Commands, text: str) -> Command | None:

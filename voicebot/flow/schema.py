@@ -126,13 +126,12 @@ class Confirmation(_Model):
     retry_prompt: str = "Let's try that again."
     #: Secure inputs (PINs) are never read back: below the threshold they are asked again instead.
     secure_prompt: str = "Sorry, I didn't catch that clearly."
-    #: A misheard command costs more than a misheard answer (a caller hung up on, or sent to an agent), and
-    #: a command is otherwise never read back: below this, goto commands are confirmed and repeat/help
-    #: are ignored (a no-match when nothing else was heard).
+    #: A misheard goto command costs more than a misheard answer (a caller hung up on, or sent to an
+    #: agent), and a command is otherwise never read back: below this, it is confirmed first.
     command_threshold: float = Field(
         0.6, ge=0.0, le=1.0,
-        description="Global commands heard below this confidence are not acted on blindly: goto commands "
-                    "(goodbye, agent, main menu) are confirmed, repeat and help are ignored as a no-match.")
+        description="Goto commands (goodbye, agent, main menu) heard below this confidence are confirmed "
+                    "before they are acted on; repeat and help are taken at any confidence.")
     command_prompt: str = Field(
         "Did you say {value}?",
         description="Template asked before a low-confidence goto command; {value} is the command's first phrase.")
@@ -211,8 +210,8 @@ class _Listening(_Node):
                                              "false turns them off (a free-text message, for example).")
     command_threshold: float | None = Field(
         None, ge=0.0, le=1.0,
-        description="Overrides settings.confirm.command_threshold here (higher where a misheard command "
-                    "would cost more, 0 to act on every command heard).")
+        description="Overrides settings.confirm.command_threshold here (higher where a misheard goto "
+                    "command would cost more, 0 to act on every command heard).")
 
 
 class SayNode(_Node):

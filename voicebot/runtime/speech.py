@@ -83,8 +83,8 @@ class Recognition:
     #: Confidence of the alternative the node took (the flow confirms, or asks a PIN again, below its
     #: ``confirm.threshold``); None when nothing was taken.
     accepted_confidence: float | None = None
-    #: For a global command: "act" (at or above the command threshold) or "confirm" (a goto command below
-    #: it, which the flow asks about first); a command below it that the flow ignores is not taken at all.
+    #: For a global command: "act", or "confirm" (a goto command below the flow's command threshold, which
+    #: the flow asks about first).
     command_action: str | None = None
     latency_ms: float = 0.0
     speech_ms: float = 0.0
@@ -165,8 +165,7 @@ def recognize_file(
 
 def _interpret(out: Recognition, text: str, confidence: float, listen: Listen, flow: CompiledFlow | None,
                flow_name: str, node_id: str, today: date) -> bool:
-    """Fill ``out`` with what ``text`` means at the node; False when it means nothing there (or is a
-    command heard too faintly to act on, which the flow ignores as it does)."""
+    """Fill ``out`` with what ``text`` means at the node; False when it means nothing there."""
     if flow is not None:
         node = flow.flows[flow_name].nodes[node_id]
         assert isinstance(node, (AskNode, MenuNode))
@@ -176,11 +175,8 @@ def _interpret(out: Recognition, text: str, confidence: float, listen: Listen, f
             out.intent = found.intent
             out.slots = {node.slot: found.value, **found.entities}
         elif found is not None:
-            action = command_action(flow, flow_name, node, found, confidence)
-            if action == "ignore":
-                return False
             out.intent = found.intent
-            out.command_action = action
+            out.command_action = command_action(flow, flow_name, node, found, confidence)
         return found is not None
     from voicebot.nlu.slots import interpret_value
 

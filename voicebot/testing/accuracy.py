@@ -47,9 +47,9 @@ class Report:
     misses: list[tuple[Utterance, Recognition]] = field(default_factory=list)
     #: Utterances the node accepted as something they were not (wrong answers and accepted rejects).
     false_accepts: int = 0
-    #: Of those, the ones the flow would act on without asking: a command at or above the flow's
-    #: ``confirm.command_threshold`` or an answer at or above its ``confirm.threshold`` (below them the flow
-    #: confirms, or asks a PIN again).
+    #: Of those, the ones the flow would act on without asking: repeat or help, a goto command at or above
+    #: the flow's ``confirm.command_threshold``, or an answer at or above its ``confirm.threshold`` (below
+    #: them the flow confirms, or asks a PIN again).
     taken_wrong: int = 0
     #: (category, "seen" | "unseen") -> right answers the flow takes without confirming them
     taken_right: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
@@ -78,9 +78,9 @@ def accepted(result: Recognition) -> bool:
 
 
 def taken_as_heard(result: Recognition, threshold: float) -> bool:
-    """Whether the flow acts on the recognition without confirming it: a command (no slot filled) at or
-    above the flow's command threshold (below it a goto command is confirmed, and repeat or help are
-    ignored, so never accepted), an answer at ``threshold`` or above."""
+    """Whether the flow acts on the recognition without confirming it: repeat or help at any confidence, a
+    goto command at or above the flow's command threshold (below it the flow confirms it), an answer at
+    ``threshold`` or above."""
     if not accepted(result):
         return False
     if not any(v is not None for v in result.slots.values()):
