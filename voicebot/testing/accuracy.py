@@ -9,6 +9,7 @@ from pathlib import Path
 
 from voicebot.asr.base import Recognizer
 from voicebot.flow.compile import CompiledFlow
+from voicebot.flow.interpret import Commands
 from voicebot.runtime.speech import Recognition, node_listen, phrases_by_intent, recognize_file
 from voicebot.testing.corpus import Utterance, materialize
 
@@ -51,6 +52,9 @@ class Report:
     #: the flow's ``confirm.command_threshold``, or an answer at or above its ``confirm.threshold`` (below
     #: them the flow confirms, or asks a PIN again).
     taken_wrong: int = 0
+    #: Of those, the goto commands (a hang-up, a transfer, the main menu: what a caller cannot undo); the
+    #: rest are wrong answers and repeat/help, which replay the question.
+    taken_wrong_goto: int = 0
     #: (category, "seen" | "unseen") -> right answers the flow takes without confirming them
     taken_right: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     latencies_ms: list[float] = field(default_factory=list)
@@ -123,4 +127,7 @@ def evaluate(corpus: list[Utterance], recognizer: Recognizer, flow: CompiledFlow
             report.misses.append((utterance, result))
             report.false_accepts += accepted(result)
             report.taken_wrong += taken
+            command = Commands.active(flow, flow_name).by_intent.get(result.intent or "")
+            report.taken_wrong_goto += taken and command is not None and command.do == "goto" and not any(
+                v is not None for v in result.slots.values())
     return report
