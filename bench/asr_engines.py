@@ -101,7 +101,8 @@ def show(report: Report, load_s: float, load_mb: float, per_stream_mb: float, la
     print(f"  false accepts (a wrong answer or command taken, or out-of-grammar speech accepted): "
           f"{report.false_accepts}/{total} ({100 * report.false_accepts / max(total, 1):.1f}%; target <= 1%); "
           f"of them acted on without confirmation: {report.taken_wrong}/{total} "
-          f"({100 * report.taken_wrong / max(total, 1):.1f}%)")
+          f"({100 * report.taken_wrong / max(total, 1):.1f}%), of which goto commands (hang-up, transfer, main "
+          f"menu) {report.taken_wrong_goto}")
     lat = sorted(report.latencies_ms)
     p95 = statistics.quantiles(lat, n=20)[18] if len(lat) >= 20 else max(lat)
     print(f"  CPU: {report.cpu_seconds / max(report.speech_seconds, 1e-9):.3f} s per second of speech "

@@ -37,12 +37,17 @@ FLOORS = {
 }
 #: engine -> category -> lowest share of right answers the flow takes without confirming them (measured:
 #: Whisper intent 67.5%, pin4 45.0% (35.0% before the digit cross-check), commands 87.5%).
-TAKEN_FLOORS = {"whisper": {"intent": 0.60, "pin4": 0.40, "command": 0.80}}
+#: (commands: a goto command heard below settings.confirm.command_threshold 0.6 is confirmed first, so
+#: "agent" at the PIN is taken straight away 34 of 64 times, measured; before that rule, 56.)
+TAKEN_FLOORS = {"whisper": {"intent": 0.60, "pin4": 0.40, "command": 0.45}}
 #: engine -> highest accepted share of utterances taken as something they were not, at any confidence
 #: (measured: Whisper 6.3%, PocketSphinx 30.1%), and of those the flow acts on without confirming (Whisper
-#: 2.7%: commands, which are never confirmed, and answers at 0.5 or more).
+#: 1.1%, all of them repeat or help, which only replay the question; 2.7% before goto commands heard below
+#: the command threshold were confirmed), and of those the goto commands: a hang-up, a transfer or the
+#: main menu that the caller cannot undo (Whisper: 0 of 443; the target is 1% of all false accepts).
 FALSE_ACCEPTS = {"pocketsphinx": 0.36, "whisper": 0.08}
-ACTED_ON = {"whisper": 0.04}
+ACTED_ON = {"whisper": 0.02}
+ACTED_ON_GOTO = {"whisper": 0.01}
 #: Categories each engine is measured on (PocketSphinx, far from the targets, only where it has floors:
 #: the suite's time is counted).
 CATEGORIES = {"pocketsphinx": ("intent", "yes_no", "pin4", "acct8")}
@@ -86,3 +91,6 @@ def test_accuracy_floor(engine: str, corpus_dir: Path) -> None:
     if engine in ACTED_ON:
         acted = ACTED_ON[engine] * len(corpus)
         assert report.taken_wrong <= acted, f"{engine}: {report.taken_wrong} wrong answers acted on of {len(corpus)}"
+    if engine in ACTED_ON_GOTO:
+        goto = report.taken_wrong_goto
+        assert goto <= ACTED_ON_GOTO[engine] * len(corpus), f"{engine}: {goto} wrong goto commands acted on"

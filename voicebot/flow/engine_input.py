@@ -4,7 +4,6 @@ no-match, or run a global command (VoiceXML's form interpretation).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from voicebot.actions import CancelTimer, StartTimer
@@ -15,6 +14,7 @@ from voicebot.flow.errors import FlowRuntimeError
 from voicebot.flow.interpret import (
     Commands,
     Filled,
+    command_action,
     interpret_key,
     interpret_speech,
     keyed_value,
@@ -80,11 +80,12 @@ class InputSteps(PromptSteps):
                 if answer is not None:
                     self._confirmation_answer(node, answer)
                     return
-            command = self._command_in(candidates, commands)
-            if command is not None:
-                self._command(node, command)
-            else:
-                self._failure(node, "no_match")
+            for text, confidence in candidates:
+                command = match_command(self.flow, commands, text)
+                if command is not None:
+                    self._heard_command(node, command, confidence)
+                    return
+            self._failure(node, "no_match")
             return
         for text, confidence in candidates:
             if not text.strip():
@@ -94,16 +95,25 @@ class InputSteps(PromptSteps):
                 self._filled(node, found, confidence, spoken=True)
                 return
             if isinstance(found, Command):
-                self._command(node, found)
+                self._heard_command(node, found, confidence)
                 return
         self._failure(node, "no_match")
 
-    def _command_in(self, candidates: Sequence[tuple[str, float]], commands: Commands) -> Command | None:
-        for text, _ in candidates:
-            command = match_command(self.flow, commands, text)
-            if command is not None:
-                return command
-        return None
+    def _heard_command(self, node: Listening, command: Command, confidence: float) -> None:
+        """Act on a spoken command, or confirm it first when it is a goto command heard faintly."""
+        if command_action(self.flow, self.s.flow, node, command, confidence) == "act":
+            self._command(node, command)
+        else:
+            self._confirm_command(node, command)
+
+    def _confirm_command(self, node: Listening, command: Command) -> None:
+        """Ask "Did you want to end the call?" before a low-confidence goto command (yes/no, keys 1/2)."""
+        settings = self.flow.flows[self.s.flow].settings.confirm
+        intent = self.flow.intents.get(command.intent)
+        heard = intent.phrases[0] if intent and intent.phrases else command.intent.replace("_", " ")
+        self.s.confirmation = PendingConfirmation(value=heard, heard=heard, command=command.intent)
+        text = self.flow.template(command.confirm or settings.command_prompt).render({**self.s.vars, "value": heard})
+        self._emit_turn([text], node, confirming=True)
 
     def _consume_keys(self, node: Listening) -> bool:
         """Use buffered keys at this node. True when the node resolved (filled, failed or commanded)."""
@@ -192,6 +202,14 @@ class InputSteps(PromptSteps):
         pending = self.s.confirmation
         assert pending is not None
         self.s.confirmation = None
+        if pending.command is not None:
+            command = Commands.active(self.flow, self.s.flow, node).by_intent.get(pending.command)
+            if yes and command is not None:
+                self._command(node, command)
+            else:
+                # Not a command after all: the node's question again, as after any misheard answer.
+                self._failure(node, "no_match", message=self.flow.flows[self.s.flow].settings.confirm.retry_prompt)
+            return
         if yes:
             target = None
             if isinstance(node, MenuNode):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from voicebot.flow.compile import CompiledFlow
 from voicebot.flow.schema import AskNode, Command, MenuNode, ask_intents, intent_keys
@@ -92,6 +92,27 @@ def entities_for(flow: CompiledFlow, intent: str, text: str, today: date) -> dic
             if value is not None:
                 found[entity.name] = value
     return found
+
+
+CommandAction = Literal["act", "confirm"]
+
+
+def command_action(flow: CompiledFlow, flow_name: str, node: AskNode | MenuNode, command: Command,
+                   confidence: float) -> CommandAction:
+    """What a spoken command heard at ``confidence`` does: a goto command (goodbye, agent, main menu: it
+    ends the call or leaves the caller's place) below the threshold is confirmed first; everything else is
+    acted on. repeat and help are taken at any confidence: a false one costs the caller one turn, as the
+    no-match would, while ignoring a true one (measured: most one-word "help"/"repeat" on phone audio are
+    heard below 0.6) fails the caller who asked.
+
+    One rule for the engine and the accuracy measurement (``voicebot recognize``, ``bench/asr_engines.py``).
+    """
+    if command.do != "goto":
+        return "act"
+    threshold = node.command_threshold
+    if threshold is None:
+        threshold = flow.flows[flow_name].settings.confirm.command_threshold
+    return "act" if confidence >= threshold else "confirm"
 
 
 def match_command(flow: CompiledFlow, commands: Commands, text: str) -> Command | None:

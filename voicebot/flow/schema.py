@@ -126,6 +126,15 @@ class Confirmation(_Model):
     retry_prompt: str = "Let's try that again."
     #: Secure inputs (PINs) are never read back: below the threshold they are asked again instead.
     secure_prompt: str = "Sorry, I didn't catch that clearly."
+    #: A misheard goto command costs more than a misheard answer (a caller hung up on, or sent to an
+    #: agent), and a command is otherwise never read back: below this, it is confirmed first.
+    command_threshold: float = Field(
+        0.6, ge=0.0, le=1.0,
+        description="Goto commands (goodbye, agent, main menu) heard below this confidence are confirmed "
+                    "before they are acted on; repeat and help are taken at any confidence.")
+    command_prompt: str = Field(
+        "Did you say {value}?",
+        description="Template asked before a low-confidence goto command; {value} is the command's first phrase.")
 
 
 class ErrorPolicy(_Model):
@@ -156,6 +165,9 @@ class Command(_Model):
     dtmf: str | None = Field(None, description="Key; defaults to the intent's key in its grammar.")
     do: Literal["goto", "repeat", "help"] = "goto"
     target: str | None = Field(None, description="Node to go to when do is goto.")
+    confirm: str | None = Field(
+        None, description="The yes/no question asked when this goto command is heard below "
+                          "settings.confirm.command_threshold (settings.confirm.command_prompt if absent).")
 
     @model_validator(mode="after")
     def _target_for_goto(self) -> Command:
@@ -163,6 +175,8 @@ class Command(_Model):
             raise ValueError("a goto command needs a target")
         if self.do != "goto" and self.target:
             raise ValueError(f"a {self.do} command takes no target")
+        if self.do != "goto" and self.confirm:
+            raise ValueError(f"a {self.do} command is never confirmed: it takes no confirm")
         return self
 
     @field_validator("dtmf")
@@ -194,6 +208,10 @@ class _Listening(_Node):
     barge_in: bool = True
     commands: bool = Field(True, description="Global commands (agent, repeat, goodbye...) are heard here; "
                                              "false turns them off (a free-text message, for example).")
+    command_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Overrides settings.confirm.command_threshold here (higher where a misheard goto "
+                    "command would cost more, 0 to act on every command heard).")
 
 
 class SayNode(_Node):

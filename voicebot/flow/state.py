@@ -25,6 +25,8 @@ class PendingConfirmation(BaseModel):
     heard: str
     intent: str | None = None
     entities: dict[str, Any] = Field(default_factory=dict)
+    #: A low-confidence global command awaiting "yes" (its intent), rather than an answer.
+    command: str | None = None
 
 
 class CallState(BaseModel):

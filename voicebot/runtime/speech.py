@@ -19,7 +19,7 @@ from voicebot.audio.vad import WebRtcVad
 from voicebot.config import Config
 from voicebot.flow.compile import CompiledFlow
 from voicebot.flow.engine import listen_at, listens_of
-from voicebot.flow.interpret import Commands, Filled, interpret_speech
+from voicebot.flow.interpret import Commands, Filled, command_action, interpret_speech
 from voicebot.flow.schema import AskNode, MenuNode
 from voicebot.storage.calls import to_jsonable
 from voicebot.storage.db import data_dir
@@ -83,6 +83,9 @@ class Recognition:
     #: Confidence of the alternative the node took (the flow confirms, or asks a PIN again, below its
     #: ``confirm.threshold``); None when nothing was taken.
     accepted_confidence: float | None = None
+    #: For a global command: "act", or "confirm" (a goto command below the flow's command threshold, which
+    #: the flow asks about first).
+    command_action: str | None = None
     latency_ms: float = 0.0
     speech_ms: float = 0.0
 
@@ -154,14 +157,14 @@ def recognize_file(
     for hypothesis in result.nbest:
         candidates.setdefault(hypothesis.text, hypothesis.confidence)
     for text, confidence in candidates.items():
-        if text and _interpret(out, text, listen, flow, flow_name, node_id, today):
+        if text and _interpret(out, text, confidence, listen, flow, flow_name, node_id, today):
             out.accepted_confidence = round(confidence, 3)
             break
     return out
 
 
-def _interpret(out: Recognition, text: str, listen: Listen, flow: CompiledFlow | None, flow_name: str,
-               node_id: str, today: date) -> bool:
+def _interpret(out: Recognition, text: str, confidence: float, listen: Listen, flow: CompiledFlow | None,
+               flow_name: str, node_id: str, today: date) -> bool:
     """Fill ``out`` with what ``text`` means at the node; False when it means nothing there."""
     if flow is not None:
         node = flow.flows[flow_name].nodes[node_id]
@@ -173,6 +176,7 @@ def _interpret(out: Recognition, text: str, listen: Listen, flow: CompiledFlow |
             out.slots = {node.slot: found.value, **found.entities}
         elif found is not None:
             out.intent = found.intent
+            out.command_action = command_action(flow, flow_name, node, found, confidence)
         return found is not None
     from voicebot.nlu.slots import interpret_value
 

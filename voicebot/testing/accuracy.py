@@ -9,6 +9,7 @@ from pathlib import Path
 
 from voicebot.asr.base import Recognizer
 from voicebot.flow.compile import CompiledFlow
+from voicebot.flow.interpret import Commands
 from voicebot.runtime.speech import Recognition, node_listen, phrases_by_intent, recognize_file
 from voicebot.testing.corpus import Utterance, materialize
 
@@ -47,9 +48,13 @@ class Report:
     misses: list[tuple[Utterance, Recognition]] = field(default_factory=list)
     #: Utterances the node accepted as something they were not (wrong answers and accepted rejects).
     false_accepts: int = 0
-    #: Of those, the ones the flow would act on without asking: a command (never confirmed) or an answer at
-    #: or above the flow's ``confirm.threshold`` (below it the flow reads the answer back, or asks a PIN again).
+    #: Of those, the ones the flow would act on without asking: repeat or help, a goto command at or above
+    #: the flow's ``confirm.command_threshold``, or an answer at or above its ``confirm.threshold`` (below
+    #: them the flow confirms, or asks a PIN again).
     taken_wrong: int = 0
+    #: Of those, the goto commands (a hang-up, a transfer, the main menu: what a caller cannot undo); the
+    #: rest are wrong answers and repeat/help, which replay the question.
+    taken_wrong_goto: int = 0
     #: (category, "seen" | "unseen") -> right answers the flow takes without confirming them
     taken_right: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     latencies_ms: list[float] = field(default_factory=list)
@@ -77,12 +82,14 @@ def accepted(result: Recognition) -> bool:
 
 
 def taken_as_heard(result: Recognition, threshold: float) -> bool:
-    """Whether the flow acts on the recognition without confirming it: a command (no slot filled) at any
-    confidence, an answer at ``threshold`` or above."""
+    """Whether the flow acts on the recognition without confirming it: repeat or help at any confidence, a
+    goto command at or above the flow's command threshold (below it the flow confirms it), an answer at
+    ``threshold`` or above."""
     if not accepted(result):
         return False
-    command = not any(v is not None for v in result.slots.values())
-    return command or (result.accepted_confidence or 0.0) >= threshold
+    if not any(v is not None for v in result.slots.values()):
+        return result.command_action == "act"
+    return (result.accepted_confidence or 0.0) >= threshold
 
 
 def is_correct(utterance: Utterance, result: Recognition) -> bool:
@@ -120,4 +127,7 @@ def evaluate(corpus: list[Utterance], recognizer: Recognizer, flow: CompiledFlow
             report.misses.append((utterance, result))
             report.false_accepts += accepted(result)
             report.taken_wrong += taken
+            command = Commands.active(flow, flow_name).by_intent.get(result.intent or "")
+            report.taken_wrong_goto += taken and command is not None and command.do == "goto" and not any(
+                v is not None for v in result.slots.values())
     return report
