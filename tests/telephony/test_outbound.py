@@ -275,18 +275,34 @@ def test_baresip_in_auto_answer_mode_answers_the_agent_leg(endpoint: SipEndpoint
     cfg, out = tmp_path / "baresip", tmp_path / "recorded"
     cfg.mkdir()
     out.mkdir()
-    sip_port, rtp_port = free_udp_ports(1), free_udp_ports(4)
-    config = (PEERS / "baresip_config.template").read_text()
-    for key, value in {"SIPPORT": str(sip_port), "WAV": str(wav), "RTPPORTS": f"{rtp_port}-{rtp_port + 3}",
-                       "OUT": str(out)}.items():
-        config = config.replace(f"@{key}@", value)
-    (cfg / "config").write_text(config)
-    (cfg / "accounts").write_text(f"<sip:agent@127.0.0.1:{sip_port}>;regint=0;audio_codecs=PCMU;answermode=auto\n")
-    (cfg / "contacts").write_text("")
-    proc = subprocess.Popen([BARESIP, "-f", str(cfg), "-t", "20"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / "baresip.log"
+
+    def start() -> tuple[subprocess.Popen[str], int]:
+        sip_port, rtp_port = free_udp_ports(1), free_udp_ports(4)
+        config = (PEERS / "baresip_config.template").read_text()
+        for key, value in {"SIPPORT": str(sip_port), "WAV": str(wav), "RTPPORTS": f"{rtp_port}-{rtp_port + 3}",
+                           "OUT": str(out)}.items():
+            config = config.replace(f"@{key}@", value)
+        (cfg / "config").write_text(config)
+        (cfg / "accounts").write_text(
+            f"<sip:agent@127.0.0.1:{sip_port}>;regint=0;audio_codecs=PCMU;answermode=auto\n")
+        (cfg / "contacts").write_text("")
+        # Output to a file, not a pipe nobody reads while the test runs (a full pipe would stall baresip).
+        with log.open("a") as sink:
+            return subprocess.Popen([BARESIP, "-f", str(cfg), "-t", "20"], stdin=subprocess.PIPE, stdout=sink,
+                                    stderr=subprocess.STDOUT, text=True), sip_port
+
+    proc, sip_port = start()
+    if not wait_for(lambda: proc.poll() is not None or _listening(sip_port), 30) or proc.poll() is not None:
+        # Its ports were probed free, then taken by another process before baresip bound them (tests run in
+        # parallel): once more on fresh ports.
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()  # reaped, its stdin closed
+        proc, sip_port = start()
     try:
-        assert wait_for(lambda: _listening(sip_port), 10), "baresip did not start"
+        assert wait_for(lambda: proc.poll() is None and _listening(sip_port), 30), \
+            f"baresip did not start: {log.read_text()[-2000:]}"
         leg = endpoint.dial(f"sip:agent@127.0.0.1:{sip_port}", headers={"X-Voicebot-Handoff": "h-9"})
         assert leg.wait_outcome(10) == "answered", leg.outcome_reason
         assert leg.codec == "PCMU"
@@ -311,7 +327,7 @@ def test_baresip_in_auto_answer_mode_answers_the_agent_leg(endpoint: SipEndpoint
                 proc.wait(5)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        proc.communicate()
+        proc.communicate()  # reaped, its stdin closed
 
 
 def _listening(port: int) -> bool:
