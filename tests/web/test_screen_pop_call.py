@@ -28,6 +28,7 @@ from tests.web.browser import click, present, text_of
 from tests.web.browser import wait_for as browser_wait
 from tests.web.conftest import PASSWORD
 from tests.web.test_browser import save, sign_in
+from voicebot.telephony.demo_caller import keyed
 
 pytestmark = pytest.mark.integration
 
@@ -59,13 +60,7 @@ web:
 SCRIPT = """  <pause milliseconds="2500"/>
   <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_1.pcap"/></action></nop>
   <pause milliseconds="4000"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_1.pcap"/></action></nop>
-  <pause milliseconds="500"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_2.pcap"/></action></nop>
-  <pause milliseconds="500"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_3.pcap"/></action></nop>
-  <pause milliseconds="500"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_4.pcap"/></action></nop>
+""" + keyed("1234") + """
   <pause milliseconds="{ask_after_ms}"/>
   <nop><action><exec rtp_stream="{ask},1,0"/></action></nop>
   <pause milliseconds="{stay_ms}"/>

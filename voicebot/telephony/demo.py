@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from voicebot.runtime.call_events import CallEvent
-from voicebot.telephony.demo_caller import CALLER, caller_scenario
+from voicebot.telephony.demo_caller import CALLER, caller_scenario, keyed
 
 if TYPE_CHECKING:
     from voicebot.runtime.app import Services
@@ -49,13 +49,7 @@ SCENARIO = caller_scenario(
   <nop><action><exec rtp_stream="{balance},1,0"/></action></nop>
   <!-- the speech, its recognition, the PIN prompt -->
   <pause milliseconds="{pin_wait_ms}"/>{confirm}
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_1.pcap"/></action></nop>
-  <pause milliseconds="500"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_2.pcap"/></action></nop>
-  <pause milliseconds="500"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_3.pcap"/></action></nop>
-  <pause milliseconds="500"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_4.pcap"/></action></nop>
+""" + keyed("1234") + """
   <!-- the balance, then "Is there anything else I can help you with?" -->
   <pause milliseconds="{balance_wait_ms}"/>
   {done_action}

@@ -6,6 +6,14 @@ from __future__ import annotations
 #: The demo bank's known caller (Alice).
 CALLER = "+15550100001"
 
+
+def keyed(digits: str, gap_ms: int = 500) -> str:
+    """Script lines keying ``digits`` by RFC 2833 (sipp's telephone-event pcaps, ``{pcaps}`` filled in later),
+    ``gap_ms`` apart."""
+    keys = [f'  <nop><action><exec play_pcap_audio="{{pcaps}}/dtmf_2833_{digit}.pcap"/></action></nop>'
+            for digit in digits]
+    return f'\n  <pause milliseconds="{gap_ms}"/>\n'.join(keys)
+
 #: A sipp caller (UAC): INVITE offering PCMU and telephone-event, ACK; then the script; then one of the tails
 #: below. ``{caller}`` and ``{display}`` are filled in by :func:`caller_scenario`.
 CALLER_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
