@@ -7,7 +7,6 @@ Accept is refused; Decline still stops the phone. The real phone's answer: tests
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,6 @@ from voicebot.acd.config import AcdSettings, parse_acd
 from voicebot.acd.service import AcdService
 from voicebot.storage.acd_models import QueueEntry
 from voicebot.storage.db import session_scope
-from voicebot.web.app import create_app
-from voicebot.web.settings import WebSettings
 
 pytestmark = pytest.mark.integration
 
@@ -33,15 +30,8 @@ def engine(sqlite_engine: Engine) -> Engine:
 
 @pytest.fixture
 def acd_settings() -> AcdSettings:
+    # Overrides conftest's (console only): its ``client`` fixture then builds the app on the live ACD.
     return parse_acd({"queues": QUEUES, "live": {"enabled": True}})
-
-
-@pytest.fixture
-def client(engine: Engine, acd_settings: AcdSettings, web_settings: WebSettings,
-           acd: AcdService) -> Iterator[TestClient]:
-    app = create_app(engine, acd_settings, web_settings, acd=acd, run_webhooks=False)
-    with TestClient(app, base_url="http://testserver") as test_client:
-        yield test_client
 
 
 def test_the_pop_says_to_pick_up_the_phone_and_accept_is_refused_while_it_rings(
