@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import glob
 import importlib.util
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -52,18 +54,21 @@ def kamailio(tmp_path: Path) -> Iterator[int]:
     (run / "kamailio.cfg").write_text(cfg.replace("KAMAILIO_MODULES", kamailio_modules()))
     log = (run / "kamailio.log").open("w")
     proc = subprocess.Popen([KAMAILIO, "-f", str(run / "kamailio.cfg"), "-DD", "-E", "-Y", str(run), "-w", str(run),
-                             "-P", str(run / "kamailio.pid")], stdout=log, stderr=subprocess.STDOUT)
+                             "-P", str(run / "kamailio.pid")], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
         assert wait_for(lambda: options_ping(port) or proc.poll() is not None, 10)
         assert proc.poll() is None, (run / "kamailio.log").read_text()[-3000:]
         yield port
     finally:
-        proc.terminate()
-        try:
+        # The whole process group: kamailio forks workers, and one once outlived its killed main process.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # workers still there after the grace
+        proc.wait()
         log.close()
 
 
