@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -105,17 +106,22 @@ nodes:
   late: {kind: hangup, prompt: "Late: {last_error}."}
 """)
     registry = default_registry()
+    released = threading.Event()
 
     def slow(ctx: ActionContext) -> dict[str, Any]:
-        time.sleep(1.0)
+        released.wait(30.0)  # far past the 200 ms timeout; released when the test ends
         return {}
 
     registry.register("slow.lookup", slow, params=())
     flow = load_flow_with(tmp_path / "f.yaml", load_config(), registry)
     call = session(engine, flow, tmp_path, registry)
     started = time.monotonic()
-    actions = call.start("+1")
-    assert time.monotonic() - started < 0.9
+    try:
+        actions = call.start("+1")
+        # Generous bound (a loaded CI machine): without the timeout the step would wait the action's 30 s.
+        assert time.monotonic() - started < 10.0
+    finally:
+        released.set()
     assert [a.text for a in actions if isinstance(a, Say)] == ["Late: timed out after 200 ms."]
 
 
