@@ -54,12 +54,14 @@ def test_a_long_stall_restarts_the_schedule() -> None:
 
 def test_real_clock_pacing_has_no_drift() -> None:
     pacer = Pacer()
-    began = time.monotonic()
     for n in range(50):
-        time.sleep(0.002 * (n % 4))  # uneven work
+        time.sleep(0.002 * (n % 4))  # uneven work: 150 ms in all
         pacer.wait()
-    elapsed = time.monotonic() - began
-    assert 0.99 <= elapsed < 1.06, elapsed
+    # The last tick is late by one sleep's overshoot at most, never by the sum of the work before it (a pacer
+    # that slept a whole period after each tick's work would be >= 150 ms late). A schedule restarted by a
+    # stall (a loaded machine) is measured from its new start. No tighter wall-clock bound: CI is loaded.
+    lateness = time.monotonic() - (pacer.start + pacer.n * pacer.period_ns) / 1e9
+    assert -0.001 <= lateness < 0.12, lateness
 
 
 def test_stereo_recording_has_caller_left_ivr_right(tmp_path: object) -> None:
