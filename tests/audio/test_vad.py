@@ -75,3 +75,22 @@ def test_energy_vad_threshold() -> None:
 def test_both_satisfy_the_protocol() -> None:
     analyzers: list[VadAnalyzer] = [WebRtcVad(), EnergyVad()]
     assert all(isinstance(a.is_speech(silence(20, 8000), 8000), bool) for a in analyzers)
+
+
+def test_fresh_gives_each_stream_its_own_history() -> None:
+    """One stream's speech leaves a hangover (and an adapted model) in the detector: a detector shared by two
+    streams calls the other stream's line noise speech; fresh() ones keep them apart (one per call)."""
+    rate = 8000
+    talker = split_frames(np.concatenate([noise(0.5, rate, seed=1), vowel(2.0, rate), noise(1.0, rate, seed=3)]),
+                          rate)
+    hiss = split_frames(noise(3.5, rate, seed=2), rate)
+    shared = WebRtcVad(2)
+    own_talker, own_hiss = shared.fresh(), shared.fresh()
+    heard_shared, heard_own = [], []
+    for said, line in zip(talker, hiss, strict=True):
+        shared.is_speech(said, rate)
+        heard_shared.append(shared.is_speech(line, rate))
+        own_talker.is_speech(said, rate)
+        heard_own.append(own_hiss.is_speech(line, rate))
+    assert sum(heard_shared) > 50  # the bug this guards against
+    assert not any(heard_own[WARM_UP_FRAMES:])

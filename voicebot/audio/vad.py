@@ -25,6 +25,10 @@ class VadAnalyzer(Protocol):
 
     def is_speech(self, frame: Pcm, rate: int) -> bool: ...
 
+    def fresh(self) -> VadAnalyzer:
+        """An analyzer with the same settings and no history, for another audio stream (one per call)."""
+        ...
+
 
 class WebRtcVad:
     """The WebRTC VAD (GMM on sub-band energies), via the ``webrtcvad`` package.
@@ -39,6 +43,9 @@ class WebRtcVad:
             raise ValueError(f"aggressiveness must be 0, 1, 2 or 3, got {aggressiveness}")
         self.aggressiveness = aggressiveness
         self._vad = webrtcvad.Vad(aggressiveness)
+
+    def fresh(self) -> WebRtcVad:
+        return WebRtcVad(self.aggressiveness)
 
     def is_speech(self, frame: Pcm, rate: int) -> bool:
         samples = as_pcm(frame)
@@ -59,6 +66,9 @@ class EnergyVad:
 
     def __init__(self, threshold_dbfs: float = -40.0) -> None:
         self.threshold_dbfs = threshold_dbfs
+
+    def fresh(self) -> EnergyVad:
+        return self  # no state between frames: one instance can serve every stream
 
     def is_speech(self, frame: Pcm, rate: int) -> bool:
         if rate <= 0:

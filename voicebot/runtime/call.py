@@ -112,7 +112,7 @@ class Call(BridgePhase):
         self.hold_audio = hold_audio if hold_audio is not None else hold_music()
         self.goodbye = goodbye
         self.playout = Playout(speech.prompts, executors.synthesis)
-        self.ivr = IvrPhase(session, self.playout, speech.inputs, executors, self._publish)
+        self.ivr = IvrPhase(session, self.playout, speech.inputs.for_call(), executors, self._publish)
         self.phase: Phase = "ivr"
         self.now_ms = 0
         self.events: list[CallEvent] = []

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -110,12 +110,18 @@ def _finish_and_close(stream: RecognizerStream) -> RecognitionResult:
 
 @dataclass(frozen=True)
 class TurnInputs:
-    """What every turn of a call listens with (one per call)."""
+    """What every turn of a call listens with: built once per flow, then :meth:`for_call` for each call."""
 
     recognizer: Recognizer
     vad: VadAnalyzer
     phrases_by_intent: Mapping[str, Sequence[str]]
     min_speech_ms: int = 120
+
+    def for_call(self) -> TurnInputs:
+        """These inputs with a VAD of the call's own. The WebRTC VAD adapts to its stream and keeps a hangover
+        after speech: shared by concurrent calls, one caller's words made another's silence "speech" (a
+        phantom barge-in cut greetings off at 15 simultaneous callers, bench/sip_speaking.py)."""
+        return replace(self, vad=self.vad.fresh())
 
 
 class ListenTurn:
