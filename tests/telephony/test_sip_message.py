@@ -98,6 +98,14 @@ def test_a_request_line_padded_with_spaces() -> None:
         sm.parse(("OPTIONS sip:1000@127.0.0.1" + " " * 30000 + "x\r\n\r\n").encode())
 
 
+def test_a_start_line_with_a_bare_cr_is_not_sip_but_trailing_spaces_are_forgiven() -> None:
+    """Found by the fuzz: "INVITE ... SIP/2.0\\r\\r\\n" started a call (str.strip() removed the stray CR)."""
+    with pytest.raises(sm.Unparseable):
+        sm.parse(("OPTIONS sip:1000@127.0.0.1 SIP/2.0\r\r\n" + "\r\n".join(BASE) + "\r\n\r\n").encode())
+    trailing = sm.parse(("OPTIONS sip:1000@127.0.0.1 SIP/2.0 \t\r\n" + "\r\n".join(BASE) + "\r\n\r\n").encode())
+    assert sm.check_request(trailing, methods=METHODS) is None  # RFC 4475 3.1.2.10: liberal is allowed
+
+
 def test_not_sip_at_all_is_unparseable() -> None:
     for data in (b"", b"hello", b"\x00\xff" * 40, b"GET / HTTP/1.1\r\n\r\n", b"INVITE sip:x SIP/2.0\r\nVia: x"):
         with pytest.raises(sm.Unparseable):

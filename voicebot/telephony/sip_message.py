@@ -222,7 +222,9 @@ def parse(data: bytes) -> Message:
     if not lines:
         raise Unparseable("empty message")
     msg = Message()
-    start = lines[0].strip()
+    # Spaces and tabs around the start line are forgiven (RFC 4475 3.1.2.10); a bare CR or another control
+    # character is not (str.strip() took those away, and an INVITE line ending in CR CR LF started a call).
+    start = lines[0].strip(" \t")
     status = _STATUS.match(start)
     request = _REQUEST.match(start)
     if status:
