@@ -142,6 +142,9 @@ def test_uri_helpers() -> None:
     assert sm.hostport("sip:+1555@10.1.2.3:5070;transport=udp") == ("10.1.2.3", 5070)
     assert sm.hostport("sip:pbx.example") == ("pbx.example", 5060)
     assert sm.hostport("sip:[::1]:5080") == ("::1", 5080)
+    # out of range: the default (a bracketed host's port was not checked; 20 digits made getaddrinfo overflow)
+    assert sm.hostport("sip:[::1]:99999999999999999999") == ("::1", 5060) == sm.hostport("sip:[::1]:70000")
+    assert sm.hostport("sip:a@10.0.0.1:0") == ("10.0.0.1", 5060)
     assert sm.user_of("sip:+15550100001@127.0.0.1:5070") == "+15550100001"
     assert sm.param("<sip:a@b;tag=no>;tag=yes", "tag") == "yes"
     assert sm.param("sip:a@b;tag=x", "tag") == "x"

@@ -180,8 +180,10 @@ def hostport(uri: str, default_port: int = 5060) -> tuple[str, int]:
     text = text.split("@", 1)[-1].split(";", 1)[0].split("?", 1)[0].split(">", 1)[0].strip()
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") and is_digits(rest[1:]) else default_port
-    host, _, port = text.partition(":")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = text.partition(":")
+    # (out of range: the default; a port past 2**63 made the resolver thread's getaddrinfo raise OverflowError)
     return host, int(port) if is_digits(port) and 0 < int(port) < 65536 else default_port
 
 
