@@ -1,8 +1,8 @@
 """RFC 4475 against the shipped process (issue 14): the 49 torture messages replayed over UDP on loopback against a
 running ``voicebot serve``, each from its own socket, each with the answer the RFC asks, and after each one the
-server healthy: an OPTIONS answered and a normal call completed (INVITE, 200, ACK, BYE). At the end the server's
-call records are exactly the normal calls and the torture INVITEs that are valid, and its log has no ERROR line
-and no traceback.
+server healthy: an OPTIONS answered and a normal call completed (INVITE, 200, ACK, BYE). A call stays up in the
+IVR throughout. At the end the server's call records are exactly those calls and the torture INVITEs that are
+valid, and its log has no ERROR line and no traceback.
 
 The messages are replayed as the issue's reproduction did: documentation hosts in the header section pointed at
 127.0.0.1, and the SDP's addresses and audio port at a socket of the test, so nothing leaves loopback.
@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.telephony.harness import ROOT, free_udp_ports, shared_prompts
-from tests.telephony.sipwire import Peer, loopback, request, sdp
+from tests.telephony.sipwire import Peer, ack_for, loopback, request, sdp
 from tests.telephony.test_serve import options_ok
 from tests.telephony.test_torture import CALL, DROP, EXPECTED, TORTURE, check_answer
 from voicebot.telephony import sip_message as sm
@@ -168,7 +168,12 @@ def test_every_rfc_4475_message_against_voicebot_serve(server: Server) -> None:
     media_port = int(media.getsockname()[1])
     started: set[str] = set()
     wrong: list[str] = []
+    live = Peer()  # a call in the IVR all along: the messages arrive while a call is in progress
     try:
+        live.send(request("INVITE", "live-call", live.port, target_port=server.port, body=sdp(media_port)), server.port)
+        ok = live.expect(lambda m: m.call_id == "live-call" and m.status == 200, timeout=30)
+        live.send(ack_for(ok, "live-call", live.port, server.port), server.port)
+        started.add("live-call")
         messages = {f"RFC 4475 {section} {name}": ((TORTURE / f"{name}.dat").read_bytes(), acceptable)
                     for name, (section, acceptable) in sorted(EXPECTED.items())}
         for i, (label, (data, acceptable)) in enumerate({**messages, **beyond_the_rfc(server.port)}.items()):
@@ -179,7 +184,13 @@ def test_every_rfc_4475_message_against_voicebot_serve(server: Server) -> None:
                 started.add(call_id)
             normal_call(server, f"normal-after-{i}", media_port)  # healthy: a normal call completes
             started.add(f"normal-after-{i}")
+        # the live call is still up, and ends normally (unless the IVR ended it first: no input for its prompts)
+        live.send(request("BYE", "live-call", live.port, target_port=server.port, cseq=2, to_tag=ok.to_tag),
+                  server.port)
+        ended = live.expect(lambda m: m.call_id == "live-call" and m.cseq[1] == "BYE", timeout=10)
+        assert ended.status == 200 if not ended.is_request else ended.method == "BYE", ended.summary()
     finally:
+        live.close()
         media.close()
     assert not wrong, wrong
     assert server.proc.poll() is None
