@@ -55,7 +55,7 @@ TOKENS = [b"\r\n", b" ", b":", b";", b",", b"<", b">", b"\x00", b"\xff", b"SIP/2
 def mutate(data: bytes, rng: random.Random) -> bytes:
     buf = bytearray(data)
     for _ in range(rng.randint(1, 4)):
-        kind = rng.randrange(7)
+        kind = rng.randrange(8)
         pos = rng.randrange(len(buf) + 1) if buf else 0
         if kind == 0 and buf:  # flip a byte
             buf[min(pos, len(buf) - 1)] = rng.randrange(256)
@@ -76,6 +76,10 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         elif kind == 5:  # change the case of a stretch
             end = min(len(buf), pos + rng.randint(1, 20))
             buf[pos:end] = bytes(buf[pos:end]).swapcase()
+        elif kind == 6 and (numbers := list(re.finditer(rb"\d+", bytes(buf)))):
+            # a number made too large for its field, or for int() itself (more than 4,300 digits: issue 14)
+            number = rng.choice(numbers)
+            buf[number.start():number.end()] = b"9" * rng.choice([11, 21, 5000])
         else:  # a fresh Call-ID, so that a mutated INVITE may start a call
             buf = bytearray(bytes(buf).replace(b"Call-ID: fz-inv", f"Call-ID: fz-{rng.randrange(10**9)}".encode()))
     return bytes(buf)
@@ -92,7 +96,8 @@ def well_formed_invite(data: bytes) -> bool:
     lengths = [line.split(b":", 1)[1].strip() for line in lines[1:] if line.lower().startswith(b"content-length:")]
     # (over UDP a missing Content-Length means "the rest of the datagram"; octets beyond it are discarded,
     # RFC 3261 18.3)
-    if len(lengths) > 1 or (lengths and (not lengths[0].isdigit() or int(lengths[0]) > len(body))):
+    if len(lengths) > 1 or (lengths and (not lengths[0].isdigit() or len(lengths[0]) > 10
+                                         or int(lengths[0]) > len(body))):
         return False
     body = body[:int(lengths[0])] if lengths else body
     return b"m=audio " in body and b"c=IN IP4 " in body

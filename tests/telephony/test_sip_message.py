@@ -63,6 +63,49 @@ def test_strict_where_the_rfc_is_strict(change: tuple[str, object], status: int)
     assert refusal is not None and refusal[0] == status and refusal[1]
 
 
+HUGE = "9" * 5000  # Python's int() refuses strings of more than 4,300 digits (ValueError)
+
+
+@pytest.mark.parametrize("header", [f"Content-Length: {HUGE}", f"l: 0{HUGE}", f"Max-Forwards: {HUGE}",
+                                    f"CSeq: {HUGE} OPTIONS"])
+def test_numbers_too_long_for_int_are_refused_not_raised(header: str) -> None:
+    name = sm.canonical(header.split(":")[0])
+    headers = [h for h in BASE if sm.canonical(h.split(":")[0]) != name]
+    refusal = sm.check_request(msg(*headers, header), methods=METHODS)
+    assert refusal is not None and refusal[0] == 400 and refusal[1] != "Bad Request"
+
+
+def test_numbers_too_long_for_int_elsewhere() -> None:
+    assert sm.hostport(f"sip:a@10.0.0.1:{HUGE}") == ("10.0.0.1", 5060)
+    request = msg(f"Via: SIP/2.0/UDP 10.0.0.1:{HUGE};branch=z9hG4bK1;rport", *BASE[1:])
+    assert sm.parse(sm.response(request, 200, "OK", source=("10.0.0.1", 5070))).status == 200
+    for body in (OFFER.replace("m=audio 4000", f"m=audio {HUGE}"), OFFER.replace("10.0.0.2", f"10.0.0.{HUGE}")):
+        with pytest.raises(sdp.SdpError):
+            sdp.parse(body)
+    assert sdp.parse(OFFER.replace("31 8 0 101", f"{HUGE} 8").replace("a=rtpmap:31", f"a=rtpmap:{HUGE}")).codec == (
+        8, "PCMA")
+    assert dtmf_from_info("application/dtmf-relay", f"Signal={HUGE}\r\n".encode()) == ""
+
+
+def test_a_request_line_padded_with_spaces() -> None:
+    """A Request-Line with runs of spaces is a bad request (400), and a line that does not end in the version is no
+    request at all. (The regex this used to be backtracked quadratically on such lines: 1.4 s for a datagram with
+    64,000 spaces; the split is linear. Speed is not asserted here: see docs/benchmarks.md, SIP robustness.)"""
+    refused = sm.parse(("OPTIONS sip:1000@127.0.0.1" + " " * 30000 + "SIP/2.0\r\n" + "\r\n".join(BASE)
+                        + "\r\n\r\n").encode())
+    assert refused.defects == ["malformed Request-Line"] and refused.method == "OPTIONS"
+    with pytest.raises(sm.Unparseable):
+        sm.parse(("OPTIONS sip:1000@127.0.0.1" + " " * 30000 + "x\r\n\r\n").encode())
+
+
+def test_a_start_line_with_a_bare_cr_is_not_sip_but_trailing_spaces_are_forgiven() -> None:
+    """Found by the fuzz: "INVITE ... SIP/2.0\\r\\r\\n" started a call (str.strip() removed the stray CR)."""
+    with pytest.raises(sm.Unparseable):
+        sm.parse(("OPTIONS sip:1000@127.0.0.1 SIP/2.0\r\r\n" + "\r\n".join(BASE) + "\r\n\r\n").encode())
+    trailing = sm.parse(("OPTIONS sip:1000@127.0.0.1 SIP/2.0 \t\r\n" + "\r\n".join(BASE) + "\r\n\r\n").encode())
+    assert sm.check_request(trailing, methods=METHODS) is None  # RFC 4475 3.1.2.10: liberal is allowed
+
+
 def test_not_sip_at_all_is_unparseable() -> None:
     for data in (b"", b"hello", b"\x00\xff" * 40, b"GET / HTTP/1.1\r\n\r\n", b"INVITE sip:x SIP/2.0\r\nVia: x"):
         with pytest.raises(sm.Unparseable):
@@ -99,6 +142,9 @@ def test_uri_helpers() -> None:
     assert sm.hostport("sip:+1555@10.1.2.3:5070;transport=udp") == ("10.1.2.3", 5070)
     assert sm.hostport("sip:pbx.example") == ("pbx.example", 5060)
     assert sm.hostport("sip:[::1]:5080") == ("::1", 5080)
+    # out of range: the default (a bracketed host's port was not checked; 20 digits made getaddrinfo overflow)
+    assert sm.hostport("sip:[::1]:99999999999999999999") == ("::1", 5060) == sm.hostport("sip:[::1]:70000")
+    assert sm.hostport("sip:a@10.0.0.1:0") == ("10.0.0.1", 5060)
     assert sm.user_of("sip:+15550100001@127.0.0.1:5070") == "+15550100001"
     assert sm.param("<sip:a@b;tag=no>;tag=yes", "tag") == "yes"
     assert sm.param("sip:a@b;tag=x", "tag") == "x"

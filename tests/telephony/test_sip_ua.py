@@ -370,3 +370,34 @@ def test_ended_calls_are_forgotten_after_the_retransmission_window(agent: Callab
     time.sleep(0.4)
     answered_call(peer, one, "new")
     assert set(one.ua.recent) <= {"new"}  # the old ones are gone: memory is bounded by the window
+
+
+def test_a_name_that_fails_to_resolve_in_any_way_does_not_stop_the_resolver(peer: Peer) -> None:
+    """Names are resolved on their own thread; an error there (getaddrinfo raises OverflowError for a port past
+    2**63, not only OSError) must leave it running for the next name."""
+    from voicebot.telephony.sip_transport import UdpTransport
+
+    def resolve(host: str, port: int) -> tuple[str, int]:
+        if host == "overflow.invalid":
+            raise OverflowError("Python int too large to convert to C long")
+        if host == "garbage.invalid":
+            raise UnicodeError("label too long")
+        return "127.0.0.1", peer.port
+
+    transport = UdpTransport("127.0.0.1", 0, lambda data, source: None)
+    transport.resolve = resolve
+    transport.start()
+    try:
+        transport.send(b"first", ("overflow.invalid", 5060))
+        transport.send(b"second", ("garbage.invalid", 5060))
+        transport.send(b"third", ("peer.invalid", 5060))
+        got, _ = peer.sock.recvfrom(100) if wait_until(lambda: _readable(peer.sock)) else (b"", None)
+        assert got == b"third"
+    finally:
+        transport.stop()
+
+
+def _readable(sock: socket.socket) -> bool:
+    import select
+
+    return bool(select.select([sock], [], [], 0)[0])

@@ -32,15 +32,21 @@ REQUIRED = ("via", "from", "to", "call-id", "cseq")
 TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _STATUS = re.compile(r"^SIP/(\d+\.\d+) (\d{3})(?: (.*))?$", re.ASCII)
 _REQUEST = re.compile(r"^(\S+) (\S+) SIP/(\d+\.\d+)$", re.ASCII)
-_LOOSE_REQUEST = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+ +\S.* +SIP/\d+\.\d+$", re.ASCII)
+_VERSION = re.compile(r"SIP/\d+\.\d+", re.ASCII)
 _URI_SCHEMES = ("sip", "sips", "tel")
 #: empty elements in a Via list or its parameters (RFC 4475 3.1.2.1)
 _EMPTY_ELEMENT = re.compile(r";\s*[;,]|,\s*[,;]|[,;]\s*$")
 
 
+#: More digits than any SIP or SDP number needs (they all fit in 32 bits, 10 digits). Python's ``int`` refuses a
+#: string of more than 4,300 digits, leading zeros included (ValueError), and a datagram has room for 60,000.
+MAX_DIGITS = 20
+
+
 def is_digits(text: str) -> bool:
-    """ASCII digits only (``str.isdigit`` accepts "²", which ``int`` refuses)."""
-    return text.isascii() and text.isdigit()
+    """ASCII digits only (``str.isdigit`` accepts "²", which ``int`` refuses), at most :data:`MAX_DIGITS` of them:
+    a longer number is out of range for every field and reads as malformed (400, or the field's default)."""
+    return text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS
 
 
 class Unparseable(ValueError):
@@ -174,14 +180,28 @@ def hostport(uri: str, default_port: int = 5060) -> tuple[str, int]:
     text = text.split("@", 1)[-1].split(";", 1)[0].split("?", 1)[0].split(">", 1)[0].strip()
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") and is_digits(rest[1:]) else default_port
-    host, _, port = text.partition(":")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = text.partition(":")
+    # (out of range: the default; a port past 2**63 made the resolver thread's getaddrinfo raise OverflowError)
     return host, int(port) if is_digits(port) and 0 < int(port) < 65536 else default_port
 
 
 def canonical(name: str) -> str:
     low = name.strip().lower()
     return COMPACT.get(low, low)
+
+
+def loose_request_line(start: str) -> list[str] | None:
+    """The words of a Request-Line with extra spaces (method, URI pieces, ``SIP/x.y``), or None if it is not one.
+
+    Split, not matched: the pattern this replaces (two runs of spaces around ``.*``) backtracked quadratically, and
+    one 60 KB datagram of spaces held the receive thread for seconds.
+    """
+    parts = [part for part in start.split(" ") if part]
+    if len(parts) >= 3 and TOKEN.match(parts[0]) and _VERSION.fullmatch(parts[-1]):
+        return parts
+    return None
 
 
 def parse(data: bytes) -> Message:
@@ -204,7 +224,9 @@ def parse(data: bytes) -> Message:
     if not lines:
         raise Unparseable("empty message")
     msg = Message()
-    start = lines[0].strip()
+    # Spaces and tabs around the start line are forgiven (RFC 4475 3.1.2.10); a bare CR or another control
+    # character is not (str.strip() took those away, and an INVITE line ending in CR CR LF started a call).
+    start = lines[0].strip(" \t")
     status = _STATUS.match(start)
     request = _REQUEST.match(start)
     if status:
@@ -213,9 +235,8 @@ def parse(data: bytes) -> Message:
         msg.method, msg.uri, msg.version = request.group(1), request.group(2), request.group(3)
         if not TOKEN.match(msg.method):
             raise Unparseable(f"bad method {msg.method[:20]!r}")
-    elif _LOOSE_REQUEST.match(start):
+    elif (parts := loose_request_line(start)) is not None:
         # A request line with extra spaces (RFC 4475 3.1.2.8, 3.1.2.9): a request, but a bad one (400).
-        parts = start.split()
         msg.method, msg.uri, msg.version = parts[0], " ".join(parts[1:-1]), parts[-1][4:]
         msg.defects.append("malformed Request-Line")
     else:

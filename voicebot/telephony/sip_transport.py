@@ -75,7 +75,7 @@ class UdpTransport:
             data, (host, port) = item
             try:
                 address = self.resolve(host, port)
-            except (OSError, UnicodeError, ValueError) as exc:  # (a garbage name fails IDNA encoding)
+            except (OSError, UnicodeError, ValueError, OverflowError) as exc:  # (a garbage name fails IDNA encoding)
                 log.warning("SIP send to %r:%d failed: %s", host[:80], port, exc)
                 continue
             self._sendto(data, address)
