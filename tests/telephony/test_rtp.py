@@ -141,3 +141,45 @@ def test_port_pool_skips_ports_in_use_and_release_is_idempotent() -> None:
         pool.release(taken + 1)
         pool.release(taken + 1)
         assert pool.assigned == []
+
+
+class _ClosingSocket:
+    """A socket closed by the call's hang-up while a frame was being sent (the race seen at call ends)."""
+
+    def __init__(self, owner: RtpStream, real: socket.socket) -> None:
+        self.owner, self.real = owner, real
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> int:
+        self.owner._running = False  # close() ran on the SIP thread meanwhile
+        raise OSError(9, "Bad file descriptor")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+def test_a_frame_sent_as_the_call_ends_is_not_a_warning(streams: list[RtpStream],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    one = stream(streams)
+    real = one._sock
+    one._sock = _ClosingSocket(one, real)  # type: ignore[assignment]
+    try:
+        one.send_frame(np.zeros(160, dtype=np.int16))
+    finally:
+        one._sock = real
+    assert "send failed" not in caplog.text
+
+
+def test_a_send_that_fails_mid_call_is_a_warning(streams: list[RtpStream], caplog: pytest.LogCaptureFixture) -> None:
+    one = stream(streams)
+    real = one._sock
+
+    class Failing(_ClosingSocket):
+        def sendto(self, data: bytes, address: tuple[str, int]) -> int:
+            raise OSError(101, "Network is unreachable")
+
+    one._sock = Failing(one, real)  # type: ignore[assignment]
+    try:
+        one.send_frame(np.zeros(160, dtype=np.int16))
+    finally:
+        one._sock = real
+    assert "send failed" in caplog.text and one.tx_packets == 0

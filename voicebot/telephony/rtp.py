@@ -313,6 +313,8 @@ class RtpStream:
             self._sock.sendto(packet, self.remote)
             self.tx_packets += 1
         except OSError as exc:
+            if not self._running:
+                return  # the call ended while this frame was on its way out: the socket closed under it
             self._warn.warning(f"rtp-send-{self.port}", "RTP port %d: send failed: %s", self.port, exc)
 
     @property
