@@ -474,8 +474,11 @@ def serve(state: CliState, config_path: Path | None, engine: str | None) -> None
     settings = load_sip_config(config_path)  # configuration errors before anything starts (exit 2)
     ops = ServeOps(load_config(config_path), version())
     try:
+        ops.bind_health()  # before the flows, prompts and models load: a port taken is said at once
         sys.exit(run_server(config_path, engine=engine, ready=ops.ready))
     except OSError as exc:
+        # Before the server is up, an OS error about no file is the SIP socket's bind (the health port's is
+        # reported by bind_health, the web console's is logged and the calls go on without it).
         line = None if ops.server else listen_error_line(exc, settings.sip.host, settings.sip.sip_port)
         if line is None:
             raise

@@ -6,6 +6,7 @@ beside the SIP service (``web.enabled``).
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import click
@@ -30,5 +31,25 @@ def web(host: str | None, port: int | None, config_path: Path | None) -> None:
     settings = load_web_settings(config_path)
     host = host or settings.host
     port = settings.port if port is None else port
-    click.echo(f"voicebot console on http://{host}:{port}/ (API docs at /docs)")
-    uvicorn.run(app_from_environment(config_path), host=host, port=port, log_level="info")
+    listening = _listen(host, port)  # a port taken is one error line, not uvicorn's log and exit
+    click.echo(f"voicebot console on http://{host}:{listening.getsockname()[1]}/ (API docs at /docs)")
+    server = uvicorn.Server(uvicorn.Config(app_from_environment(config_path), host=host, port=port,
+                                           log_level="info"))
+    server.run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    from voicebot.cli_errors import CliError, listen_error_line, os_error_line
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise CliError(listen_error_line(exc, host, port) or os_error_line(exc)) from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restart at once
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(listen_error_line(exc, host, port) or os_error_line(exc)) from exc
+    return sock

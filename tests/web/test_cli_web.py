@@ -61,3 +61,18 @@ def test_voicebot_web_serves_the_console_on_the_same_database(tmp_path: Path,
     finally:
         server.terminate()
         server.communicate(timeout=20)
+
+
+def test_voicebot_web_on_a_port_already_taken(tmp_path: Path) -> None:
+    """One error line naming the address, exit status 1, nothing started (not uvicorn's log and exit)."""
+    env = {**os.environ, "VOICEBOT_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "voicebot.cli", "web", "--host", "127.0.0.1", "--port",
+                               str(port)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+    assert (done.returncode, done.stderr) == (1, f"error: cannot listen on 127.0.0.1:{port}: address already in use\n")
+    assert done.stdout == ""
