@@ -171,3 +171,14 @@ def test_reload_without_a_running_server(tmp_path: Path) -> None:
     stale = run(tmp_path, "reload")
     assert (stale.returncode, stale.stderr) == (
         1, "error: no process 999999999: `voicebot serve` is not running (stale pid file?)\n")
+
+
+def test_a_simulation_script_with_a_yaml_error(tmp_path: Path) -> None:
+    script = tmp_path / "call.yaml"
+    script.write_text("turns: [\n")
+    done = run(tmp_path, "simulate", "flows/banking.yaml", "--script", str(script), "--out", str(tmp_path / "x.wav"))
+    assert (done.returncode, done.stderr) == (
+        2, f"error: {script}:2: invalid YAML: expected the node content, but found '<stream end>'\n")
+    script.write_text("turns:\n  - speek: balance\n")
+    done = run(tmp_path, "simulate", "flows/banking.yaml", "--script", str(script), "--out", str(tmp_path / "x.wav"))
+    assert done.returncode == 2 and done.stderr.startswith(f"error: {script}: turn 1: exactly one of speak, say")

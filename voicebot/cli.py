@@ -414,11 +414,11 @@ def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, 
     from voicebot.runtime.pools import Executors
     from voicebot.runtime.simulate import ScriptError, load_script, run_simulation
 
-    services, compiled = _open(flow_path)
     try:
-        call_script = load_script(script)
+        call_script = load_script(script)  # a mistake in the script is said before anything loads
     except ScriptError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc), EXIT_USAGE) from None
+    services, compiled = _open(flow_path)
     if caller:
         call_script.caller = caller
     recognizer = services.recognizer(engine)
