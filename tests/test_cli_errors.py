@@ -68,11 +68,10 @@ def test_config_check_prints_the_effective_configuration(tmp_path: Path) -> None
 
 def test_config_check_hides_the_database_password(tmp_path: Path) -> None:
     url = "postgresql+psycopg://voicebot:s3cret@db.example:5432/voicebot"
-    for args in (("config", "check", "--json"), ("config", "check")):
-        done = run(tmp_path, *args, env={"DATABASE_URL": url})
-        assert done.returncode == 0, done.stderr
-        assert "s3cret" not in done.stdout
-        assert "postgresql+psycopg://voicebot:***@db.example:5432/voicebot" in done.stdout
+    done = run(tmp_path, "config", "check", env={"DATABASE_URL": url})
+    assert done.returncode == 0, done.stderr
+    assert "s3cret" not in done.stdout
+    assert "database_url: postgresql+psycopg://voicebot:***@db.example:5432/voicebot" in done.stdout
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
@@ -179,6 +178,3 @@ def test_a_simulation_script_with_a_yaml_error(tmp_path: Path) -> None:
     done = run(tmp_path, "simulate", "flows/banking.yaml", "--script", str(script), "--out", str(tmp_path / "x.wav"))
     assert (done.returncode, done.stderr) == (
         2, f"error: {script}:2: invalid YAML: expected the node content, but found '<stream end>'\n")
-    script.write_text("turns:\n  - speek: balance\n")
-    done = run(tmp_path, "simulate", "flows/banking.yaml", "--script", str(script), "--out", str(tmp_path / "x.wav"))
-    assert done.returncode == 2 and done.stderr.startswith(f"error: {script}: turn 1: exactly one of speak, say")
