@@ -88,9 +88,14 @@ def test_serve_logs_in_json_and_stores_the_sip_call_id(tmp_path: Path) -> None:
     sip_call_id = end["sip_call_id"]
     assert end["call_id"] and end["message"].startswith(f"call {end['call_id']} ended: outcome ")
     assert "caller +15550100001, flow banking" in end["message"] and f"SIP Call-ID {sip_call_id}" in end["message"]
-    # Every line logged while the call ran carries its id.
+    # Every line logged while the call ran carries its id (the SIP layer's lines, answered and BYE received, its
+    # SIP Call-ID: the SIP layer knows no call id); every line about the call carries its SIP Call-ID.
     during = [line for line in lines if line.get("sip_call_id") == sip_call_id]
-    assert len(during) >= 2 and all(line.get("call_id") == end["call_id"] for line in during[1:])
+    assert len(during) >= 4
+    assert all(line.get("call_id") == end["call_id"] for line in during if line["logger"] != "voicebot.sip")
+    about = [line for line in lines if sip_call_id in line["message"]]
+    assert any("BYE received" in line["message"] for line in about), about
+    assert all(line.get("sip_call_id") == sip_call_id for line in about), about
 
     shown = run(tmp_path, "calls", "show", "--last", "--json")
     record = json.loads(shown.stdout)
