@@ -81,3 +81,47 @@ def test_validate_reports_success_and_failure(tmp_path: Path) -> None:
 def test_schema_command_matches_the_committed_schema(tmp_path: Path) -> None:
     done = run(tmp_path, "schema")
     assert json.loads(done.stdout) == json.loads((ROOT / "flows" / "schema.json").read_text())
+
+
+def test_chat_edits_the_line_with_the_arrow_keys(tmp_path: Path) -> None:
+    """On a terminal, chat's input has readline's line editing: a typo mended with the left arrow is heard
+    mended (without it the escape sequences would be part of the text)."""
+    import pty
+    import select
+    import time
+
+    assert run(tmp_path, "db", "init", "--demo").returncode == 0
+    env = {**os.environ, "VOICEBOT_DATA_DIR": str(tmp_path / "data"), "TERM": "xterm"}
+    env.pop("DATABASE_URL", None)
+    env.pop("VOICEBOT_CONFIG", None)
+    master, slave = pty.openpty()
+    chat = subprocess.Popen([*VOICEBOT, "chat", "flows/banking.yaml", "--caller", "+15550100001"], cwd=ROOT,
+                            env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until(text: bytes, count: int = 1, timeout: float = 60.0) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while seen.count(text) < count:
+            assert time.monotonic() < deadline and chat.poll() is None, seen.decode(errors="replace")
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+
+    try:
+        read_until(b"you > ")
+        left = b"\x1b[D"
+        os.write(master, b"balnce" + left * 3 + b"a\r")  # "bal|nce": the missing a, typed in the middle
+        read_until(b'[heard "balance"')
+        read_until(b"you > ", 2)  # readline reads again (a key sent before would meet the terminal's own mode)
+        os.write(master, b"\x04")  # Ctrl-D: hang up
+        chat.wait(timeout=60)
+    finally:
+        if chat.poll() is None:
+            chat.kill()
+            chat.wait()
+        os.close(master)
+    assert b"intent check_balance" in seen and chat.returncode == 0

@@ -66,6 +66,14 @@ def test_config_check_prints_the_effective_configuration(tmp_path: Path) -> None
     assert data["acd"]["queues"]["cards"]["skills"] == ["cards"]
 
 
+def test_config_check_hides_the_database_password(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://voicebot:s3cret@db.example:5432/voicebot"
+    done = run(tmp_path, "config", "check", env={"DATABASE_URL": url})
+    assert done.returncode == 0, done.stderr
+    assert "s3cret" not in done.stdout
+    assert "database_url: postgresql+psycopg://voicebot:***@db.example:5432/voicebot" in done.stdout
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     config = tmp_path / "voicebot.yaml"
     config.write_text("sip:\n  port: 15o70\n")
@@ -75,13 +83,40 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def test_address_already_in_use(tmp_path: Path) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken, socket.socket() as probe:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
-        done = run(tmp_path, "serve", env={"VOICEBOT_SIP_PORT": str(port), "VOICEBOT_RTP_PORTS": "42100-42110"})
+        probe.bind(("127.0.0.1", 0))
+        health = probe.getsockname()[1]
+        probe.close()
+        # The health port, bound before SIP, is released on the way out (no wait for a serve loop never run).
+        done = run(tmp_path, "serve", env={"VOICEBOT_SIP_PORT": str(port), "VOICEBOT_RTP_PORTS": "42100-42110",
+                                           "VOICEBOT_HEALTH_PORT": str(health)})
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == f"error: cannot listen on 127.0.0.1:{port}: address already in use"
     assert "Traceback" not in done.stderr
+
+
+def test_health_port_already_in_use(tmp_path: Path) -> None:
+    """The health port is bound before the slow start-up and named when taken; the SIP port is not blamed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run(tmp_path, "serve", env={"VOICEBOT_SIP_PORT": "0", "VOICEBOT_HEALTH_PORT": str(port)})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == f"error: cannot listen on 127.0.0.1:{port}: address already in use"
+    assert "Traceback" not in done.stderr and "listening: SIP" not in done.stderr  # it never took calls
+
+
+def test_listen_error_lines() -> None:
+    from voicebot.cli_errors import listen_error_line
+
+    unresolved = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert listen_error_line(unresolved, "pbx.invalid", 5060) == \
+        "cannot listen on pbx.invalid:5060: name or service not known"
+    # An OS error about a file (the data folder, say) is not the address's fault.
+    assert listen_error_line(PermissionError(13, "Permission denied", "/var/lib/voicebot"), "0.0.0.0", 5060) is None
 
 
 def test_say_refuses_empty_text_and_other_formats(tmp_path: Path) -> None:
@@ -135,3 +170,11 @@ def test_reload_without_a_running_server(tmp_path: Path) -> None:
     stale = run(tmp_path, "reload")
     assert (stale.returncode, stale.stderr) == (
         1, "error: no process 999999999: `voicebot serve` is not running (stale pid file?)\n")
+
+
+def test_a_simulation_script_with_a_yaml_error(tmp_path: Path) -> None:
+    script = tmp_path / "call.yaml"
+    script.write_text("turns: [\n")
+    done = run(tmp_path, "simulate", "flows/banking.yaml", "--script", str(script), "--out", str(tmp_path / "x.wav"))
+    assert (done.returncode, done.stderr) == (
+        2, f"error: {script}:2: invalid YAML: expected the node content, but found '<stream end>'\n")

@@ -119,7 +119,7 @@ def test_reload_under_live_calls_and_health_endpoints(tmp_path: Path, monkeypatc
         third = call("hangup_mid_prompt.xml")
         out, _ = third.communicate(timeout=60)
         assert third.returncode == 0, out
-        time.sleep(1.0)
+        wait_for(" ended: outcome ", 3)  # the third call's record is complete (its line is logged once it is)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     finally:

@@ -101,3 +101,24 @@ def test_a_recorded_chat_replays_as_a_test(tmp_path: Path) -> None:
     replay = run(tmp_path, "test", str(recording))
     assert replay.returncode == 0, replay.stdout
     assert "1 passed, 0 failed" in replay.stdout
+
+
+def test_transition_coverage_follows_a_call_through_a_subflow() -> None:
+    """A subflow node's own transition (to the node after the subflow returned) counts as made: in the path
+    the subflow's nodes come between the two."""
+    from voicebot.config import load_config
+    from voicebot.runtime.app import load_flow_with
+    from voicebot.runtime.conversation_report import coverage, moves
+    from voicebot.services.registry import default_registry
+
+    [result] = run_file(ROOT / "tests" / "conversations" / "test_balance_known_caller_keypad_pin.yaml")
+    assert result.passed, result.failures
+    compiled = load_flow_with(BANKING, load_config(env={}), default_registry())
+    path = result.nodes
+    assert path.index("balance_auth") < path.index("authenticate.ask_pin") < path.index("balance_gate")
+    made = moves(compiled, path)
+    assert ("balance_auth", "balance_gate") in made  # across the subflow
+    assert ("authenticate.ask_pin", "authenticate.verify") in made  # within the subflow
+    assert ("balance_auth", "authenticate.check_done") not in made  # into a subflow is not a declared transition
+    report = coverage(compiled, [result])
+    assert ("balance_auth", "balance_gate") in report.visited_transitions & report.transitions

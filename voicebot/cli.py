@@ -414,11 +414,11 @@ def simulate(flow_path: Path, script: Path, caller: str | None, out_path: Path, 
     from voicebot.runtime.pools import Executors
     from voicebot.runtime.simulate import ScriptError, load_script, run_simulation
 
-    services, compiled = _open(flow_path)
     try:
-        call_script = load_script(script)
+        call_script = load_script(script)  # a mistake in the script is said before anything loads
     except ScriptError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc), EXIT_USAGE) from None
+    services, compiled = _open(flow_path)
     if caller:
         call_script.caller = caller
     recognizer = services.recognizer(engine)
@@ -474,8 +474,11 @@ def serve(state: CliState, config_path: Path | None, engine: str | None) -> None
     settings = load_sip_config(config_path)  # configuration errors before anything starts (exit 2)
     ops = ServeOps(load_config(config_path), version())
     try:
+        ops.bind_health()  # before the flows, prompts and models load: a port taken is said at once
         sys.exit(run_server(config_path, engine=engine, ready=ops.ready))
     except OSError as exc:
+        # Before the server is up, an OS error about no file is the SIP socket's bind (the health port's is
+        # reported by bind_health, the web console's is logged and the calls go on without it).
         line = None if ops.server else listen_error_line(exc, settings.sip.host, settings.sip.sip_port)
         if line is None:
             raise

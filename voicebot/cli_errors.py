@@ -8,6 +8,7 @@ missing). A traceback only with ``voicebot --debug``.
 from __future__ import annotations
 
 import errno
+import socket
 from dataclasses import dataclass
 
 import click
@@ -40,10 +41,14 @@ def os_error_line(exc: OSError) -> str:
 
 
 def listen_error_line(exc: OSError, host: str, port: int) -> str | None:
-    """``cannot listen on HOST:PORT: address already in use`` for the errors binding a socket gives."""
-    if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EPERM):
-        reason = (exc.strerror or str(exc)).lower()
-        return f"cannot listen on {host}:{port}: {reason}"
+    """``cannot listen on HOST:PORT: address already in use`` for the errors binding a socket gives (a host
+    name that does not resolve included); None for an OS error that is not about the address (a file's)."""
+    if exc.filename is not None:
+        return None
+    if isinstance(exc, socket.gaierror) or exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES,
+                                                         errno.EPERM):
+        reason = exc.strerror or str(exc)
+        return f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}"
     return None
 
 
@@ -74,17 +79,8 @@ def _database_error(exc: BaseException) -> str | None:
 
     if not isinstance(exc, SQLAlchemyError):
         return None
-    from voicebot.storage.db import database_url
+    from voicebot.storage.db import database_url, shown_url
 
     reason = getattr(exc, "orig", None) or exc
     first = str(reason).splitlines()[0] if str(reason) else type(reason).__name__
-    return f"database {_hide_password(database_url())}: {first}"
-
-
-def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+    return f"database {shown_url(database_url())}: {first}"

@@ -377,7 +377,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
 
 def effective_config(config: Config, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The configuration in force, as data (``voicebot config check``): settings plus where things live."""
-    from voicebot.storage.db import data_dir
+    from voicebot.storage.db import data_dir, shown_url
 
     env = os.environ if env is None else env
     data: dict[str, Any] = config.settings.model_dump(mode="json")
@@ -387,7 +387,8 @@ def effective_config(config: Config, env: Mapping[str, str] | None = None) -> di
         if section["secret"]:
             section["secret"] = "(set)"
     data["source"] = config.source
-    data["database_url"] = env.get("DATABASE_URL") or f"sqlite:///{data_dir() / 'voicebot.db'}"
+    # A PostgreSQL URL carries its password: shown as *** like the other secrets.
+    data["database_url"] = shown_url(env.get("DATABASE_URL") or f"sqlite:///{data_dir() / 'voicebot.db'}")
     data["data_dir"] = str(data_dir())
     data["environment"] = sorted(name for name in (*ENV_OVERRIDES, "DATABASE_URL", "VOICEBOT_DATA_DIR",
                                                    "VOICEBOT_CONFIG") if env.get(name))

@@ -64,9 +64,10 @@ class HealthServer:
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever: forever if it never ran
+            self.httpd.shutdown()
+            self._thread.join(5)
         self.httpd.server_close()
-        self._thread.join(5)
 
     def _run_checks(self) -> dict[str, str]:
         try:

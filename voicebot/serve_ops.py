@@ -1,8 +1,8 @@
 """What ``voicebot serve`` adds around the SIP server for operators: start-up log lines, a pid file for
 ``voicebot reload``, flow reload on SIGHUP, and the /healthz and /readyz endpoints.
 
-:class:`ServeOps` is used as ``ready=ops.ready`` (called once the server listens, in the main thread) and
-``ops.close()`` when the server has stopped.
+:class:`ServeOps` is used as ``ops.bind_health()`` before the server is created, ``ready=ops.ready`` (called
+once the server listens, in the main thread) and ``ops.close()`` when the server has stopped.
 """
 
 from __future__ import annotations
@@ -40,6 +40,32 @@ class ServeOps:
         self._previous_hup: Any = None
         self._pid: Path | None = None
 
+    def bind_health(self) -> None:
+        """Bind the /healthz port (``health.port``) now, before the slow part of start-up; it answers from
+        :meth:`ready` on. A port taken or an address not of this machine is a :class:`CliError` naming it."""
+        from voicebot.cli_errors import CliError, listen_error_line, os_error_line
+        from voicebot.health import HealthServer
+
+        health = self.config.settings.health
+        if health.port is None:
+            return
+        try:
+            self.health = HealthServer(health.host, health.port, self._checks, self.version,
+                                       metrics=self._exposition)
+        except OSError as exc:
+            raise CliError(listen_error_line(exc, health.host, health.port) or os_error_line(exc)) from exc
+
+    def _checks(self) -> dict[str, str]:
+        from voicebot.health import server_checks
+
+        if self.server is None:  # not reached: the endpoints answer once the server is ready
+            return {"sip": "starting"}
+        return server_checks(self.server)()
+
+    def _exposition(self) -> tuple[bytes, str]:
+        assert self.metrics is not None  # set in ready(), before the endpoints answer
+        return self.metrics.exposition()
+
     def ready(self, server: VoicebotServer) -> None:
         self.server = server
         log_startup(server, self.version)
@@ -52,14 +78,11 @@ class ServeOps:
             self._pid = None
         self._previous_hup = signal.signal(signal.SIGHUP, self._on_hup)
         log.info("flows reload on SIGHUP or `voicebot reload` (pid %d)", os.getpid())
-        health = self.config.settings.health
-        if health.port is not None:
-            from voicebot.health import HealthServer, server_checks
+        if self.health is not None:
             from voicebot.metrics import for_services
 
             self.metrics = for_services(server.services.bus)  # calls, speech latency, SIP responses, errors
-            self.health = HealthServer(health.host, health.port, server_checks(server), self.version,
-                                       metrics=self.metrics.exposition).start()
+            self.health.start()
             host, port = self.health.address
             log.info("health: http://%s:%d/healthz and /readyz; metrics: /metrics", host, port)
 

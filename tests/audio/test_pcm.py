@@ -162,3 +162,13 @@ def test_read_wav_rejects_non_wav(tmp_path: Path) -> None:
     path.write_text("not audio")
     with pytest.raises(ValueError, match=r"notes\.wav"):
         read_wav(path)
+
+
+def test_writing_into_a_missing_folder_fails_cleanly(tmp_path: Path) -> None:
+    """The OS error alone: no half-made wave writer left to print a traceback from its __del__ (pytest turns
+    that unraisable exception into a failure)."""
+    import gc
+
+    with pytest.raises(FileNotFoundError):
+        write_wav(tmp_path / "missing" / "x.wav", np.zeros(80, dtype=np.int16), 8000)
+    gc.collect()

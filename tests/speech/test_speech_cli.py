@@ -82,11 +82,15 @@ turns:
 def test_recognize_prints_one_json_line_per_file(tmp_path: Path) -> None:
     wav = tmp_path / "pin.wav"
     subprocess.run(["flite", "-voice", "slt", "-t", "four four one seven", "-o", str(wav)], check=True)
-    done = run(tmp_path, "recognize", str(wav), "--flow", "flows/banking.yaml", "--node",
+    missing = tmp_path / "missing.wav"
+    done = run(tmp_path, "recognize", str(missing), str(wav), "--flow", "flows/banking.yaml", "--node",
                "authenticate.ask_pin", "--engine", "pocketsphinx")
     assert done.returncode == 0, done.stderr
-    line = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(line) >= {"file", "engine", "text", "confidence", "intent", "slots", "nbest", "latency_ms"}
+    bad, line = (json.loads(x) for x in done.stdout.strip().splitlines())
+    # A file that cannot be read is reported in its own line and the batch goes on.
+    assert bad["file"] == str(missing) and "no such file" in bad["error"].lower() and "text" not in bad, bad
+    assert set(line) >= {"file", "engine", "text", "confidence", "intent", "slots", "nbest", "latency_ms",
+                         "intent_scores", "intent_threshold", "confirm_threshold", "decision"}
     assert line["engine"] == "pocketsphinx" and line["slots"] == {"pin": "4417"}
     builtin = run(tmp_path, "recognize", str(wav), "--grammar", "builtin:digits", "--min", "4", "--max", "4",
                   "--engine", "pocketsphinx")

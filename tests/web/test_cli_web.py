@@ -3,6 +3,7 @@ add --role supervisor`` makes a supervisor who lands on the supervisor view."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -37,13 +38,16 @@ def test_voicebot_web_serves_the_console_on_the_same_database(tmp_path: Path,
     port = _free_port()
     env = {**os.environ, "VOICEBOT_DATA_DIR": str(tmp_path / "data"), "VOICEBOT_WEB_SECRET": "cli-test"}
     env.pop("DATABASE_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "web", "--host", "127.0.0.1", "--port",
-                               str(port)], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / "web.log"  # a file: a pipe nobody reads while the server runs could fill and stall it
+    with log.open("w") as log_file:
+        server = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "--log-format", "json", "web", "--host",
+                                   "127.0.0.1", "--port", str(port)], cwd=tmp_path,
+                                  env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                                  stderr=log_file, text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert server.poll() is None, server.communicate()[0]
+            assert server.poll() is None, server.communicate()[0] + log.read_text()
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                     break
@@ -61,3 +65,21 @@ def test_voicebot_web_serves_the_console_on_the_same_database(tmp_path: Path,
     finally:
         server.terminate()
         server.communicate(timeout=20)
+    # --log-format json: uvicorn's lines too (start-up, each request) are JSON objects.
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(line["logger"] == "uvicorn.access" and "/api/me" in line["message"] for line in lines), lines
+
+
+def test_voicebot_web_on_a_port_already_taken(tmp_path: Path) -> None:
+    """One error line naming the address, exit status 1, nothing started (not uvicorn's log and exit)."""
+    env = {**os.environ, "VOICEBOT_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "voicebot.cli", "web", "--host", "127.0.0.1", "--port",
+                               str(port)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+    assert (done.returncode, done.stderr) == (1, f"error: cannot listen on 127.0.0.1:{port}: address already in use\n")
+    assert done.stdout == ""

@@ -162,7 +162,9 @@ def write_stereo_wav(path: PathLike, left: Pcm, right: Pcm, rate: int) -> None:
 def _write(path: PathLike, interleaved: Pcm, rate: int, channels: int) -> None:
     if rate <= 0:
         raise ValueError(f"rate must be positive, got {rate}")
-    with wave.open(str(path), "wb") as writer:
+    # The file is opened first: wave.open(name) failing to create it (a missing folder) leaves a half-made
+    # Wave_write whose __del__ prints a traceback after the error has been reported.
+    with open(path, "wb") as file, wave.open(file, "wb") as writer:
         writer.setnchannels(channels)
         writer.setsampwidth(2)
         writer.setframerate(rate)

@@ -19,6 +19,7 @@ from voicebot.flow.interpret import (
     interpret_speech,
     keyed_value,
     match_command,
+    needs_confirmation,
     parse_confirmation,
     spoken_form,
     yes_no_keys,
@@ -182,9 +183,7 @@ class InputSteps(PromptSteps):
 
     def _filled(self, node: Listening, found: Filled, confidence: float, spoken: bool) -> None:
         settings = self.flow.flows[self.s.flow].settings.confirm
-        policy = node.confirm if isinstance(node, AskNode) else "auto"
-        needs = policy == "always" or (policy == "auto" and spoken and confidence < settings.threshold)
-        if not needs:
+        if not needs_confirmation(self.flow, self.s.flow, node, confidence, spoken):
             self._accept(node, found)
             return
         if isinstance(node, AskNode) and node.secure:

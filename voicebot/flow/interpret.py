@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from voicebot.flow.compile import CompiledFlow
 from voicebot.flow.schema import AskNode, Command, MenuNode, ask_intents, intent_keys
+from voicebot.nlu.matcher import IntentMatcher
 from voicebot.nlu.numbers import find_digit_strings
 from voicebot.nlu.slots import interpret_value
 from voicebot.nlu.values import parse_yes_no
@@ -115,6 +116,31 @@ def command_action(flow: CompiledFlow, flow_name: str, node: AskNode | MenuNode,
     return "act" if confidence >= threshold else "confirm"
 
 
+def needs_confirmation(flow: CompiledFlow, flow_name: str, node: AskNode | MenuNode, confidence: float,
+                       spoken: bool) -> bool:
+    """Whether a value or intent heard at ``confidence`` is checked before it is taken: the node's ``confirm``
+    policy (``always``; ``auto``: spoken input below the flow's ``settings.confirm.threshold``; ``never``).
+    At a secure node (a PIN) the check is asking again, never reading it back. One rule for the engine and
+    ``voicebot recognize``."""
+    threshold = flow.flows[flow_name].settings.confirm.threshold
+    policy = node.confirm if isinstance(node, AskNode) else "auto"
+    return policy == "always" or (policy == "auto" and spoken and confidence < threshold)
+
+
+def intent_matching(flow: CompiledFlow, flow_name: str, node_id: str, node: AskNode | MenuNode,
+                    commands: Commands) -> tuple[IntentMatcher, list[str]] | None:
+    """The matcher an utterance is scored with at the node and the intents it may match: a menu's options or
+    an intent question's intents, and the active commands; at other questions the commands alone (heard when
+    the utterance is not the value asked for); None when nothing there is matched by intent."""
+    if isinstance(node, MenuNode):
+        return flow.menu_matchers[(flow_name, node_id)], [o.intent for o in node.options] + list(commands.by_intent)
+    if node.type == "intent":
+        return flow.matcher, ask_intents(node) + list(commands.by_intent)
+    if commands.by_intent:
+        return flow.matcher, list(commands.by_intent)
+    return None
+
+
 def match_command(flow: CompiledFlow, commands: Commands, text: str) -> Command | None:
     if not commands.by_intent:
         return None
@@ -127,8 +153,8 @@ def interpret_speech(
     commands: Commands,
 ) -> Filled | Command | None:
     if isinstance(node, MenuNode):
-        allowed = [o.intent for o in node.options] + list(commands.by_intent)
-        hit = flow.menu_matchers[(flow_name, node_id)].match(text, allowed=allowed)
+        matcher, allowed = intent_matching(flow, flow_name, node_id, node, commands) or (flow.matcher, [])
+        hit = matcher.match(text, allowed=allowed)
         if hit is None:
             return None
         for option in node.options:
@@ -137,7 +163,8 @@ def interpret_speech(
         return commands.by_intent[hit.name]
     if node.type == "intent":
         own = ask_intents(node)
-        hit = flow.matcher.match(text, allowed=own + list(commands.by_intent))
+        matcher, allowed = intent_matching(flow, flow_name, node_id, node, commands) or (flow.matcher, [])
+        hit = matcher.match(text, allowed=allowed)
         if hit is None:
             return None
         if hit.name in own:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from voicebot.flow.compile import CompiledFlow
-from voicebot.flow.schema import node_targets
+from voicebot.flow.schema import SubflowNode, node_targets
 from voicebot.runtime.conversations import ConversationResult
 
 
@@ -59,8 +59,33 @@ def coverage(compiled: CompiledFlow, results: Iterable[ConversationResult]) -> C
                 report.transitions.add((here, _qualified(compiled, flow_name, target)))
     for result in results:
         report.visited_nodes.update(result.nodes)
-        report.visited_transitions.update(zip(result.nodes, result.nodes[1:], strict=False))
+        report.visited_transitions.update(moves(compiled, result.nodes))
     return report
+
+
+def moves(compiled: CompiledFlow, path: list[str]) -> set[tuple[str, str]]:
+    """The transitions a call made, from the nodes it went through in order: one node to the next within a
+    flow, and a subflow node to the node its flow went on with once the subflow returned (the subflow's own
+    nodes come in between in the path)."""
+    out: set[tuple[str, str]] = set()
+    last: dict[str, str] = {}  # flow -> the last node of that flow the call went through
+    previous: str | None = None
+    for here in path:
+        flow = _split(compiled, here)[0]
+        if previous is not None and _split(compiled, previous)[0] == flow:
+            out.add((previous, here))
+        elif flow in last and isinstance(compiled.flows[flow].nodes.get(_split(compiled, last[flow])[1]),
+                                         SubflowNode):
+            out.add((last[flow], here))  # back from the subflow
+        last[flow] = here
+        previous = here
+    return out
+
+
+def _split(compiled: CompiledFlow, qualified: str) -> tuple[str, str]:
+    """(flow, node) of a path entry: "subflow.node", or a node id of the root flow."""
+    flow, dot, node = qualified.partition(".")
+    return (flow, node) if dot and flow in compiled.flows else (compiled.root, qualified)
 
 
 def junit_xml(results: list[ConversationResult], errors: list[tuple[Path, str]], out: Path) -> None:

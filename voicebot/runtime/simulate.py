@@ -82,8 +82,13 @@ def parse_voice(text: str) -> Voice:
 def load_script(path: Path) -> Script:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScriptError(f"{path}: cannot read the call script: {exc}") from exc
+    except OSError as exc:
+        raise ScriptError(f"{path}: cannot read the call script: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        # One line naming the file and line (PyYAML's own text says "<unicode string>" and spans lines).
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ScriptError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("turns"), list):
         raise ScriptError(f"{path}: a call script is a mapping with a list of turns")
     turns = []

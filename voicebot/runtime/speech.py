@@ -19,7 +19,14 @@ from voicebot.audio.vad import WebRtcVad
 from voicebot.config import Config
 from voicebot.flow.compile import CompiledFlow
 from voicebot.flow.engine import listen_at, listens_of
-from voicebot.flow.interpret import Commands, Filled, command_action, interpret_speech
+from voicebot.flow.interpret import (
+    Commands,
+    Filled,
+    command_action,
+    intent_matching,
+    interpret_speech,
+    needs_confirmation,
+)
 from voicebot.flow.schema import AskNode, MenuNode
 from voicebot.storage.calls import to_jsonable
 from voicebot.storage.db import data_dir
@@ -86,6 +93,15 @@ class Recognition:
     #: For a global command: "act", or "confirm" (a goto command below the flow's command threshold, which
     #: the flow asks about first).
     command_action: str | None = None
+    #: With --flow and --node: the intents the taken alternative (else the first) scores against at the node,
+    #: best first, and the score a match needs (``settings.intent_threshold``, else the NLU's default).
+    intent_scores: list[dict[str, Any]] = field(default_factory=list)
+    intent_threshold: float | None = None
+    #: With --flow and --node: the flow's ``settings.confirm.threshold`` and what the node does with what it
+    #: took: "accept", "confirm" (reads it back first), "ask again" (a secure input below the threshold),
+    #: "act" or "confirm" for a command (see command_action), "no match" when nothing was taken.
+    confirm_threshold: float | None = None
+    decision: str | None = None
     latency_ms: float = 0.0
     speech_ms: float = 0.0
 
@@ -156,11 +172,37 @@ def recognize_file(
     candidates = {result.text: result.confidence}
     for hypothesis in result.nbest:
         candidates.setdefault(hypothesis.text, hypothesis.confidence)
+    taken, taken_confidence = "", None
     for text, confidence in candidates.items():
         if text and _interpret(out, text, confidence, listen, flow, flow_name, node_id, today):
             out.accepted_confidence = round(confidence, 3)
+            taken, taken_confidence = text, confidence
             break
+    if flow is not None:
+        _explain(out, taken or result.text, taken_confidence, flow, flow_name, node_id)
     return out
+
+
+def _explain(out: Recognition, text: str, confidence: float | None, flow: CompiledFlow, flow_name: str,
+             node_id: str) -> None:
+    """Intent scores against the threshold, and the confirmation decision, as the node makes them."""
+    node = flow.flows[flow_name].nodes[node_id]
+    assert isinstance(node, (AskNode, MenuNode))
+    matching = intent_matching(flow, flow_name, node_id, node, Commands.active(flow, flow_name, node))
+    if matching is not None:
+        matcher, allowed = matching
+        out.intent_threshold = matcher.threshold
+        out.intent_scores = [{"intent": s.name, "score": round(s.score, 3)}
+                             for s in matcher.rank(text, allowed=allowed, limit=3)] if text else []
+    out.confirm_threshold = flow.flows[flow_name].settings.confirm.threshold
+    if out.command_action is not None:
+        out.decision = out.command_action
+    elif confidence is None:
+        out.decision = "no match"
+    elif not needs_confirmation(flow, flow_name, node, confidence, spoken=True):
+        out.decision = "accept"
+    else:
+        out.decision = "ask again" if isinstance(node, AskNode) and node.secure else "confirm"
 
 
 def _interpret(out: Recognition, text: str, confidence: float, listen: Listen, flow: CompiledFlow | None,

@@ -48,6 +48,16 @@ def database_url() -> str:
     return f"sqlite:///{folder / 'voicebot.db'}"
 
 
+def shown_url(url: str) -> str:
+    """``url`` fit for a terminal or a log: the password of ``postgresql://user:secret@host/db`` as ``***``."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: it holds no password field it could hide either
+        return url
+
+
 def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 
+from voicebot.logs import call_log_context
 from voicebot.telephony.sip_call import CallEnded, CallState, SipCall
 from voicebot.telephony.sip_ua import UaConfig, UserAgent
 
@@ -220,13 +221,14 @@ class SipEndpoint:
         if self._ending:
             channel.end_requested.set()
         try:
-            try:
-                channel.answer()
-            except CallEnded:
-                log.info("call %s ended before it was answered", channel.sip_call_id)
-                return
-            log.info("call %s from %r to %r answered (%s)", channel.sip_call_id, channel.caller_id,
-                     channel.dialled, channel.codec)
-            self.on_call(channel)
+            with call_log_context(sip_call_id=channel.sip_call_id):  # the call's lines carry it (JSON logs)
+                try:
+                    channel.answer()
+                except CallEnded:
+                    log.info("call %s ended before it was answered", channel.sip_call_id)
+                    return
+                log.info("call %s from %r to %r answered (%s)", channel.sip_call_id, channel.caller_id,
+                         channel.dialled, channel.codec)
+                self.on_call(channel)
         finally:
             self.channels.pop(call.call_id, None)

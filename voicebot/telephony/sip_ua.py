@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from voicebot.logs import call_log_context
 from voicebot.telephony import sip_message as sm
 from voicebot.telephony.inbound import Answerer
 from voicebot.telephony.outbound import Dialer
@@ -178,10 +179,12 @@ class UserAgent:
             self.warn.warning("sip-unparseable", "dropped a malformed SIP datagram from %s:%d (%s)",
                               source[0], source[1], exc)
             return
-        if msg.is_request:
-            self.on_request(msg, source)
-        else:
-            self.on_response(msg, source)
+        # What handling it logs carries its Call-ID (a call's SIP lines in JSON logs: BYE, re-INVITE, CANCEL...).
+        with call_log_context(sip_call_id=msg.call_id):
+            if msg.is_request:
+                self.on_request(msg, source)
+            else:
+                self.on_response(msg, source)
 
     def on_response(self, msg: sm.Message, source: tuple[str, int]) -> None:
         if not msg.call_id or msg.cseq[0] < 0 or not msg.get("via"):

@@ -20,7 +20,10 @@ class WebServer:
     """uvicorn in a daemon thread; ``stop()`` ends it (SSE streams are closed with it)."""
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+        # log_config=None: uvicorn's records go through serve's own handler (text or --log-format json), not
+        # uvicorn's console format, so every line of `voicebot --log-format json serve` stays JSON.
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2,
+                                log_config=None)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, name="voicebot-web", daemon=True)
 
