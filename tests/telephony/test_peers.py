@@ -387,6 +387,9 @@ def test_known_caller_hears_the_balance_spoken_by_the_ivr(tmp_path: Path) -> Non
     transcript = " ".join(texts)
     # Alice's checking account 0923 holds $2,345.67 (voicebot/storage/seed.py)
     assert "balance" in transcript, transcript
-    # The amount's head, as words or digits: tiny.en once wrote "forty-five" as "four to five" on this audio, a
-    # transcription slip of the checker, not a fault of what was spoken.
-    assert re.search(r"two thousand,? three hundred|\$?\b2,?3\d\d\b", transcript.lower()), transcript
+    # The amount, as words or digits. The checker is tiny.en and slips on a word now and then ("forty-five" as
+    # "four to five", "two thousand three hundred" as "two three hundred"): three of the amount's four parts
+    # heard, or its digits, is what was spoken.
+    said = transcript.lower()
+    parts = [r"two thousand", r"three hundred", r"forty[- ]?five", r"sixty[- ]?seven"]
+    assert re.search(r"\$?\b2,?345\b", said) or sum(bool(re.search(p, said)) for p in parts) >= 3, transcript
