@@ -323,6 +323,26 @@ def test_an_invite_cut_inside_its_sdp_never_starts_a_call(agent: Callable[..., A
     assert one.calls == [] and all(m.status >= 400 for m in peer.received if not m.is_request)
 
 
+def test_the_count_of_suppressed_warnings_is_logged_after_a_flood_that_stops(
+        agent: Callable[..., Agent], peer: Peer, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One line, then silence: without the user agent's periodic flush the count of the 49 suppressed warnings
+    # waited for a 51st datagram of the same kind, which an attack that stopped never sends.
+    import functools
+    import logging
+
+    from voicebot.telephony.ratelimit import RateLimitedLog
+
+    monkeypatch.setattr("voicebot.telephony.sip_ua.RateLimitedLog", functools.partial(RateLimitedLog, interval=1.0))
+    caplog.set_level(logging.WARNING, logger="voicebot.sip")
+    one = agent()
+    for i in range(50):
+        peer.send(f"garbage {i} without a blank line".encode(), one.port)
+    assert wait_until(lambda: "(and 48 more like it" in caplog.text, 5), caplog.text
+    lines = [r.getMessage() for r in caplog.records if "malformed SIP datagram" in r.getMessage()]
+    assert len(lines) == 2 and lines[0].startswith("dropped a malformed") and "garbage" not in lines[0]
+
+
 def test_require_gets_420_and_an_unknown_scheme_416(agent: Callable[..., Agent], peer: Peer) -> None:
     one = agent()
     peer.send(request("INVITE", "req", peer.port, target_port=one.port, body=sdp(7000),
