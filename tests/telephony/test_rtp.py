@@ -3,6 +3,7 @@ pyVoIP days), on a real loopback socket."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -118,6 +119,22 @@ def test_garbage_and_unexpected_sources_are_dropped(streams: list[RtpStream]) ->
     one.handle_datagram(rtp(0, b"\xff" * 160), ("10.9.9.9", 6000))  # not the offer's address
     one.handle_datagram(rtp(99, b"\xff" * 160), SOURCE)  # a payload type nobody offered
     assert one.dropped == 3 and one.dropped_foreign == 1 and one.read_frame() is None and one.latched is None
+
+
+def test_dropped_foreign_packets_are_logged_as_the_operators_guide_says(
+        streams: list[RtpStream], caplog: pytest.LogCaptureFixture) -> None:
+    # docs/operators-guide.md (sections 6 and 11) tells operators to look for these words
+    caplog.set_level(logging.WARNING, logger="voicebot.sip")
+    before = stream(streams)
+    before.handle_datagram(rtp(0, b"\xff" * 160), ("10.9.9.9", 6000))  # NAT: not the offer's address
+    after = stream(streams)
+    after.handle_datagram(rtp(0, b"\xff" * 160, ssrc=1), SOURCE)
+    after.handle_datagram(rtp(0, b"\xff" * 160, ssrc=2), ("127.0.0.1", 6002))  # another port of the host
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("dropped a packet from unexpected source 10.9.9.9:6000 (the offer's address is 127.0.0.1)" in line
+               for line in lines), lines
+    assert any("dropped a packet from unexpected source 127.0.0.1:6002 SSRC 00000002 (media is latched to "
+               "127.0.0.1:6000" in line for line in lines), lines
 
 
 def test_a_peer_restarting_its_stream_is_followed(streams: list[RtpStream]) -> None:

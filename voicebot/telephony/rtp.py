@@ -223,9 +223,15 @@ class RtpStream:
         if not self._accept_source(packet, addr):
             self.dropped += 1
             self.dropped_foreign += 1
-            self._warn.warning(f"rtp-foreign-{self.port}", "RTP port %d: dropped a packet from %s:%d SSRC %08x "
-                               "(media is latched to %s, SSRCs %s)", self.port, addr[0], addr[1], packet.ssrc,
-                               self.latched, {k: f"{v:08x}" for k, v in self.ssrcs.items()})
+            if self.latched is None:  # (NAT, or a PBX sending media from another address than its SDP says)
+                self._warn.warning(f"rtp-foreign-{self.port}", "RTP port %d: dropped a packet from unexpected "
+                                   "source %s:%d (the offer's address is %s)", self.port, addr[0], addr[1],
+                                   self.remote[0])
+            else:
+                self._warn.warning(f"rtp-foreign-{self.port}", "RTP port %d: dropped a packet from unexpected "
+                                   "source %s:%d SSRC %08x (media is latched to %s:%d, SSRCs %s)", self.port,
+                                   addr[0], addr[1], packet.ssrc, *self.latched,
+                                   {k: f"{v:08x}" for k, v in self.ssrcs.items()})
             return
         if packet.payload_type == self.dtmf_pt:
             self._telephone_event(packet)
