@@ -149,6 +149,34 @@ def test_cancel_while_ringing_gets_487_and_frees_the_slot(agent: Callable[..., A
     assert len(one.calls) == 1
 
 
+def test_a_bye_while_ringing_ends_the_call_and_the_invite_gets_487(agent: Callable[..., Agent], peer: Peer) -> None:
+    # A BYE on the early dialog (the 180 carried our tag): the call ends before its answer, the INVITE gets its
+    # one final response (487), the BYE its 200, and the slot is free for the next caller.
+    release = threading.Event()
+    refused: list[bool] = []
+
+    def slow(call: SipCall) -> None:
+        release.wait(5)
+        try:
+            call.answer()
+        except CallEnded:
+            refused.append(True)
+
+    one = agent(slow, max_calls=1)
+    invite(peer, one, "early-bye")
+    ringing = peer.expect("180")
+    peer.send(request("BYE", "early-bye", peer.port, target_port=one.port, cseq=2, to_tag=ringing.to_tag), one.port)
+    assert peer.expect(lambda m: m.cseq == (2, "BYE")).status == 200
+    assert peer.expect(lambda m: m.cseq[1] == "INVITE" and m.status >= 200).status == 487
+    assert one.ua.active_calls() == 0 and one.calls[0].state == CallState.ENDED
+    release.set()
+    assert wait_until(lambda: refused == [True])  # the late answer is refused: no 200 follows the 487
+    peer.pump(0.2)
+    finals = [m.status for m in peer.received if m.cseq[1] == "INVITE" and m.status >= 200]
+    assert finals == [487]
+    answered_call(peer, one, "next")  # the slot was freed: the next caller is answered, not told 486
+
+
 def test_bye_and_cancel_of_unknown_dialogs_get_481(agent: Callable[..., Agent], peer: Peer) -> None:
     one = agent()
     peer.send(request("BYE", "nobody", peer.port, target_port=one.port, to_tag="x"), one.port)
