@@ -116,8 +116,19 @@ def test_the_200_is_retransmitted_until_the_ack(agent: Callable[..., Agent], pee
 
 def test_no_ack_within_64_t1_ends_the_call_with_bye(agent: Callable[..., Agent], peer: Peer) -> None:
     one = agent(t1=0.02, t2=0.16, max_calls=1)  # 64 * T1 = 1.28 s
+    delays: list[float] = []
+    schedule = one.ua.scheduler.after
+
+    def recorded(delay: float, callback: Callable[[], None]) -> Any:
+        delays.append(delay)
+        return schedule(delay, callback)
+
+    one.ua.scheduler.after = recorded  # type: ignore[method-assign]
     invite(peer, one, "no-ack")
     peer.expect("200")
+    # the ACK wait is one timer of exactly 64*T1 from the 200 (the schedule, not a stopwatch): before, the
+    # retransmission that came after 64*T1 ended the call, up to T2 later (35.6 s against voicebot serve)
+    assert wait_until(lambda: 64 * 0.02 in delays), delays  # (set just after the 200 left)
     bye = peer.expect("BYE", timeout=5)
     assert bye.call_id == "no-ack"
     assert one.calls[0].end_reason == "no ACK"
