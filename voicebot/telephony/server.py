@@ -48,7 +48,7 @@ POLL_S = 0.05  # how often shutdown looks at the calls still up
 HARD_STOP_S = 2.0  # after the grace period: how long calls get to send BYE and release their ports
 #: Finished calls kept in :attr:`VoicebotServer.results` (the newest): a server runs for months, and a list of
 #: every call it ever took grew by each call's events (the call records are in the database).
-RESULTS_KEPT = 1000
+RESULTS_KEPT = 200
 
 
 @dataclass
