@@ -319,6 +319,8 @@ class RtpStream:
             self._sock.sendto(packet, self.remote)
             self.tx_packets += 1
         except OSError as exc:
+            if not self._running:
+                return  # the call ended between the check above and the send: its socket is closed, nothing lost
             self._warn.warning(f"rtp-send-{self.port}", "RTP port %d: send failed: %s", self.port, exc)
 
     @property
