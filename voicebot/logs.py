@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -82,3 +83,41 @@ def setup_logging(level: int = logging.INFO, fmt: LogFormat = "text", stream: Te
     # Third-party libraries are chatty at INFO; their warnings still come through.
     for noisy in ("faster_whisper", "httpx", "urllib3", "numba"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class FailureLog:
+    """A background loop's failures, logged without flooding: the first with its traceback, then one ERROR line
+    per ``interval`` with the count so far, and one INFO line when a round works again.
+
+    A loop that retries every few milliseconds while its database is away (moved, locked, read-only) otherwise
+    writes a traceback per round: thousands a minute (seen in the issue 8 audit with the ACD dispatcher).
+    Call :meth:`failed` from the ``except`` block of a round and :meth:`succeeded` after a round that worked.
+    """
+
+    def __init__(self, logger: logging.Logger, what: str, interval: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger
+        self.what = what
+        self.interval = interval
+        self._clock = clock
+        self.failures = 0  # rounds failed in a row
+        self._logged_at = 0.0
+
+    def failed(self) -> None:
+        """Log the exception being handled (first time) or, once per interval, how long it has been failing."""
+        self.failures += 1
+        now = self._clock()
+        if self.failures == 1:
+            self.logger.exception("%s failed", self.what)
+            self._logged_at = now
+        elif now - self._logged_at >= self.interval:
+            error = sys.exc_info()[1]
+            reason = str(error).splitlines()[0][:200] if error is not None and str(error) else ""
+            self.logger.error("%s still failing: %d rounds in a row (%s: %s)", self.what, self.failures,
+                              type(error).__name__, reason)
+            self._logged_at = now
+
+    def succeeded(self) -> None:
+        if self.failures:
+            self.logger.info("%s works again after %d failed rounds", self.what, self.failures)
+            self.failures = 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -394,3 +395,67 @@ def test_hold_from_the_console_plays_hold_audio_to_the_caller_and_silence_to_the
     rig.call.hang_up()
     entry = rig.entry()
     assert entry.status == "completed" and entry.hold_ms == 20_000
+
+
+def test_failing_rounds_log_one_traceback_then_their_recovery(engine: Engine, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    # The database away (moved, locked): every round fails, 20-50 a second. Before, each wrote an ERROR with its
+    # traceback (24 in 5 s against a real serve in the issue 8 audit); now the first does, then a count.
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    rig = Rig(engine, tmp_path)
+    left = [20]
+    poll_legs = rig.dispatcher.poll_legs
+
+    def database_away() -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            raise OperationalError("SELECT ...", {}, Exception("no such table: acd_queue_entry"))
+        poll_legs()
+
+    rig.dispatcher.poll_legs = database_away  # type: ignore[method-assign]
+    caplog.set_level(logging.INFO, logger="voicebot.acd.live")
+    rig.dispatcher.start()
+    try:
+        assert wait_until(lambda: left[0] == 0 and rig.dispatcher.failures.failures == 0, 20)
+    finally:
+        rig.dispatcher.stop()
+    records = [r for r in caplog.records if r.name == "voicebot.acd.live"]
+    errors = [r for r in records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None, [r.getMessage() for r in errors]
+    assert any(r.getMessage() == "ACD dispatcher round works again after 20 failed rounds" for r in records)
+
+
+def test_a_failure_log_counts_once_per_interval() -> None:
+    import logging
+
+    from voicebot.logs import FailureLog
+
+    lines: list[tuple[int, str, bool]] = []
+
+    class Sink(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append((record.levelno, record.getMessage(), record.exc_info is not None))
+
+    logger = logging.getLogger("test.failure_log")
+    logger.addHandler(Sink())
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    now = [0.0]
+    failures = FailureLog(logger, "the round", interval=60.0, clock=lambda: now[0])
+    for second in range(0, 150):  # 150 s of one failure a second
+        now[0] = float(second)
+        try:
+            raise RuntimeError("database is locked\nSQL: ...")
+        except RuntimeError:
+            failures.failed()
+    failures.succeeded()
+    failures.succeeded()  # (nothing more to say)
+    assert lines == [(logging.ERROR, "the round failed", True),
+                     (logging.ERROR, "the round still failing: 61 rounds in a row (RuntimeError: database is locked)",
+                      False),
+                     (logging.ERROR, "the round still failing: 121 rounds in a row (RuntimeError: database is locked)",
+                      False),
+                     (logging.INFO, "the round works again after 150 failed rounds", False)]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from voicebot.telephony.call_loop import TICK_NS, Pacer, StereoRecorder
@@ -52,16 +50,33 @@ def test_a_long_stall_restarts_the_schedule() -> None:
     assert pacer.resyncs == 1 and 370 < pacer.last_stall_ms < 390
 
 
-def test_real_clock_pacing_has_no_drift() -> None:
-    pacer = Pacer()
-    for n in range(50):
-        time.sleep(0.002 * (n % 4))  # uneven work: 150 ms in all
-        pacer.wait()
-    # The last tick is late by one sleep's overshoot at most, never by the sum of the work before it (a pacer
-    # that slept a whole period after each tick's work would be >= 150 ms late). A schedule restarted by a
-    # stall (a loaded machine) is measured from its new start. No tighter wall-clock bound: CI is loaded.
-    lateness = time.monotonic() - (pacer.start + pacer.n * pacer.period_ns) / 1e9
-    assert -0.001 <= lateness < 0.12, lateness
+def test_a_sleep_that_overshoots_does_not_accumulate_into_drift() -> None:
+    # The OS wakes the loop late (0-3 ms here, more under load): each next sleep is shortened by the overshoot,
+    # so after 500 ticks the schedule is where it started plus 500 periods, not plus the sum of the overshoots.
+    # (This replaces a real-clock test that asserted wall time, which no shared machine can promise; the real
+    # figures are measured in bench/sip_load.py: drift +0.1 ms at 20 calls, docs/benchmarks.md.)
+    import random
+
+    clock = FakeClock()
+    rng = random.Random(8)
+
+    def late_sleep(seconds: float) -> None:
+        clock.now += int(seconds * 1e9) + rng.randrange(3_000_000)
+
+    pacer = Pacer(clock=clock, sleep=late_sleep)
+    start = clock.now
+    overshoot_total = 0
+    for n in range(1, 501):
+        clock.now += (n % 4) * 2_000_000  # uneven work
+        before = clock.now
+        assert pacer.wait()
+        deadline = start + n * TICK_NS
+        assert clock.now >= deadline  # never early
+        overshoot_total += clock.now - max(before, deadline)
+        assert clock.now - deadline < 3_000_000 + 6_000_000  # late by at most this tick's overshoot and work
+    assert overshoot_total > 100_000_000  # the overshoots added up to far more than one period...
+    assert clock.now - (start + 500 * TICK_NS) < TICK_NS  # ...and none of it stayed in the schedule
+    assert pacer.resyncs == 0
 
 
 def test_stereo_recording_has_caller_left_ivr_right(tmp_path: object) -> None:

@@ -224,3 +224,34 @@ def test_warnings_are_rate_limited_with_a_count() -> None:
 
 
 
+
+
+def test_flush_writes_the_count_of_a_flood_that_stopped() -> None:
+    from voicebot.telephony.ratelimit import RateLimitedLog
+
+    records: list[str] = []
+
+    class Sink(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("test.ratelimit.flush")
+    logger.addHandler(Sink())
+    logger.propagate = False
+    now = [0.0]
+    limited = RateLimitedLog(logger, interval=10.0, clock=lambda: now[0])
+    for n in range(300):
+        limited.warning("bad", "dropped datagram %d", n)
+    limited.warning("once", "a single one")
+    now[0] = 5.0
+    assert limited.flush() == 0  # not yet: the interval since the line that was written has not passed
+    now[0] = 10.0
+    assert limited.flush() == 1  # "once" had nothing suppressed: no line for it
+    assert records == ["dropped datagram 0", "a single one",
+                       "dropped datagram 299 (and 298 more like it in the last 10 s)"]
+    assert limited.flush() == 0  # counted once
+    now[0] = 15.0
+    assert not limited.warning("bad", "dropped datagram %d", 300)  # still within the interval of the flushed line
+    now[0] = 25.0
+    limited.flush()
+    assert records[-1] == "dropped datagram 300"

@@ -144,3 +144,18 @@ def test_sigterm_says_goodbye_to_calls_in_progress_and_writes_records(tmp_path: 
     assert len(records) == 1
     assert records[0].caller_id == "+15550100001" and records[0].ended_at is not None
     assert records[0].outcome is not None and records[0].recording_path
+
+
+def test_a_long_running_server_keeps_only_the_newest_call_results() -> None:
+    # `voicebot serve` runs for months: its in-process list of finished calls (each with its events) must not grow
+    # with every call it ever took (the soak's RSS; the call records themselves are in the database).
+    from voicebot.telephony.call_loop import CallResult
+    from voicebot.telephony.endpoint import SipConfig
+    from voicebot.telephony.server import RESULTS_KEPT, ServeSettings, VoicebotServer
+
+    srv = VoicebotServer(ServeSettings(SipConfig(sip_port=0)), services=None, recognizer=None,  # type: ignore[arg-type]
+                         prompts=None)  # type: ignore[arg-type]
+    for n in range(RESULTS_KEPT + 50):
+        srv.results.append(CallResult(f"call-{n}", "caller", 0, 0, 0, None))
+    assert len(srv.results) == RESULTS_KEPT
+    assert srv.results[0].call_id == "call-50" and srv.results[-1].call_id == f"call-{RESULTS_KEPT + 49}"

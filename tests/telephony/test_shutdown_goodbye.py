@@ -12,7 +12,6 @@ import pytest
 from tests.telephony.harness import ROOT, SCENARIOS, SIPP, free_udp_ports, voicebot_server, wait_for
 from voicebot.runtime.call import GOODBYE
 from voicebot.runtime.call_events import CallEvent, PromptPlayed
-from voicebot.telephony.server import HARD_STOP_S
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +37,8 @@ def test_callers_in_the_ivr_hear_goodbye_before_bye_within_the_grace_period(tmp_
         callers = [caller(srv.sip_port, tmp_path) for _ in range(2)]
         try:
             assert wait_for(lambda: srv.endpoint.active_calls() == 2, timeout=20)
-            time.sleep(1.0)  # the greetings are playing
+            # both greetings are playing (polled: a fixed pause guesses)
+            assert wait_for(lambda: len({cid for cid, e in events if e.kind == "prompt"}) == 2, timeout=20)
             began = time.monotonic()
             srv.shutdown(GRACE_S)
             took = time.monotonic() - began
@@ -55,7 +55,8 @@ def test_callers_in_the_ivr_hear_goodbye_before_bye_within_the_grace_period(tmp_
         assert said[-1] == GOODBYE
         played = [e for e in result.events if isinstance(e, PromptPlayed)]
         assert played and played[-1].node == "shutdown"  # the goodbye played to its end before the BYE
-    # Bounded in total, not per call (two calls would have taken twice the grace before): the grace, plus at
-    # most the time a call needs to notice the hard stop, send BYE and release its port.
-    assert took < GRACE_S + HARD_STOP_S, took
+    # Both goodbyes played to their end, so both calls ended before the grace period's hard stop: the shutdown
+    # was one grace period for all calls, not one per call. (Its schedule is proven on a fake clock in
+    # test_shutdown.py; the time taken here is printed, not asserted: a shared machine promises no wall time.)
+    print(f"shutdown with 2 callers took {took:.2f} s (grace {GRACE_S} s)")
     assert srv.goodbye_seconds < GRACE_S

@@ -116,8 +116,19 @@ def test_the_200_is_retransmitted_until_the_ack(agent: Callable[..., Agent], pee
 
 def test_no_ack_within_64_t1_ends_the_call_with_bye(agent: Callable[..., Agent], peer: Peer) -> None:
     one = agent(t1=0.02, t2=0.16, max_calls=1)  # 64 * T1 = 1.28 s
+    delays: list[float] = []
+    schedule = one.ua.scheduler.after
+
+    def recorded(delay: float, callback: Callable[[], None]) -> Any:
+        delays.append(delay)
+        return schedule(delay, callback)
+
+    one.ua.scheduler.after = recorded  # type: ignore[method-assign]
     invite(peer, one, "no-ack")
     peer.expect("200")
+    # the ACK wait is one timer of exactly 64*T1 from the 200 (the schedule, not a stopwatch): before, the
+    # retransmission that came after 64*T1 ended the call, up to T2 later (35.6 s against voicebot serve)
+    assert wait_until(lambda: 64 * 0.02 in delays), delays  # (set just after the 200 left)
     bye = peer.expect("BYE", timeout=5)
     assert bye.call_id == "no-ack"
     assert one.calls[0].end_reason == "no ACK"
@@ -147,6 +158,34 @@ def test_cancel_while_ringing_gets_487_and_frees_the_slot(agent: Callable[..., A
     peer.send(data, one.port)
     assert peer.expect(lambda m: m.cseq[1] == "INVITE" and m.status >= 200).status == 487
     assert len(one.calls) == 1
+
+
+def test_a_bye_while_ringing_ends_the_call_and_the_invite_gets_487(agent: Callable[..., Agent], peer: Peer) -> None:
+    # A BYE on the early dialog (the 180 carried our tag): the call ends before its answer, the INVITE gets its
+    # one final response (487), the BYE its 200, and the slot is free for the next caller.
+    release = threading.Event()
+    refused: list[bool] = []
+
+    def slow(call: SipCall) -> None:
+        release.wait(5)
+        try:
+            call.answer()
+        except CallEnded:
+            refused.append(True)
+
+    one = agent(slow, max_calls=1)
+    invite(peer, one, "early-bye")
+    ringing = peer.expect("180")
+    peer.send(request("BYE", "early-bye", peer.port, target_port=one.port, cseq=2, to_tag=ringing.to_tag), one.port)
+    assert peer.expect(lambda m: m.cseq == (2, "BYE")).status == 200
+    assert peer.expect(lambda m: m.cseq[1] == "INVITE" and m.status >= 200).status == 487
+    assert one.ua.active_calls() == 0 and one.calls[0].state == CallState.ENDED
+    release.set()
+    assert wait_until(lambda: refused == [True])  # the late answer is refused: no 200 follows the 487
+    peer.pump(0.2)
+    finals = [m.status for m in peer.received if m.cseq[1] == "INVITE" and m.status >= 200]
+    assert finals == [487]
+    answered_call(peer, one, "next")  # the slot was freed: the next caller is answered, not told 486
 
 
 def test_bye_and_cancel_of_unknown_dialogs_get_481(agent: Callable[..., Agent], peer: Peer) -> None:
@@ -321,6 +360,26 @@ def test_an_invite_cut_inside_its_sdp_never_starts_a_call(agent: Callable[..., A
         peer.send(full[:cut].replace(b"Call-ID: cut", f"Call-ID: cut{i}".encode()), one.port)
     peer.pump(0.5)
     assert one.calls == [] and all(m.status >= 400 for m in peer.received if not m.is_request)
+
+
+def test_the_count_of_suppressed_warnings_is_logged_after_a_flood_that_stops(
+        agent: Callable[..., Agent], peer: Peer, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One line, then silence: without the user agent's periodic flush the count of the 49 suppressed warnings
+    # waited for a 51st datagram of the same kind, which an attack that stopped never sends.
+    import functools
+    import logging
+
+    from voicebot.telephony.ratelimit import RateLimitedLog
+
+    monkeypatch.setattr("voicebot.telephony.sip_ua.RateLimitedLog", functools.partial(RateLimitedLog, interval=1.0))
+    caplog.set_level(logging.WARNING, logger="voicebot.sip")
+    one = agent()
+    for i in range(50):
+        peer.send(f"garbage {i} without a blank line".encode(), one.port)
+    assert wait_until(lambda: "(and 48 more like it" in caplog.text, 5), caplog.text
+    lines = [r.getMessage() for r in caplog.records if "malformed SIP datagram" in r.getMessage()]
+    assert len(lines) == 2 and lines[0].startswith("dropped a malformed") and "garbage" not in lines[0]
 
 
 def test_require_gets_420_and_an_unknown_scheme_416(agent: Callable[..., Agent], peer: Peer) -> None:

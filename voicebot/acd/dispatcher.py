@@ -43,6 +43,7 @@ from voicebot.acd.store import OfferInfo
 from voicebot.acd.tx import AcdError, StaleOffer
 from voicebot.acd.wait_estimate import announcement, estimated_wait
 from voicebot.actions import Handoff
+from voicebot.logs import FailureLog
 from voicebot.runtime.callback_choice import OFFER as CALLBACK_OFFER
 from voicebot.runtime.ports import BridgeRules, CallControl
 from voicebot.storage.acd_models import Agent, Offer, QueueEntry
@@ -89,6 +90,7 @@ class AcdDispatcher:
         #: (entry id, seconds from dialling to answer) of each bridge, for the benchmarks and the logs.
         self.answered: list[tuple[int, float]] = []
         self.callbacks = CallbackCalls(service, dial, self._stop, self._decline)
+        self.failures = FailureLog(log, "ACD dispatcher round")
 
     # ----- the call owner's side (AcdPort) ---------------------------------------------------------
 
@@ -193,7 +195,9 @@ class AcdDispatcher:
                 self.callbacks.poll()
                 self.announce_due(now)
             except Exception:  # a database hiccup must not stop the dispatcher: the next round retries
-                log.exception("ACD dispatcher round failed")
+                self.failures.failed()  # (a traceback once, then a count per minute: not one per round)
+            else:
+                self.failures.succeeded()
             self._stop.wait(POLL_S)
 
     def route_once(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from typing import TYPE_CHECKING
 
 from voicebot.telephony import sdp
@@ -127,22 +126,28 @@ class Answerer:
             call.final_response = self.ua.respond(call.invite, call.invite_source, 200, "OK",
                                                to_tag=call.dialog.local_tag, body=call.local_sdp,
                                                headers=[("Contact", self.ua.contact()), ("Allow", ALLOW)])
-            started = time.monotonic()
             t1 = self.ua.t1
-            call.timers.append(self.ua.scheduler.after(t1, lambda: self._retransmit_200(call, t1, started)))
+            call.timers.append(self.ua.scheduler.after(t1, lambda: self._retransmit_200(call, t1)))
+            # The ACK wait has its own timer, so the call ends 64*T1 after the 200 (32 s), not at the next
+            # retransmission after that (up to T2 = 4 s later, as it did when the retransmissions checked it).
+            call.timers.append(self.ua.scheduler.after(64 * t1, lambda: self._no_ack(call)))
 
-    def _retransmit_200(self, call: SipCall, interval: float, started: float) -> None:
-        """RFC 3261 13.3.1.4: the 2xx is resent T1, 2*T1 ... T2 apart until the ACK; none within 64*T1: BYE."""
+    def _retransmit_200(self, call: SipCall, interval: float) -> None:
+        """RFC 3261 13.3.1.4: the 2xx is resent T1, 2*T1 ... T2 apart until the ACK (or the call's end)."""
         with call.lock:
             if call.acked or call.state != CallState.ANSWERED:
                 return
-            if time.monotonic() - started >= 64 * self.ua.t1:
-                log.warning("call %s: no ACK for the 200 OK within %.1f s: ending it", call.call_id, 64 * self.ua.t1)
-                self.ua.hang_up(call, reason="no ACK")
-                return
             self.ua.transport.send(call.final_response, call.invite_source)
             interval = min(interval * 2, self.ua.config.t2)
-            call.timers.append(self.ua.scheduler.after(interval, lambda: self._retransmit_200(call, interval, started)))
+            call.timers.append(self.ua.scheduler.after(interval, lambda: self._retransmit_200(call, interval)))
+
+    def _no_ack(self, call: SipCall) -> None:
+        """No ACK within 64*T1 of the 200 OK: the caller is gone (RFC 3261 13.3.1.4), the session ends with BYE."""
+        with call.lock:
+            if call.acked or call.state != CallState.ANSWERED:
+                return
+            log.warning("call %s: no ACK for the 200 OK within %.1f s: ending it", call.call_id, 64 * self.ua.t1)
+            self.ua.hang_up(call, reason="no ACK")
 
     def reject(self, call: SipCall, status: int, reason: str) -> None:
         assert call.invite is not None

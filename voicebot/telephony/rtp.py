@@ -223,9 +223,15 @@ class RtpStream:
         if not self._accept_source(packet, addr):
             self.dropped += 1
             self.dropped_foreign += 1
-            self._warn.warning(f"rtp-foreign-{self.port}", "RTP port %d: dropped a packet from %s:%d SSRC %08x "
-                               "(media is latched to %s, SSRCs %s)", self.port, addr[0], addr[1], packet.ssrc,
-                               self.latched, {k: f"{v:08x}" for k, v in self.ssrcs.items()})
+            if self.latched is None:  # (NAT, or a PBX sending media from another address than its SDP says)
+                self._warn.warning(f"rtp-foreign-{self.port}", "RTP port %d: dropped a packet from unexpected "
+                                   "source %s:%d (the offer's address is %s)", self.port, addr[0], addr[1],
+                                   self.remote[0])
+            else:
+                self._warn.warning(f"rtp-foreign-{self.port}", "RTP port %d: dropped a packet from unexpected "
+                                   "source %s:%d SSRC %08x (media is latched to %s:%d, SSRCs %s)", self.port,
+                                   addr[0], addr[1], packet.ssrc, *self.latched,
+                                   {k: f"{v:08x}" for k, v in self.ssrcs.items()})
             return
         if packet.payload_type == self.dtmf_pt:
             self._telephone_event(packet)
@@ -314,7 +320,7 @@ class RtpStream:
             self.tx_packets += 1
         except OSError as exc:
             if not self._running:
-                return  # the call ended while this frame was on its way out: the socket closed under it
+                return  # the call ended between the check above and the send: its socket is closed, nothing lost
             self._warn.warning(f"rtp-send-{self.port}", "RTP port %d: send failed: %s", self.port, exc)
 
     @property

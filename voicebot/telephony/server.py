@@ -21,6 +21,7 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,9 @@ log = logging.getLogger("voicebot.serve")
 
 POLL_S = 0.05  # how often shutdown looks at the calls still up
 HARD_STOP_S = 2.0  # after the grace period: how long calls get to send BYE and release their ports
+#: Finished calls kept in :attr:`VoicebotServer.results` (the newest): a server runs for months, and a list of
+#: every call it ever took grew by each call's events (the call records are in the database).
+RESULTS_KEPT = 200
 
 
 @dataclass
@@ -77,7 +81,7 @@ class VoicebotServer:
     recordings_dir: Path | None = None
     on_event: Callable[[str, CallEvent], None] | None = None
     flows: dict[Path, CompiledFlow] = field(default_factory=dict)
-    results: list[CallResult] = field(default_factory=list)
+    results: deque[CallResult] = field(default_factory=lambda: deque(maxlen=RESULTS_KEPT))  # the newest calls
     closing_calls: threading.Event = field(default_factory=threading.Event)  # calls say goodbye
     stop_calls: threading.Event = field(default_factory=threading.Event)  # calls end at once
     endpoint: SipEndpoint | None = None

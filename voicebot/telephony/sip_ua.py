@@ -96,6 +96,12 @@ class UserAgent:
         self.transport.start()
         if self.registration is not None:
             self.registration.start()
+        self.scheduler.after(self.warn.interval, self._flush_warnings)
+
+    def _flush_warnings(self) -> None:
+        """Every interval: the counts of suppressed warnings reach the log even when the flood has stopped."""
+        self.warn.flush()
+        self.scheduler.after(self.warn.interval, self._flush_warnings)
 
     def stop(self) -> None:
         """BYE (or a final response / CANCEL) to every call still up, de-register, close the socket."""
