@@ -42,6 +42,8 @@ def test_values_and_keys_are_named(tmp_path: Path) -> None:
     assert _problems(tmp_path, "tts: {length_scale: fast}\n") == ["tts.length_scale: 'fast' is not a number"]
     assert _problems(tmp_path, "sip:\n  shutdown_grace_seconds: -1\n") == [
         "sip.shutdown_grace_seconds: -1 must be at least 0"]
+    assert _problems(tmp_path, "sip:\n  allowed_sources: [10.0.0.300/8]\n") == [
+        "sip.allowed_sources.0: value is not a valid IPv4 or IPv6 network"]
 
 
 def test_unknown_keys_get_a_did_you_mean(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, ValidationError, model_validator
 
 from voicebot.acd.config import AcdSettings  # the ACD owns the model of its section (unknown keys refused there too)
 from voicebot.reports.settings import ReportSettings  # likewise the reports' section
@@ -127,6 +127,10 @@ class SipSettings(_Section):
     default_flow: Path = Field(Path("flows/banking.yaml"), description="The flow for numbers not in flows.")
     flows: dict[str, Path] = Field(default_factory=dict, description="dialled number -> flow file")
     shutdown_grace_seconds: Seconds = Field(10.0, description="On SIGTERM, calls in progress get this long.")
+    allowed_sources: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Networks (CIDR, or single addresses) whose INVITEs start calls: in trunk mode the PBX's or "
+                    "SBC's addresses. Others get 403. Empty: any source (then firewall the SIP port).")
 
     @model_validator(mode="after")
     def _rtp_range(self) -> SipSettings:
@@ -144,6 +148,7 @@ class SipSettings(_Section):
             mode=self.mode, registrar_host=self.registrar.host, registrar_port=self.registrar.port,
             username=self.registrar.username, password=self.registrar.password, max_calls=self.max_calls,
             flows=dict(self.flows), default_flow=self.default_flow,
+            allowed_sources=tuple(str(network) for network in self.allowed_sources),
         )
 
 

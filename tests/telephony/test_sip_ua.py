@@ -353,6 +353,23 @@ def test_a_content_length_that_does_not_match_gets_400(agent: Callable[..., Agen
     assert one.calls == []
 
 
+def test_invites_from_outside_sip_allowed_sources_get_403_and_no_call(agent: Callable[..., Agent],
+                                                                     peer: Peer) -> None:
+    """Only the trunk's peers start calls (sip.allowed_sources): an INVITE from elsewhere, whose SDP could aim a
+    call's audio at a third party, is refused before anything is set up; OPTIONS is still answered."""
+    import ipaddress
+
+    closed = agent(allowed_sources=(ipaddress.ip_network("10.0.0.0/8"),))
+    invite(peer, closed, "outsider", body=sdp(9, address="192.0.2.7"))
+    refused = peer.expect(lambda m: m.call_id == "outsider" and m.status >= 200)
+    assert refused.status == 403 and closed.calls == []
+    peer.send(request("OPTIONS", "probe", peer.port, target_port=closed.port), closed.port)
+    assert peer.expect(lambda m: m.call_id == "probe").status == 200
+    opened = agent(allowed_sources=(ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32")))
+    answered_call(peer, opened, "insider")
+    assert wait_until(lambda: len(opened.calls) == 1)
+
+
 def test_an_invite_cut_inside_its_sdp_never_starts_a_call(agent: Callable[..., Agent], peer: Peer) -> None:
     one = agent()
     full = request("INVITE", "cut", peer.port, target_port=one.port, body=sdp(7000))

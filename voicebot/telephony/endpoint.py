@@ -6,6 +6,7 @@ The SIP layer is :mod:`voicebot.telephony.sip_ua` (messages, dialogs), :mod:`voi
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -44,6 +45,8 @@ class SipConfig:
     #: dialled number (the user part of the To URI) -> flow file; ``default_flow`` answers every other number.
     flows: dict[str, Path] = field(default_factory=dict)
     default_flow: Path = Path("flows/banking.yaml")
+    #: Networks (CIDR or single addresses) whose INVITEs are answered; empty: any source.
+    allowed_sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in ("trunk", "register"):
@@ -159,6 +162,7 @@ class SipEndpoint:
             host=config.host, port=config.sip_port, rtp_low=config.rtp_port_low, rtp_high=config.rtp_port_high,
             trunk=config.mode == "trunk", registrar=registrar, username=config.username, password=config.password,
             max_calls=config.max_calls, t1=config.t1,
+            allowed_sources=tuple(ipaddress.ip_network(n, strict=False) for n in config.allowed_sources),
         ), self._handle)
         self.channels: dict[str, CallChannel] = {}
         self._ending = False

@@ -19,6 +19,7 @@ What is answered with what (docs/operators-guide.md, "SIP behaviour", is the ope
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 import threading
@@ -59,6 +60,8 @@ class UaConfig:
     t1: float = 0.5
     t2: float = 4.0
     register_expires: int = 300
+    #: Networks whose INVITEs start calls (a trunk's PBX or SBC); empty: any source. Others get 403.
+    allowed_sources: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 class UserAgent:
@@ -228,6 +231,13 @@ class UserAgent:
             extra = [("Unsupported", ", ".join(msg.all("require")))] if refusal[0] == 420 else []
             self.respond(msg, source, *refusal, headers=extra)
             return
+        if msg.method == "INVITE" and not self.allowed(source[0]):
+            # Only the trunk's own peers start calls: an INVITE from anywhere else would have voicebot send a
+            # call's audio wherever its SDP points until the caller's media latches (issue 8, item 6).
+            self.warn.warning("sip-forbidden", "refused an INVITE from %s:%d: not in sip.allowed_sources",
+                              source[0], source[1])
+            self.respond(msg, source, 403, "Forbidden")
+            return
         handler = {"INVITE": self.inbound.invite, "BYE": self._bye, "CANCEL": self.inbound.cancel,
                    "OPTIONS": self._options,
                    "INFO": self._info, "UPDATE": self._update}.get(msg.method)
@@ -237,6 +247,17 @@ class UserAgent:
             self.respond(msg, source, 405, "Method Not Allowed")
         else:
             self.respond(msg, source, 501, "Not Implemented")
+
+    def allowed(self, host: str) -> bool:
+        """Whether an INVITE from ``host`` may start a call (``UaConfig.allowed_sources``; empty: any)."""
+        networks = self.config.allowed_sources
+        if not networks:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in networks)
 
     def recent_call(self, call_id: str) -> SipCall | None:
         now = time.monotonic()
