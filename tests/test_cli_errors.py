@@ -128,6 +128,14 @@ def test_say_refuses_empty_text_and_other_formats(tmp_path: Path) -> None:
     assert not (tmp_path / "x.mp3").exists()
 
 
+def test_a_malformed_labels_file_is_a_usage_error(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("pin.wav\t4417\n")  # no kind column
+    done = run(tmp_path, "recognize", "--expected", str(labels))
+    assert done.returncode == 2
+    assert done.stderr == f"error: {labels}:1: expected file<TAB>expected<TAB>kind, got ['pin.wav', '4417']\n"
+
+
 def test_conversation_tests_in_an_empty_folder(tmp_path: Path) -> None:
     folder = tmp_path / "empty"
     folder.mkdir()

@@ -369,7 +369,9 @@ def recognize(audio: tuple[Path, ...], flow_path: Path | None, node: str | None,
 
     try:
         labels = read_labels(labels_path)
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:  # a malformed row: the command was given bad input, as for other usage errors
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except OSError as exc:
         raise click.ClickException(str(exc)) from None
     board = Scoreboard()
     for label in labels:
