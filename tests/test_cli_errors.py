@@ -136,6 +136,16 @@ def test_a_malformed_labels_file_is_a_usage_error(tmp_path: Path) -> None:
     assert done.stderr == f"error: {labels}:1: expected file<TAB>expected<TAB>kind, got ['pin.wav', '4417']\n"
 
 
+def test_a_conversation_test_with_a_yaml_error_names_its_file_once(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "test_bad.yaml").write_text("turns: [\n  - bad: : :\n")
+    done = run(tmp_path, "test", str(folder))
+    assert done.returncode == 1
+    line = next(text for text in done.stderr.splitlines() if text.startswith("ERROR"))
+    assert line.startswith(f"ERROR {folder / 'test_bad.yaml'}:2: invalid YAML") and line.count("test_bad.yaml") == 1
+
+
 def test_conversation_tests_in_an_empty_folder(tmp_path: Path) -> None:
     folder = tmp_path / "empty"
     folder.mkdir()

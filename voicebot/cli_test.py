@@ -54,7 +54,9 @@ def test_cmd(paths: tuple[Path, ...], keyword: str | None, junit: Path | None, c
                 for failure in result.failures:
                     click.echo(f"     {failure}")
         except (ConversationSpecError, FlowError) as exc:
-            click.echo(f"ERROR {file}: {exc}", err=True)
+            message = str(exc)
+            # A YAML error already names the file and line ("t/test_x.yaml:2: invalid YAML ..."): not twice.
+            click.echo(f"ERROR {message}" if message.startswith(str(file)) else f"ERROR {file}: {message}", err=True)
             errors.append((file, str(exc)))
     if not results and not errors:
         raise CliError(f"no conversation matches -k {keyword!r}", EXIT_USAGE)
