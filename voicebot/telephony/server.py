@@ -203,9 +203,6 @@ def serve(config_path: Path | None = None, *, engine: str | None = None,
 
     # Spooled records now, then every spool.replay_seconds (issue 8).
     replayer = SpoolReplayer(services.store, services.config.settings.spool.replay_seconds).start()
-    from voicebot.runtime.heap_trim import HeapTrimmer
-
-    trimmer = HeapTrimmer().start()  # freed heap back to the OS: RSS stays flat over thousands of calls
     server = VoicebotServer.create(settings, engine=engine, services=services)
     stop = stop or threading.Event()
 
@@ -235,7 +232,6 @@ def serve(config_path: Path | None = None, *, engine: str | None = None,
             web.stop()
         server.shutdown()
         replayer.stop()
-        trimmer.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
