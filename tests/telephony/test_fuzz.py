@@ -200,18 +200,24 @@ def test_fuzzed_sip_and_rtp_during_a_live_call(agent: Agent, caplog: pytest.LogC
         fuzzer.close()
 
 
-def test_warnings_are_rate_limited_with_a_count() -> None:
-    from voicebot.telephony.ratelimit import RateLimitedLog
-
+def _captured(name: str) -> tuple[logging.Logger, list[str]]:
+    """A logger of its own whose messages land in the returned list (and nowhere else)."""
     records: list[str] = []
 
     class Sink(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             records.append(record.getMessage())
 
-    logger = logging.getLogger("test.ratelimit")
+    logger = logging.getLogger(name)
     logger.addHandler(Sink())
     logger.propagate = False
+    return logger, records
+
+
+def test_warnings_are_rate_limited_with_a_count() -> None:
+    from voicebot.telephony.ratelimit import RateLimitedLog
+
+    logger, records = _captured("test.ratelimit")
     now = [0.0]
     limited = RateLimitedLog(logger, interval=10.0, clock=lambda: now[0])
     for _ in range(500):
@@ -223,21 +229,10 @@ def test_warnings_are_rate_limited_with_a_count() -> None:
                        "dropped a bad datagram (and 499 more like it in the last 10 s)", "something else"]
 
 
-
-
-
 def test_flush_writes_the_count_of_a_flood_that_stopped() -> None:
     from voicebot.telephony.ratelimit import RateLimitedLog
 
-    records: list[str] = []
-
-    class Sink(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record.getMessage())
-
-    logger = logging.getLogger("test.ratelimit.flush")
-    logger.addHandler(Sink())
-    logger.propagate = False
+    logger, records = _captured("test.ratelimit.flush")
     now = [0.0]
     limited = RateLimitedLog(logger, interval=10.0, clock=lambda: now[0])
     for n in range(300):
