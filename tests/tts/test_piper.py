@@ -76,3 +76,11 @@ def test_threads_are_not_serialised_for_espeak_voices(piper_voice: Any) -> None:
         assert not inside.broken and time.perf_counter() - started < 10
     finally:
         del piper_voice._voice.synthesize
+
+
+def test_loaded_voice_runs_one_thread_with_the_memory_arena(piper_voice: Any) -> None:
+    # One thread per synthesis (an IVR always has other work); the arena kept: without it every sentence's
+    # tensors came from the allocator again, ~45 % more CPU under jemalloc (bench/piper_memory.py).
+    options = piper_voice._voice.session.get_session_options()
+    assert options.intra_op_num_threads == 1
+    assert options.enable_cpu_mem_arena is True

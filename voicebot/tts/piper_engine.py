@@ -107,13 +107,26 @@ def _load(model_path: Path, config_path: Path, threads: int | None) -> PiperVoic
     calls), so one thread per synthesis gives the predictable latency; pass ``threads=None`` for a
     machine that only ever serves one call.
     """
-    options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
+    options = session_options(threads)
     with open(config_path, encoding="utf-8") as file:
         config = PiperConfig.from_dict(json.load(file))
     session = onnxruntime.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
     return PiperVoice(session=session, config=config)
+
+
+def session_options(threads: int | None) -> onnxruntime.SessionOptions:
+    """One thread per synthesis (see :func:`_load`), onnxruntime's CPU memory arena kept.
+
+    Why the arena stays, measured (`bench/piper_memory.py`, `bench/sip_soak.py`, docs/benchmarks.md "Soak"):
+    without it each sentence's tensors go back to the allocator and come again from it for the next one, which
+    under jemalloc (as deployed: it returns freed memory to the system) cost ~45 % more CPU per sentence. With
+    it the arena grows to what two syntheses at a time need (~280 MB resident in the soak, within the first
+    100 calls) and then reuses that: the soak's idle RSS stayed flat from call 100 to 1,000.
+    """
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
 
 
 def voice_name(model_path: Path) -> str:
