@@ -15,6 +15,9 @@ for pkg in "${!debs[@]}"; do command -v "${debs[$pkg]}" >/dev/null 2>&1 || missi
 # PostgreSQL's server programs are not on PATH on Debian: the tests start a private cluster with them
 # (scripts/postgres-cluster.sh) for the ACD's multi-router claims.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+# jemalloc, which deploy/voicebot.service preloads: it gives freed memory back, so a server's RSS stays flat
+# over days (with glibc's malloc it climbs in steps; docs/benchmarks.md, "Soak"). A library, no command.
+compgen -G "/usr/lib/*/libjemalloc.so.2" >/dev/null || missing+=(libjemalloc2)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then as_root=(); elif command -v sudo >/dev/null; then as_root=(sudo); else
     echo "voicebot needs the Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2; exit 1

@@ -18,6 +18,9 @@ from tests.telephony.harness import SCENARIOS, free_udp_ports
 from tests.telephony.test_serve import options_ok
 from tests.test_cli import ROOT, VOICEBOT, run
 
+#: Where Debian's libjemalloc2 puts the library deploy/voicebot.service preloads.
+JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+
 pytestmark = pytest.mark.integration
 
 
@@ -53,6 +56,10 @@ def test_serve_logs_in_json_and_stores_the_sip_call_id(tmp_path: Path) -> None:
            "VOICEBOT_WEB_PORT": str(web_taken.getsockname()[1])}
     env.pop("DATABASE_URL", None)
     env.pop("VOICEBOT_CONFIG", None)
+    # As deploy/voicebot.service runs it (scripts/setup.sh installs libjemalloc2), when the library is here.
+    jemalloc = JEMALLOC.exists()
+    if jemalloc:
+        env["LD_PRELOAD"] = str(JEMALLOC)
     server = subprocess.Popen([*VOICEBOT, "--log-format", "json", "serve"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -83,6 +90,8 @@ def test_serve_logs_in_json_and_stores_the_sip_call_id(tmp_path: Path) -> None:
     assert any(m.startswith("voicebot ") and f"SIP 127.0.0.1:{port}/udp" in m for m in messages), messages
     assert any(m.startswith("flows: default flows/banking.yaml") for m in messages)
     assert any(m.startswith("speech: recognizer pocketsphinx") for m in messages)
+    assert any(m.startswith("memory allocator: jemalloc" if jemalloc else "memory allocator: system")
+               for m in messages), messages
     assert any(m.startswith("database: sqlite:///") for m in messages)
     [end] = [line for line in lines if " ended: outcome " in line["message"]]
     sip_call_id = end["sip_call_id"]

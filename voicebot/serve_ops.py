@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from voicebot.config import Config
+from voicebot.runtime.allocator import allocator_in_use
 
 if TYPE_CHECKING:
     from voicebot.health import HealthServer
@@ -118,6 +119,12 @@ def log_startup(server: VoicebotServer, version: str) -> None:
     routes = ", ".join(f"{number} -> {path}" for number, path in sorted(sip.flows.items()))
     log.info("flows: default %s%s", sip.default_flow, f"; {routes}" if routes else "")
     log.info("speech: recognizer %s; prompts cached in %s", server.recognizer.name, server.prompts.directory)
+    allocator = allocator_in_use()
+    if allocator == "system":
+        log.info("memory allocator: system (glibc): memory grows in steps over days; preload jemalloc "
+                 "(LD_PRELOAD=libjemalloc.so.2, as deploy/voicebot.service does) to keep it flat")
+    else:
+        log.info("memory allocator: %s", allocator)
     url = services.engine.url.render_as_string(hide_password=True)
     log.info("database: %s; spool %s (replayed at start and every %g s); configuration: %s", url,
              services.store.spool_dir, services.config.settings.spool.replay_seconds, services.config.source)
