@@ -3,10 +3,11 @@
 Each variant runs in its own process (so neither inherits the other's heap): the packaged voice is loaded,
 then ``--rounds`` rounds of ``--threads`` threads each synthesize ``--sentences`` sentences of varying length
 (a greeting with a name, an amount, 0-3 extra clauses: the dynamic prompts a server renders per call). RSS is
-printed after every round, with the CPU seconds per sentence. "arena" is onnxruntime's default, which
-:func:`voicebot.tts.piper_engine.session_options` keeps; "no arena" frees each sentence's tensors when it is
-done. Run it under the allocator the server runs with (``LD_PRELOAD=libjemalloc.so.2`` as deployed): the cost of
-"no arena" depends on it.
+printed after every round, with the CPU seconds per sentence. Variants: "arena" is onnxruntime's default (the
+arena never shrinks); "shrink" what voicebot runs (:class:`voicebot.tts.piper_engine.ShrinkingSession`: the arena
+shrunk every ``SHRINK_EVERY`` syntheses); "no-arena" frees each sentence's tensors when it is done. Run it under
+the allocator the server runs with (``LD_PRELOAD=libjemalloc.so.2`` as deployed): what the arena saves depends
+on it.
 
     .venv/bin/python bench/piper_memory.py [--rounds 30] [--threads 2] [--sentences 10]
 
@@ -24,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+#: The arena never shrunk (onnxruntime's default), shrunk every SHRINK_EVERY runs (voicebot's), no arena.
+VARIANTS = ("arena", "shrink", "no-arena")
 NAMES = ("Alice", "Bob Smith", "Carol", "Dmitri Ivanovich", "Eve")
 
 
@@ -32,7 +35,7 @@ def rss_mb() -> float:
     return int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1)) / 1024  # type: ignore[union-attr]
 
 
-def run_variant(arena: bool, rounds: int, threads: int, sentences: int) -> None:
+def run_variant(variant: str, rounds: int, threads: int, sentences: int) -> None:
     import onnxruntime  # type: ignore[import-untyped]
 
     from voicebot.tts import piper_engine
@@ -41,11 +44,13 @@ def run_variant(arena: bool, rounds: int, threads: int, sentences: int) -> None:
 
     def options(count: int | None) -> onnxruntime.SessionOptions:
         made = chosen(count)
-        made.enable_cpu_mem_arena = arena
+        made.enable_cpu_mem_arena = variant != "no-arena"
         return made
 
     piper_engine.session_options = options  # type: ignore[assignment]  # the variant under test
     synth = piper_engine.PiperSynthesizer()
+    if variant != "shrink":
+        synth._voice.session._every = 0  # never shrunk: onnxruntime's own behaviour
 
     def work(seed: int) -> None:
         rng = random.Random(seed)
@@ -54,8 +59,8 @@ def run_variant(arena: bool, rounds: int, threads: int, sentences: int) -> None:
             synth.synthesize(f"Welcome back, {rng.choice(NAMES)}. Your balance is {amount:,.2f} dollars."
                              + " Is there anything else I can help you with today?" * rng.randint(0, 3))
 
-    label = "arena" if arena else "no arena"
-    print(f"{label:>9} loaded: RSS {rss_mb():.1f} MB", flush=True)
+    label = variant
+    print(f"{label:>8} loaded: RSS {rss_mb():.1f} MB", flush=True)
     for number in range(rounds):
         cpu = time.process_time()
         workers = [threading.Thread(target=work, args=(number * 100 + i,)) for i in range(threads)]
@@ -64,7 +69,7 @@ def run_variant(arena: bool, rounds: int, threads: int, sentences: int) -> None:
         for worker in workers:
             worker.join()
         per_sentence = (time.process_time() - cpu) / (threads * sentences)
-        print(f"{label:>9} round {number + 1:>3}: RSS {rss_mb():7.1f} MB, "
+        print(f"{label:>8} round {number + 1:>3}: RSS {rss_mb():7.1f} MB, "
               f"CPU {per_sentence * 1000:5.0f} ms per sentence", flush=True)
 
 
@@ -73,12 +78,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2, help="syntheses at a time (the server's pool has 2)")
     parser.add_argument("--sentences", type=int, default=10, help="sentences per thread per round")
-    parser.add_argument("--variant", choices=("arena", "no-arena"), help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
-        run_variant(args.variant == "arena", args.rounds, args.threads, args.sentences)
+        run_variant(args.variant, args.rounds, args.threads, args.sentences)
         return 0
-    for variant in ("arena", "no-arena"):
+    for variant in VARIANTS:
         subprocess.run([sys.executable, __file__, "--variant", variant, "--rounds", str(args.rounds),
                         "--threads", str(args.threads), "--sentences", str(args.sentences)], check=True, timeout=1800)
     return 0

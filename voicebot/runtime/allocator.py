@@ -1,8 +1,8 @@
 """Which memory allocator the process runs with, for the start-up log.
 
-A long-running ``voicebot serve`` with glibc's malloc keeps memory it no longer needs: Piper's per-sentence
-tensors, decoders' buffers and the like are freed from many threads, and glibc keeps each thread arena's
-high-water mark, so RSS climbs in steps of a heap (~55-64 MB) long after the first calls. jemalloc gives freed
+A long-running ``voicebot serve`` with glibc's malloc keeps memory it no longer needs: audio arrays, decoder
+buffers, database rows and the like are allocated and freed by many threads, and glibc keeps each thread arena's
+high-water mark, so RSS climbs in steps of a heap (~55 MB) long after the first calls. jemalloc gives freed
 pages back after a few seconds: the same soak stays flat (docs/benchmarks.md, "Soak"). The deployment files
 preload it (``LD_PRELOAD=libjemalloc.so.2``, Debian package libjemalloc2); this module only reports what the
 process actually got, so an operator can see it in the log.

@@ -14,6 +14,7 @@ adapter serialises calls itself.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import threading
 from collections.abc import Iterator
@@ -111,7 +112,36 @@ def _load(model_path: Path, config_path: Path, threads: int | None) -> PiperVoic
     with open(config_path, encoding="utf-8") as file:
         config = PiperConfig.from_dict(json.load(file))
     session = onnxruntime.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
-    return PiperVoice(session=session, config=config)
+    return PiperVoice(session=ShrinkingSession(session), config=config)
+
+
+#: Every this many syntheses, onnxruntime's arena gives back the regions no synthesis is using.
+SHRINK_EVERY = 20
+
+
+class ShrinkingSession:
+    """An onnxruntime session whose memory arena is shrunk every ``every`` runs (piper calls only ``run``).
+
+    Why, measured in a 1,000-call soak under jemalloc (docs/benchmarks.md, "Soak"): the arena kept growing
+    by ~13 KB a call (new sentence lengths, two syntheses at a time fragment it) where a server without the
+    arena stayed flat; but without the arena every sentence paid for its memory again (~45 % more CPU,
+    `bench/piper_memory.py`). Shrinking now and then bounds the arena at a cost spread over ``every`` runs.
+    """
+
+    def __init__(self, session: Any, every: int = SHRINK_EVERY) -> None:
+        self._session = session
+        self._every = every
+        self._runs = itertools.count(1)  # next() is atomic under the GIL: syntheses run on two threads
+        self._shrink = onnxruntime.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+        if run_options is None and self._every and next(self._runs) % self._every == 0:
+            run_options = self._shrink
+        return self._session.run(output_names, input_feed, run_options)
+
+    def __getattr__(self, name: str) -> Any:  # inputs, outputs, options: the wrapped session's
+        return getattr(self._session, name)
 
 
 def session_options(threads: int | None) -> onnxruntime.SessionOptions:
