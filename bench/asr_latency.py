@@ -1,0 +1,155 @@
+"""Benchmark: Whisper's end of speech -> result for one caller alone, the decodings one after the other against
+at the same time, and where the slow utterances spend their time.
+
+Each corpus utterance is recognized exactly as its node of flows/banking.yaml would hear it
+(``recognize_utterance``: 8 kHz phone audio, endpointed, the node's grammar; the time is that of
+``finish()``, with no preview), by each decoding path in turn (paired, one process, one shared model with
+the product's workers and batch size). Paths: ``serial`` (the decodings of an utterance one after the other,
+the code before) and ``concurrent`` (a digit turn's two masked decodings at once, its greedy check as soon
+as the first has an answer). Printed: p50 / p95 overall and per category, per "route" (the encodings and
+decodings an utterance took: the 10 s window, the 30 s fallback, the garbage check), the CPU per utterance,
+and every result that differs between the paths (there should be none).
+
+    .venv/bin/python bench/asr_latency.py [--set corpus|batching] [--paths serial concurrent] [--repeat 1]
+
+``--set batching`` is ``bench/asr_batching.py --alone``'s set (12 menu, yes/no and PIN utterances each,
+espeak-ng and flite voices); ``corpus`` (default) all 443 utterances of the accuracy corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voicebot.asr.base import GrammarSpec
+from voicebot.asr.select import WHISPER_WORKERS, whisper_batch
+from voicebot.asr.whisper_engine import WhisperRecognizer
+from voicebot.audio.pcm import PHONE_RATE
+from voicebot.config import load_config
+from voicebot.runtime.app import load_flow_with
+from voicebot.runtime.speech import node_listen, phrases_by_intent, recognize_utterance
+from voicebot.services.registry import default_registry
+from voicebot.testing.accuracy import NODES
+from voicebot.testing.corpus import Utterance, audio_for, build_corpus
+
+ROOT = Path(__file__).resolve().parent.parent
+PATHS = {"serial": False, "concurrent": True}
+
+
+class Route:
+    """Counts the encodings and decodings of the utterance being recognized (wraps the model's decoder)."""
+
+    def __init__(self, decoder: Any) -> None:
+        self._decoder = decoder
+        self._lock = threading.Lock()
+        self.steps: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._decoder, name)
+
+    def encode(self, features: Any, **options: Any) -> Any:
+        with self._lock:
+            self.steps.append(f"encode {features.shape[-1] // 100} s")
+        return self._decoder.encode(features, **options)
+
+    def generate(self, encoded: Any, prompts: Any, **options: Any) -> Any:
+        suppressed = options.get("suppress_tokens") or [-1]
+        kind = "greedy check" if options.get("beam_size") == 1 else (
+            "5-best" if suppressed == [-1] else "5-best masked")
+        with self._lock:
+            self.steps.append(f"{kind} {encoded.shape[1] // 50} s")
+        return self._decoder.generate(encoded, prompts, **options)
+
+    def take(self) -> str:
+        with self._lock:
+            steps, self.steps = self.steps, []
+        return ", ".join(f"{n} x {s}" if n > 1 else s for s, n in Counter(steps).items())
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def chosen(corpus: list[Utterance], which: str) -> list[Utterance]:
+    if which == "corpus":
+        return corpus
+    picked: list[Utterance] = []
+    for category in ("intent", "yes_no", "pin4"):  # bench/asr_batching.py's load_work
+        picked += [u for u in corpus if u.category == category and u.voice.family in ("espeak", "flite")][:12]
+    return picked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=("corpus", "batching"), default="corpus")
+    parser.add_argument("--paths", nargs="+", choices=tuple(PATHS), default=list(PATHS))
+    parser.add_argument("--batch", type=int, default=whisper_batch())
+    parser.add_argument("--repeat", type=int, default=1, help="times over the set")
+    parser.add_argument("--cache", type=Path, default=ROOT / "data" / "corpus")
+    args = parser.parse_args()
+    flow = load_flow_with(ROOT / "flows" / "banking.yaml", load_config(), default_registry())
+    phrases = phrases_by_intent(flow)
+    utterances = chosen(build_corpus(), args.set)
+    recognizers = {p: WhisperRecognizer(num_workers=WHISPER_WORKERS, batch=args.batch, concurrent=PATHS[p])
+                   for p in args.paths}
+    first = recognizers[args.paths[0]]
+    route = Route(first.model.model.model)
+    first.model.model.model = route  # the model is shared: every recognizer's decodings are counted
+    grammars = {c: GrammarSpec.for_listen(node_listen(flow, node)[2], phrases) for c, (node, _slot) in NODES.items()}
+    print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}, {len(utterances)} utterances x {args.repeat}, "
+          f"batch {args.batch}, {WHISPER_WORKERS} workers, paths {' '.join(args.paths)}", flush=True)
+    latency: dict[str, list[float]] = defaultdict(list)
+    by_category: dict[tuple[str, str], list[float]] = defaultdict(list)
+    by_route: dict[tuple[str, str], list[float]] = defaultdict(list)
+    cpu: Counter[str] = Counter()
+    differ: list[str] = []
+    started = time.strftime("%H:%M:%S", time.gmtime())
+    for _ in range(args.repeat):
+        for utterance in utterances:
+            audio = audio_for(utterance, args.cache)
+            texts = {}
+            routes = {}
+            for path, recognizer in recognizers.items():
+                route.take()
+                before = time.process_time()
+                result, ms, _speech = recognize_utterance(recognizer, grammars[utterance.category], audio, PHONE_RATE)
+                cpu[path] += time.process_time() - before
+                routes[path] = route.take()
+                texts[path] = result
+                latency[path].append(ms)
+                by_category[(path, utterance.category)].append(ms)
+                by_route[(path, routes[args.paths[0]])].append(ms)
+            if len({repr(r) for r in texts.values()}) > 1:
+                differ.append(f"{utterance.category} {utterance.text!r}: " + " / ".join(
+                    f"{p} {r.text!r} {r.confidence}" for p, r in texts.items()))
+    total = len(utterances) * args.repeat
+    print(f"measured {started}-{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.2f}")
+    for path in args.paths:
+        values = latency[path]
+        print(f"\n{path}: end of speech -> result p50 {pct(values, 50):.0f} / p95 {pct(values, 95):.0f} ms "
+              f"(p90 {pct(values, 90):.0f}, max {max(values):.0f}), CPU {cpu[path] / total * 1000:.0f} ms per "
+              f"utterance (endpointing included)")
+        for category in dict.fromkeys(u.category for u in utterances):
+            values = by_category[(path, category)]
+            print(f"  {category:<10} {len(values):>4}: p50 {pct(values, 50):>4.0f} / p95 {pct(values, 95):>4.0f} ms")
+        for (owner, steps), values in sorted(by_route.items(), key=lambda kv: -len(kv[1])):
+            if owner == path:
+                print(f"  {len(values):>4} x [{steps}]: p50 {pct(values, 50):.0f} / p95 {pct(values, 95):.0f} ms")
+    if len(args.paths) > 1:
+        a, b = args.paths[:2]
+        paired = [y - x for x, y in zip(latency[a], latency[b], strict=True)]
+        print(f"\npaired difference {b} - {a}: median {pct(paired, 50):+.1f} ms")
+    print(f"results differing between the paths: {len(differ)}")
+    for line in differ:
+        print("  " + line)
+
+
+if __name__ == "__main__":
+    main()
