@@ -50,6 +50,8 @@ class Route:
         self._decoder = decoder
         self._lock = threading.Lock()
         self.steps: list[str] = []
+        #: CPU ms of each call made synchronously (the serial path), in order: (step, window in s, ms).
+        self.cpu: list[tuple[str, int, float]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._decoder, name)
@@ -57,7 +59,10 @@ class Route:
     def encode(self, features: Any, **options: Any) -> Any:
         with self._lock:
             self.steps.append(f"encode {features.shape[-1] // 100} s")
-        return self._decoder.encode(features, **options)
+        before = time.process_time()
+        encoded = self._decoder.encode(features, **options)
+        self.cpu.append(("encode", features.shape[-1] // 100, (time.process_time() - before) * 1000))
+        return encoded
 
     def generate(self, encoded: Any, prompts: Any, **options: Any) -> Any:
         suppressed = options.get("suppress_tokens") or [-1]
@@ -65,12 +70,39 @@ class Route:
             "5-best" if suppressed == [-1] else "5-best masked")
         with self._lock:
             self.steps.append(f"{kind} {encoded.shape[1] // 50} s")
-        return self._decoder.generate(encoded, prompts, **options)
+        before = time.process_time()
+        found = self._decoder.generate(encoded, prompts, **options)
+        if not options.get("asynchronous"):
+            self.cpu.append((kind, encoded.shape[1] // 50, (time.process_time() - before) * 1000))
+        return found
 
     def take(self) -> str:
         with self._lock:
             steps, self.steps = self.steps, []
         return ", ".join(f"{n} x {s}" if n > 1 else s for s, n in Counter(steps).items())
+
+    def take_cpu(self) -> list[tuple[str, int, float]]:
+        cpu, self.cpu = self.cpu, []
+        return cpu
+
+
+def critical_path(cpu: list[tuple[str, int, float]]) -> tuple[float, float]:
+    """An utterance's encoder and decoder CPU one after the other (what the serial path takes alone), and along
+    the concurrent path's critical path with two idle cores: per window, the encoding, then the masked and the
+    words-only decodings side by side, the greedy check after the masked one."""
+    serial = sum(ms for _step, _window, ms in cpu)
+    concurrent = 0.0
+    for window in dict.fromkeys(w for _s, w, _ms in cpu):
+        steps = [(s, ms) for s, w, ms in cpu if w == window]
+        encode = sum(ms for s, ms in steps if s == "encode")
+        masked = [ms for s, ms in steps if s == "5-best masked"]
+        check = sum(ms for s, ms in steps if s == "greedy check")
+        other = sum(ms for s, ms in steps if s == "5-best")
+        if len(masked) == 2:  # the first, then the words-only one
+            concurrent += encode + other + max(masked[1], masked[0] + check)
+        else:
+            concurrent += encode + other + sum(masked) + check
+    return serial, concurrent
 
 
 def pct(values: list[float], q: float) -> float:
@@ -109,6 +141,7 @@ def main() -> None:
     by_category: dict[tuple[str, str], list[float]] = defaultdict(list)
     by_route: dict[tuple[str, str], list[float]] = defaultdict(list)
     cpu: Counter[str] = Counter()
+    alone: dict[str, list[float]] = defaultdict(list)  # the serial path's CPU: sum and concurrent critical path
     differ: list[str] = []
     started = time.strftime("%H:%M:%S", time.gmtime())
     for _ in range(args.repeat):
@@ -122,6 +155,11 @@ def main() -> None:
                 result, ms, _speech = recognize_utterance(recognizer, grammars[utterance.category], audio, PHONE_RATE)
                 cpu[path] += time.process_time() - before
                 routes[path] = route.take()
+                steps_cpu = route.take_cpu()
+                if path == "serial":
+                    serial_ms, concurrent_ms = critical_path(steps_cpu)
+                    alone["serial"].append(serial_ms)
+                    alone["concurrent"].append(concurrent_ms)
                 texts[path] = result
                 latency[path].append(ms)
                 by_category[(path, utterance.category)].append(ms)
@@ -142,6 +180,15 @@ def main() -> None:
         for (owner, steps), values in sorted(by_route.items(), key=lambda kv: -len(kv[1])):
             if owner == path:
                 print(f"  {len(values):>4} x [{steps}]: p50 {pct(values, 50):.0f} / p95 {pct(values, 95):.0f} ms")
+    if alone["serial"]:
+        print("\nencoder and decoder CPU of the serial path, one after the other / along the concurrent path's "
+              "critical path on two idle cores (an estimate of each path alone, insensitive to other processes' load): "
+              + ", ".join(f"{p} p50 {pct(v, 50):.0f} / p95 {pct(v, 95):.0f} ms" for p, v in alone.items()))
+        for category in dict.fromkeys(u.category for u in utterances):
+            rows = [i for i, u in enumerate(utterances * args.repeat) if u.category == category]
+            print(f"  {category:<10}: " + ", ".join(
+                f"{p} p50 {pct([v[i] for i in rows], 50):.0f} / p95 {pct([v[i] for i in rows], 95):.0f} ms"
+                for p, v in alone.items()))
     if len(args.paths) > 1:
         a, b = args.paths[:2]
         paired = [y - x for x, y in zip(latency[a], latency[b], strict=True)]
