@@ -336,10 +336,9 @@ class TestModel:
         assert recognizer.concurrent and serial.model is recognizer.model
         rng = np.random.default_rng(3)
         noise = rng.normal(0, 300, 24000).astype(np.int16)
-        for grammar, audio in [(PIN, say("four four one seven")), (PIN, say("my pin is two oh oh five")),
-                               (PIN, say("I want to order a large pizza")), (PIN, noise),
-                               (GrammarSpec("digits", (), 8, 8), say("four four one seven")),
-                               (MENU, say("check my balance"))]:
+        # a digit turn answered in the 10 s window; noise: no speech there, the 30 s window decoded while the
+        # dropped words-only decoding of the 10 s one still runs; a menu turn (one decoding)
+        for grammar, audio in [(PIN, say("four four one seven")), (PIN, noise), (MENU, say("check my balance"))]:
             assert recognizer.transcribe(audio, grammar) == serial.transcribe(audio, grammar)
 
     def test_closed_recognizer_refuses_new_work(self) -> None:
