@@ -182,12 +182,15 @@ class FakeWhisper:
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, int]] = []
+        self.asynchronous: list[bool] = []
 
     def encode(self, features: object, to_cpu: bool = False) -> str:
         return "encoded"
 
-    def generate(self, encoded: object, prompts: list[list[int]], *, max_length: int, **options: object) -> list[str]:
+    def generate(self, encoded: object, prompts: list[list[int]], *, max_length: int, asynchronous: bool = False,
+                 **options: object) -> list[str]:
         self.calls.append((len(prompts), max_length))
+        self.asynchronous.append(asynchronous)
         return [f"decoded {p}" for p in prompts]
 
 
@@ -283,6 +286,55 @@ def test_a_batch_waits_for_items_on_their_way_but_not_forever() -> None:
     assert waited("b1") == "B1"  # something is always coming: the bound still ends the wait
     waited.close()
     batcher.close()
+
+
+def test_a_callers_own_running_decodings_do_not_make_it_wait() -> None:
+    """With ``wait_running`` a batch being run makes the next item wait for more of its kind, unless every item
+    in it is the next item's own caller's (one utterance's decodings run at once)."""
+    release, started = threading.Event(), threading.Event()
+
+    def run(values: Sequence[str]) -> list[str]:
+        if "a0" in values:
+            started.set()
+            assert release.wait(DEADLINE_S)
+        return [v.upper() for v in values]
+
+    batcher: Batcher[str, str] = Batcher(run, first_letter, lanes=2, gather_s=0, wait_coming_s=3600,
+                                         wait_running=True)
+    own = batcher.submit("a0")
+    assert started.wait(DEADLINE_S)
+    me = threading.get_ident()
+    assert batcher.running_besides(me) == 0
+    # This thread's second item goes on the free lane at once (waiting would take an hour).
+    assert results([batcher.submit("b1")]) == ["B1"]
+    assert not own.done()
+    # Another caller's item waits for the batch being run (its caller may send more of its kind)...
+    with ThreadPoolExecutor(1) as other:
+        theirs = other.submit(batcher.submit, "c1").result(DEADLINE_S)
+        assert other.submit(batcher.running_besides, me).result(DEADLINE_S) == 0
+        assert other.submit(lambda: batcher.running_besides(threading.get_ident())).result(DEADLINE_S) == 1
+    with pytest.raises(TimeoutError):
+        theirs.result(timeout=0.2)  # still waiting, though a lane is free
+    # ... and goes once it ends.
+    release.set()
+    assert results([own, theirs]) == ["A0", "C1"]
+    batcher.close()
+
+
+def test_batched_whisper_generates_asynchronously() -> None:
+    """``asynchronous=True`` as in CTranslate2: the call returns at once, ``result()`` waits."""
+    model = FakeWhisper()
+    batched = BatchedWhisper(model)
+    try:
+        pending = batched.generate(FakeEncoded(1, 500), [[1]], max_length=9, asynchronous=True)
+        assert [p.result(DEADLINE_S) for p in pending] == ["decoded [1]"]
+        assert batched.batcher.batches == [1]
+        # not one utterance's call: the model's own, asked to be asynchronous
+        assert batched.generate(FakeEncoded(2, 500), [[1], [2]], max_length=9, asynchronous=True) == [
+            "decoded [1]", "decoded [2]"]
+        assert model.asynchronous == [False, True]
+    finally:
+        batched.close()
 
 
 def test_the_batch_setting(monkeypatch: pytest.MonkeyPatch) -> None:

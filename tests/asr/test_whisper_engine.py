@@ -13,6 +13,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -175,6 +176,33 @@ def _feed(stream: WhisperStream, pcm: Pcm) -> list[RecognitionResult | None]:
     return [stream.accept(pcm[i:i + chunk]) for i in range(0, len(pcm), chunk)]
 
 
+class _Recorder:
+    """Stands in for the model's decoder: records when each decoding starts and when its result is read."""
+
+    def __init__(self, decoder: Any, kinds: dict[int, str]) -> None:
+        self._decoder = decoder
+        self._kinds = kinds
+        self.events: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._decoder, name)
+
+    def generate(self, encoded: Any, prompts: Any, **options: Any) -> Any:
+        kind = self._kinds[len(options.get("suppress_tokens") or [-1])]
+        self.events.append(f"start {kind}")
+        found = self._decoder.generate(encoded, prompts, **options)
+        if not options.get("asynchronous"):
+            return found
+        events = self.events
+
+        class Pending:
+            def result(self) -> Any:
+                events.append(f"read {kind}")
+                return found[0].result()
+
+        return [Pending()]
+
+
 @needs_model
 class TestModel:
     def test_model_is_loaded_once_and_shared(self, recognizer: WhisperRecognizer) -> None:
@@ -275,6 +303,43 @@ class TestModel:
             thread.join(timeout=120)
         assert not errors, errors
         assert results == {i: [text] * 3 for i, text in enumerate(expected)}
+
+    @needs_espeak
+    @pytest.mark.parametrize("concurrent", [True, False])
+    def test_a_digit_turns_decodings_run_at_once_or_one_after_the_other(
+            self, recognizer: WhisperRecognizer, say: Say, concurrent: bool) -> None:
+        """Concurrent: the words-only decoding is started before the first one is read, and the greedy check as
+        soon as the first has an answer (before the second is read). Serial (the path before): one at a time."""
+        other = WhisperRecognizer(concurrent=concurrent)
+        assert other.model is recognizer.model
+        bias = other.bias_for(PIN)
+        assert bias.suppress is not None and bias.words_only is not None
+        kinds = {len(bias.suppress): "masked", len(bias.words_only): "words", 1: "greedy"}
+        decoder = other.model.model.model
+        recorder = _Recorder(decoder, kinds)
+        other.model.model.model = recorder
+        try:
+            result = other.transcribe(say("four four one seven"), PIN)
+        finally:
+            other.model.model.model = decoder
+        assert result.text == "four four one seven"
+        if concurrent:
+            assert recorder.events == ["start masked", "start words", "read masked", "start greedy", "read words",
+                                       "read greedy"]
+        else:
+            assert recorder.events == ["start masked", "start words", "start greedy"]
+
+    @needs_espeak
+    def test_concurrent_and_serial_decodings_give_the_same_results(
+            self, recognizer: WhisperRecognizer, say: Say) -> None:
+        serial = WhisperRecognizer(concurrent=False)
+        assert recognizer.concurrent and serial.model is recognizer.model
+        rng = np.random.default_rng(3)
+        noise = rng.normal(0, 300, 24000).astype(np.int16)
+        # a digit turn answered in the 10 s window; noise: no speech there, the 30 s window decoded while the
+        # dropped words-only decoding of the 10 s one still runs; a menu turn (one decoding)
+        for grammar, audio in [(PIN, say("four four one seven")), (PIN, noise), (MENU, say("check my balance"))]:
+            assert recognizer.transcribe(audio, grammar) == serial.transcribe(audio, grammar)
 
     def test_closed_recognizer_refuses_new_work(self) -> None:
         closed = WhisperRecognizer()

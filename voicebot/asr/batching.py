@@ -22,8 +22,10 @@ encoding the utterances of a burst together brings their decodings to the batche
   (a limit only cuts a hypothesis that loops, which the grammar filter drops anyway); the results are
   otherwise bit for bit those of separate calls (checked on the test corpus).
 * No gathering window for a lone caller: a call waits for others (at most :data:`WAIT_COMING_S`) only while
-  other work is under way (encodings, batches being run) whose callers will call again soon. Under load,
-  items queue while the owners work, and the next batch takes them without waiting.
+  other callers' work is under way (encodings, batches being run) whose callers will call again soon. A
+  caller's own decodings running at the same time (a digit turn's two masked decodings and its greedy
+  check, ``generate(..., asynchronous=True)``) do not make it wait. Under load, items queue while the owners
+  work, and the next batch takes them without waiting.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -76,6 +78,9 @@ class _Item(Generic[T, R]):
     value: T
     key: Hashable
     arrived: float
+    #: The thread that submitted it: items of one caller (one utterance's concurrent decodings) never wait
+    #: for each other to gather a batch.
+    origin: int = field(default_factory=threading.get_ident)
     result: Future[R] = field(default_factory=Future)
 
 
@@ -88,15 +93,17 @@ class Batcher(Generic[T, R]):
     lower; oldest first) and returns one result per value, in order. The first item of a batch waits
     ``gather_s`` for others, or up to ``wait_coming_s`` while ``coming()`` says more items are on their way
     (utterances being encoded: under load, waiting for them makes larger batches; a lone caller has none
-    coming and does not wait). The next batch is the oldest item's key, so no key starves; ``rank(key)``
-    puts some keys first (lowest rank first, then the oldest item).
+    coming and does not wait). With ``wait_running`` the batches being run count as coming too, except
+    those holding only items of the first item's own caller (its thread): a caller whose decodings run at
+    once does not make its own next one wait. The next batch is the oldest item's key, so no key starves;
+    ``rank(key)`` puts some keys first (lowest rank first, then the oldest item).
     """
 
     def __init__(self, run: Callable[[Sequence[T]], Sequence[R]], key: Callable[[T], Hashable], *,
                  max_batch: int = MAX_BATCH, gather_s: float = GATHER_S, max_queue: int = MAX_QUEUE,
                  lanes: int = 1, coming: Callable[[], int] | None = None, wait_coming_s: float = WAIT_COMING_S,
                  rank: Callable[[Hashable], int] | None = None, limit: Callable[[Hashable], int] | None = None,
-                 name: str = "batcher") -> None:
+                 wait_running: bool = False, name: str = "batcher") -> None:
         if max_batch < 1 or max_queue < 1 or lanes < 1 or gather_s < 0:
             raise ValueError("max_batch, max_queue and lanes must be at least 1, gather_s at least 0")
         self._run = run
@@ -105,7 +112,9 @@ class Batcher(Generic[T, R]):
         self.gather_s = gather_s
         self.wait_coming_s = wait_coming_s
         self._coming = coming
+        self.wait_running = wait_running
         self._running = 0
+        self._running_from: Counter[int] = Counter()  # items being run, by the thread that submitted them
         self._rank = rank
         self._limit = limit
         self.max_queue = max_queue
@@ -162,18 +171,27 @@ class Batcher(Generic[T, R]):
         """Items in the batches being run now."""
         return self._running
 
+    def running_besides(self, origin: int) -> int:
+        """Items being run now that the thread ``origin`` did not submit."""
+        with self._changed:
+            return self._running - self._running_from[origin]
+
     def _serve(self) -> None:
         while True:
             batch = self._next_batch()
             if batch is None:
                 return
+            origins = Counter(item.origin for item in batch)
             with self._changed:
                 self._running += len(batch)
+                self._running_from.update(origins)
             try:
                 self._deliver(batch)
             finally:
                 with self._changed:
                     self._running -= len(batch)
+                    self._running_from.subtract(origins)
+                    self._running_from += Counter()  # drops the origins back at zero
                     self._changed.notify_all()
 
     def _next_batch(self) -> list[_Item[T, R]] | None:
@@ -187,7 +205,8 @@ class Batcher(Generic[T, R]):
                     self._changed.wait()
                     continue
                 first = self._queue[0] if self._rank is None else min(self._queue, key=self._first_rank)
-                coming = self._coming is not None and self._coming() > 0
+                coming = (self._coming is not None and self._coming() > 0) or (
+                    self.wait_running and self._running > self._running_from[first.origin])
                 gather = max(self.gather_s, self.wait_coming_s) if coming else self.gather_s
                 left = first.arrived + gather - time.monotonic()
                 most = self.max_batch if self._limit is None else min(self.max_batch, self._limit(first.key))
@@ -269,16 +288,16 @@ class BatchedWhisper:
         self._lock = threading.Lock()
         self.batcher: Batcher[_Encode | _Generate, Any] = Batcher(
             self._run, self._key, max_batch=max_batch, gather_s=gather_s, max_queue=max_queue, lanes=lanes,
-            coming=self._coming, rank=_rank, limit=_limit, name="whisper-batch")
+            coming=self._coming, wait_running=True, rank=_rank, limit=_limit, name="whisper-batch")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
     def _coming(self) -> int:
-        """Work under way whose callers will soon call again: encodings (their decodings come next) and the
-        batches being run (a 5-best is followed by the greedy check). With none, a lone caller's call goes at
-        once (no gathering window: ``gather_s`` 0)."""
-        return self._encoding + self.batcher.running
+        """Encodings under way: their decodings come next. The batches being run count too (a 5-best is
+        followed by the greedy check; ``wait_running``), except a caller's own: with neither, a lone caller's
+        call goes at once (no gathering window: ``gather_s`` 0), also while its other decodings run."""
+        return self._encoding
 
     def encode(self, features: Any, **options: Any) -> Any:
         """``Whisper.encode`` of one utterance, on an owner thread once no decoding is waiting."""
@@ -287,13 +306,17 @@ class BatchedWhisper:
         return self.batcher(_Encode(features, tuple(sorted(options.items()))))
 
     def generate(self, encoded: Any, prompts: Sequence[Sequence[int]], *, max_length: int = 448,
-                 **options: Any) -> list[Any]:
-        """``Whisper.generate``; a call with one prompt over one encoder output goes into a batch."""
+                 asynchronous: bool = False, **options: Any) -> list[Any]:
+        """``Whisper.generate``; a call with one prompt over one encoder output goes into a batch.
+
+        ``asynchronous``: as CTranslate2's, the result's ``result()`` waits for it (here a future).
+        """
         if len(prompts) != 1 or not _is_encoded(encoded) or encoded.shape[0] != 1:
-            return list(self._model.generate(encoded, prompts, max_length=max_length, **options))
+            return list(self._model.generate(encoded, prompts, max_length=max_length, asynchronous=asynchronous,
+                                             **options))
         item = _Generate(encoded, tuple(prompts[0]), max_length,
                          tuple(sorted((k, _hashable(v)) for k, v in options.items())))
-        return [self.batcher(item)]
+        return [self.batcher.submit(item) if asynchronous else self.batcher(item)]
 
     def close(self) -> None:
         self.batcher.close()

@@ -125,7 +125,7 @@ _SPEECH_NOISE = 0.2
 
 #: How far (nats) a masked result's total log-probability may fall below the unconstrained decoding's and
 #: still be taken for what the caller said when the unconstrained text does not look like an answer (see
-#: :meth:`WhisperRecognizer._free_check`).
+#: :meth:`WhisperRecognizer._free_verdict`).
 LIKELIHOOD_MARGIN = 1.0
 
 #: How the grammar steers decoding: a text ``prompt``, faster-whisper ``hotwords`` (the grammar's words),
@@ -355,7 +355,10 @@ class WhisperRecognizer:
     puts the grammar's one-word phrases first in the decoding prompt; with ``pool_spellings`` the
     confidence in turns without a token mask is that of the words however they were written
     (:func:`_pooled`); with ``cross_check`` a digit turn is decoded a second time with digits as words only
-    and the two results compared (:func:`_cross_checked`). The model is loaded now.
+    and the two results compared (:func:`_cross_checked`). With ``concurrent`` the decodings of one utterance
+    that need nothing from each other (a digit turn's two masked decodings, then its greedy check beside the
+    second) run at the same time on the model's ``num_workers`` workers; without it one after the other, as
+    before (the results are the same). The model is loaded now.
     """
 
     name = "whisper"
@@ -368,7 +371,7 @@ class WhisperRecognizer:
                  prompted: tuple[GrammarKind, ...] = ("yes_no", "phrases"), check_free: bool = True,
                  fallback: bool = True, likelihood_margin: float | None = LIKELIHOOD_MARGIN,
                  short_first: bool = True, pool_spellings: bool = True, cross_check: bool = True,
-                 batch: int = 1) -> None:
+                 batch: int = 1, concurrent: bool = True) -> None:
         if beam_size < 1 or cpu_threads < 0 or num_workers < 1 or hypotheses < 1 or batch < 1:
             raise ValueError("beam_size, hypotheses, num_workers and batch must be at least 1, cpu_threads at "
                              "least 0")
@@ -396,6 +399,7 @@ class WhisperRecognizer:
         self.short_first = short_first
         self.pool_spellings = pool_spellings
         self.cross_check = cross_check
+        self.concurrent = concurrent
         self._biases: dict[GrammarSpec, DecodingBias] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -462,7 +466,7 @@ class WhisperRecognizer:
         grammar comes out as some grammar sentence ("I want to order a pizza" as "one two three four"). An
         unconstrained greedy decoding of the same encoder output stands in for a garbage model: when what
         it heard is nothing the node accepts and the masked result is also clearly less likely than it, the
-        masked result is rejected (:attr:`check_free`, :meth:`_free_check`); a value that is about as likely
+        masked result is rejected (:attr:`check_free`, :meth:`_free_verdict`); a value that is about as likely
         is kept, at a confidence the flow confirms.
         """
         module = _module()
@@ -474,10 +478,14 @@ class WhisperRecognizer:
         for frames in windows:
             window = np.ascontiguousarray(module.audio.pad_or_trim(features, frames)[np.newaxis], dtype=np.float32)
             encoded = self.model.model.encode(window)
-            found = self.model.model.model.generate(
-                encoded, [prompt], beam_size=self.beam_size, num_hypotheses=self.hypotheses,
-                max_length=len(prompt) + max_new, return_scores=True, return_no_speech_prob=True,
-                suppress_blank=True, suppress_tokens=list(bias.suppress) if bias.suppress is not None else [-1])[0]
+            masked = self._start(encoded, prompt, max_new, beam_size=self.beam_size, num_hypotheses=self.hypotheses,
+                                 return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+                                 suppress_tokens=list(bias.suppress) if bias.suppress is not None else [-1])
+            # A digit turn's second decoding needs nothing from the first: both run at once on the model's
+            # workers (dropped unread when the window holds no speech).
+            words = (self._start_words_only(encoded, bias, prompt, max_new)
+                     if bias.words_only is not None and self.concurrent else None)
+            found = masked()
             if found.no_speech_prob > NO_SPEECH:
                 # The short window's padding makes tiny.en less sure there is speech: ask the full window.
                 continue
@@ -490,11 +498,17 @@ class WhisperRecognizer:
                                for score, length in zip(found.scores, lengths, strict=True)]
             heard = [Hypothesis(text, confidence) for text, confidence in zip(texts, confidences, strict=True)]
             kept = rank(grammar, [h for h in heard if h.text])
+            checked = bias.suppress is not None and self.check_free
+            # The garbage check depends on the first decoding alone; it is needed whenever that one has an
+            # acceptable hypothesis (the result cannot be empty then), so it starts now, beside the second.
+            free = self._start_free(encoded, max_new) if kept and checked and self.concurrent else None
             if bias.words_only is not None:
-                kept = _cross_checked(grammar, kept, self._words_only(encoded, grammar, bias, prompt, max_new))
-            if kept and bias.suppress is not None and self.check_free:
-                verdict = self._free_check(encoded, grammar, bias, max_new,
-                                           _total_logprob(found.scores[0], len(found.sequences_ids[0])))
+                words = words or self._start_words_only(encoded, bias, prompt, max_new)
+                kept = _cross_checked(grammar, kept, self._ranked_words(grammar, bias, words()))
+            if kept and checked:
+                free = free or self._start_free(encoded, max_new)
+                verdict = self._free_verdict(free(), grammar, bias,
+                                             _total_logprob(found.scores[0], len(found.sequences_ids[0])))
                 plain = _plainly_said(grammar, heard[0].text, kept[0].text)
                 if verdict == "differs" or (verdict == "likely" and not plain):
                     return RecognitionResult.empty(self.name)
@@ -506,22 +520,43 @@ class WhisperRecognizer:
                 return RecognitionResult(kept[0].text, kept[0].confidence, kept, True, self.name)
         return RecognitionResult.empty(self.name)
 
-    def _words_only(self, encoded: Any, grammar: GrammarSpec, bias: DecodingBias, prompt: list[int],
-                    max_new: int) -> tuple[Hypothesis, ...]:
-        """The acceptable n-best of a second decoding of ``encoded`` that may write digits only as words."""
-        found = self.model.model.model.generate(
-            encoded, [prompt], beam_size=self.beam_size, num_hypotheses=self.hypotheses,
-            max_length=len(prompt) + max_new, return_scores=True, return_no_speech_prob=True,
-            suppress_blank=True, suppress_tokens=list(bias.words_only or ()))[0]
+    def _start(self, encoded: Any, prompt: list[int], max_new: int, **options: Any) -> Callable[[], Any]:
+        """Start one decoding of ``encoded``; the returned function waits for its result.
+
+        With :attr:`concurrent` the decoding is queued on the model (CTranslate2's ``asynchronous``, or the
+        batcher) and this thread goes on: decodings of one utterance that need nothing from each other then
+        run at the same time on the model's workers. Otherwise it runs now, one after the other.
+        """
+        decoder = self.model.model.model
+        if self.concurrent:
+            return decoder.generate(encoded, [prompt], asynchronous=True, max_length=len(prompt) + max_new,  # type: ignore[no-any-return]
+                                    **options)[0].result
+        found = decoder.generate(encoded, [prompt], max_length=len(prompt) + max_new, **options)[0]
+        return lambda: found
+
+    def _start_words_only(self, encoded: Any, bias: DecodingBias, prompt: list[int],
+                          max_new: int) -> Callable[[], Any]:
+        """A second decoding of ``encoded`` that may write digits only as words."""
+        return self._start(encoded, prompt, max_new, beam_size=self.beam_size, num_hypotheses=self.hypotheses,
+                           return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+                           suppress_tokens=list(bias.words_only or ()))
+
+    def _ranked_words(self, grammar: GrammarSpec, bias: DecodingBias, found: Any) -> tuple[Hypothesis, ...]:
+        """The acceptable n-best of the words-only decoding ``found``."""
         heard = [Hypothesis(normalize_transcript(self.model.text_of(ids), bias.numerals),
                             _confidence(score, len(ids), found.no_speech_prob))
                  for ids, score in zip(found.sequences_ids, found.scores, strict=True)]
         return rank(grammar, [h for h in heard if h.text])
 
-    def _free_check(self, encoded: Any, grammar: GrammarSpec, bias: DecodingBias, max_new: int,
-                    masked: float) -> Literal["agrees", "likely", "differs"]:
-        """How an unconstrained greedy decoding of ``encoded`` compares with the masked result, whose total
-        log-probability is ``masked``: ``agrees`` when its text resembles what the node wants; ``likely``
+    def _start_free(self, encoded: Any, max_new: int) -> Callable[[], Any]:
+        """The unconstrained greedy decoding of ``encoded`` that :meth:`_free_verdict` compares with."""
+        return self._start(encoded, self.model.prompt_ids(None), max_new, beam_size=1, suppress_blank=True,
+                           suppress_tokens=[-1], return_scores=True)
+
+    def _free_verdict(self, free: Any, grammar: GrammarSpec, bias: DecodingBias,
+                      masked: float) -> Literal["agrees", "likely", "differs"]:
+        """How the unconstrained greedy decoding ``free`` of the audio compares with the masked result, whose
+        total log-probability is ``masked``: ``agrees`` when its text resembles what the node wants; ``likely``
         when it does not but the masked result scores within :data:`LIKELIHOOD_MARGIN` of it (or above it:
         a free pass that loops scores low); ``differs`` otherwise (speech outside the grammar).
 
@@ -530,9 +565,6 @@ class WhisperRecognizer:
         heaven" for "my pin is seven eight two seven") score above it, the masked decoder's probabilities
         being renormalized over the grammar's tokens.
         """
-        prompt = self.model.prompt_ids(None)
-        free = self.model.model.model.generate(encoded, [prompt], beam_size=1, max_length=len(prompt) + max_new,
-                                               suppress_blank=True, suppress_tokens=[-1], return_scores=True)[0]
         text = normalize_transcript(self.model.text_of(free.sequences_ids[0]), bias.numerals)
         if resembles(grammar, text):
             return "agrees"
