@@ -219,6 +219,22 @@ class Call(BridgePhase):
         self.now_ms += FRAME_MS
         return out
 
+    def hear(self, caller_frame: np.ndarray) -> None:
+        """A caller frame older than the next tick's, heard to catch up a backlog (the channel fell behind).
+
+        The IVR hears it as it hears a tick's frame (endpointing, barge-in, recognition); no audio goes out for it,
+        so the caller's pacing is untouched. The call's clock counts it (``now_ms``): timeouts measured on the
+        caller's audio (the end-of-speech silence) count audio, not ticks. Bridged, it is recorded but not relayed
+        (the agent hears the newest audio, as the relay treats the agent's own backlog); waiting, it is recorded.
+        """
+        if self.finished:
+            return
+        if self.phase == "ivr" and self._goodbye_seq is None:
+            self.ivr.hear(caller_frame, self.now_ms)
+        if self.recorder is not None:
+            self.recorder.write(self._silence if self._secure() else caller_frame, self._silence)
+        self.now_ms += FRAME_MS
+
     def _waiting_keys(self, keys: str) -> None:
         """A waiting caller's keys: the callback dialogue ("press 1 for a callback, keeping your place")."""
         if not keys or self.acd is None or self.ticket is None or self._goodbye_seq is not None:

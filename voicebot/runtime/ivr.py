@@ -113,6 +113,15 @@ class IvrPhase:
             self._step(self.session.fire_due_timers)
         return self._output()
 
+    def hear(self, caller_frame: np.ndarray, now_ms: int) -> None:
+        """Caller audio between ticks (a backlog being caught up): heard as a tick hears it, nothing played."""
+        self.now_ms = now_ms
+        self._apply_steps()
+        self._collect()
+        if not self.done:
+            self._hear(caller_frame)
+            self._collect()
+
     def _timer_due(self) -> bool:
         # Read only while no step is in flight: steps are what change the session's timers.
         timers = self.session.timers
