@@ -5,7 +5,7 @@ tick) the frames wait in the receive buffer; read one a tick, they stayed there 
 every decision on the caller's audio (the end of speech, barge-in) came late by the stall. These tests stall
 the loop (or delay packets) on a fake clock and check that the delay is gone a few ticks later, that the turn
 ends the endpointer's silence after the caller's last word (not that plus the stall), and that the output keeps
-one frame a tick. Real sockets: ``tests/telephony/test_sip_backlog.py``.
+one frame a tick. Over real sockets: ``tests/telephony/test_sip_e2e.py`` (a phone that never stops sending).
 """
 
 from __future__ import annotations
