@@ -79,9 +79,10 @@ def test_caller_hangs_up_mid_prompt(server: Any, tmp_path: Path) -> None:
 def test_a_stalled_call_catches_up_a_phone_that_never_stops_sending(server: Any, tmp_path: Path) -> None:
     """A raw UDP caller that sends RTP every 20 ms, silence included (as real phones do, unlike sipp), says
     "what's my balance" over the greeting; the call's loop stalls 600 ms when the speech starts. The audio that
-    piled up meanwhile is caught up: when the turn ends (the endpointer's silence after the words), little of the
-    caller's audio is still waiting. Before, the 600 ms stayed in the buffer and the turn ended that much later.
-    (Asserted on the audio waiting, not on wall time; the wall-clock figure is printed.)"""
+    piled up meanwhile is caught up: the call hears its caller less than 200 ms behind before the turn ends (the
+    endpointer's silence after the words), and when it ends, less than the stall's worth of audio waits. Before,
+    the 600 ms stayed in the buffer (the phone never pauses) and the turn ended that much later. (Asserted on the
+    audio waiting, not on wall time: under load other stalls add to it; the wall-clock figure is printed.)"""
     import re
     import socket
     import time
@@ -144,7 +145,14 @@ def test_a_stalled_call_catches_up_a_phone_that_never_stops_sending(server: Any,
         assert found is not None
         sender = threading.Thread(target=phone, args=(int(found.group(1)),), daemon=True)
         sender.start()
-        assert wait_for(lambda: "turn_ended" in seen, timeout=20), seen
+        # How far behind the call hears, sampled from here while the turn runs: the least after the stall.
+        least_after_stall = float("inf")
+        deadline = time.monotonic() + 20
+        while "turn_ended" not in seen and time.monotonic() < deadline:
+            if "stall" in seen and time.monotonic() > seen["stall"] + 0.6:
+                least_after_stall = min(least_after_stall, srv.endpoint.ua.calls[call_id].rtp.buffered_samples / 8)
+            time.sleep(0.005)
+        assert "turn_ended" in seen, seen
         peer.send(request("BYE", call_id, peer.port, target_port=srv.sip_port, cseq=2, to_tag=ok.to_tag),
                   srv.sip_port)
         assert wait_for(lambda: any(r.call_id in ours for r in srv.results), timeout=10)
@@ -156,9 +164,11 @@ def test_a_stalled_call_catches_up_a_phone_that_never_stops_sending(server: Any,
         media.close()
         peer.close()
     [result] = [r for r in srv.results if r.call_id in ours]
-    print(f"caller audio waiting at the turn's end {seen['waiting_ms']:.0f} ms; last word sent -> turn ended "
-          f"{(seen['turn_ended'] - sent['words_end']) * 1000:.0f} ms (the silence timeout included); "
-          f"caught up {result.caught_up} frames, backlog at most {result.backlog_max_ms} ms")
+    print(f"caller audio waiting: at least {least_after_stall:.0f} ms after the stall, {seen['waiting_ms']:.0f} ms "
+          f"when the turn ended; last word sent -> turn ended {(seen['turn_ended'] - sent['words_end']) * 1000:.0f} "
+          f"ms (the silence timeout included); caught up {result.caught_up} frames, backlog at most "
+          f"{result.backlog_max_ms} ms")
     assert result.resyncs >= 1 and "stall" in seen  # the stall restarted the call's schedule
-    assert seen["waiting_ms"] < 300  # when the turn ended, the caller's audio was not 600 ms behind...
-    assert result.caught_up >= 25  # ...because what piled up was heard faster than real time
+    assert least_after_stall < 200  # the call caught up with its caller before the turn ended (before: >= 600)...
+    assert seen["waiting_ms"] < 500  # ...and ended the turn on audio far less than the stall old (before: 760)...
+    assert result.caught_up >= 25  # ...by hearing the 600 ms that piled up faster than real time
