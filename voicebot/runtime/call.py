@@ -19,7 +19,8 @@ front of the queue with an apology; a caller who hangs up while bridged ends the
 change is published on the event bus (:mod:`voicebot.runtime.call_events`).
 
 ``tick(caller_frame, keys) -> ivr_frame`` is the whole media contract: the simulator calls it on virtual
-time, the SIP call loop on the RTP clock. The recording (a :class:`~voicebot.runtime.ports.Recorder`) is
+time, the SIP call loop on the RTP clock; ``hear(caller_frame)`` between ticks takes caller audio the loop is
+catching up after falling behind (no output for it). The recording (a :class:`~voicebot.runtime.ports.Recorder`) is
 written here too, paused while a secure step (a PIN) collects input.
 """
 
