@@ -136,7 +136,9 @@ def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp:
     if after:
         print(f"      turn latency - silence waited: p50 {pct(after, 50):.0f} p95 {pct(after, 95):.0f} ms "
               f"(n={len(after)})")
-    print(f"      {behind_figures(probe.behind)}")
+    print(f"      {behind_figures(probe.behind)}; schedule restarts (stalls > 200 ms) "
+          f"{sum(r.resyncs for r in done.results)}, late ticks {sum(r.late_ticks for r in done.results)}, "
+          f"caller frames caught up {sum(getattr(r, 'caught_up', 0) for r in done.results)}")
     print("      by turn: " + "; ".join(f"{UTTERANCE_NAMES[i] if i < len(UTTERANCE_NAMES) else i} "
                                         f"p50 {pct(v, 50):.0f} p95 {pct(v, 95):.0f} ms"
                                         for i, v in sorted(by_turn.items())))
