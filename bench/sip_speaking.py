@@ -23,13 +23,18 @@ OpenMP thread), each in its own process (the OpenMP setting is read once per pro
 ``--batch 1 8`` measures Whisper's decoding unbatched (1) and batched across calls (up to 8 utterances in one
 decoder call, voicebot.asr.batching), each in its own process, one after the other.
 
+``--catch-up 0 5`` measures this tree with at most N caller frames caught up a tick besides the tick's own
+(``voicebot.telephony.call_loop.MAX_BACKLOG_FRAMES``, set in each child process; 0: one frame a tick, as before
+the catch-up), interleaved, each in its own process.
+
 ``--against REV`` measures the ``voicebot`` package of git revision REV (``git archive`` into a temporary
 folder, first on ``PYTHONPATH``) and then this tree's, each count of calls with both in turn, each in its own
 process: today's code against an earlier one in one run (e.g. ``--against main``). The caller audio waiting
 line (how far behind its caller a call heard) is measured the same way for both.
 
     .venv/bin/python bench/sip_speaking.py [--calls 10 20] [--rate 2] [--engine whisper|pocketsphinx]
-                                           [--paths old new] [--batch 1 8] [--against REV]
+                                           [--paths old new] [--batch 1 8] [--catch-up 0 5]
+                                           [--against REV]
 """
 
 from __future__ import annotations
@@ -178,7 +183,17 @@ def main() -> None:
                         help="Whisper batch sizes to measure, each in a child process (1: unbatched)")
     parser.add_argument("--against", metavar="REV",
                         help="also measure the voicebot package of this git revision (each in a child process)")
+    parser.add_argument("--catch-up", type=int, nargs="+", dest="catch_up",
+                        help="caller frames caught up a tick at most (MAX_BACKLOG_FRAMES), each in a child process")
     args = parser.parse_args()
+    if args.catch_up:
+        for calls in args.calls:
+            for frames in args.catch_up:
+                print(f"=== caller frames caught up a tick at most: {frames}", flush=True)
+                subprocess.run([sys.executable, __file__, "--calls", str(calls), "--rate", str(args.rate),
+                                "--engine", args.engine], env={**os.environ, "BENCH_CATCH_UP": str(frames)},
+                               check=False)
+        return
     if args.against:
         against(args.against, args)
         return
@@ -207,6 +222,10 @@ def main() -> None:
         raise SystemExit("sipp (Debian sip-tester) is not installed")
     os.chdir(ROOT)
     os.environ.pop("DATABASE_URL", None)
+    if "BENCH_CATCH_UP" in os.environ:
+        from voicebot.telephony import call_loop
+
+        call_loop.MAX_BACKLOG_FRAMES = int(os.environ["BENCH_CATCH_UP"])
     probe = Probe()
     probe.install()
     import voicebot
