@@ -1,7 +1,9 @@
 """What the SIP benchmarks measure on the IVR's side, by wrapping the SIP layer's hooks in-process.
 
 Per call (keyed by the call's RTP client): the send time of every RTP packet and whether it carried audio, the
-arrival time of every caller packet and whether it carried speech, RFC 2833 key arrivals, INVITE arrival.
+arrival time of every caller packet and whether it carried speech, RFC 2833 key arrivals, INVITE arrival, and
+the caller audio still waiting in the receive buffer when each of our packets went out (once a tick, after the
+tick's reads: how far behind the caller the call was hearing, in ms).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Probe:
         self.keys: dict[int, list[float]] = {}
         self.invites: dict[int, float] = {}
         self.ports: dict[int, int] = {}  # the client's local RTP port (CallResult.stats["rtp_port"])
+        self.behind: dict[int, list[float]] = {}  # caller audio waiting at each send (ms)
 
     def install(self) -> None:
         from voicebot.telephony import inbound
@@ -52,9 +55,11 @@ class Probe:
         def timed_send(client: Any, pcm: np.ndarray) -> None:
             now = time.monotonic()
             send_frame(client, pcm)
+            behind = client.buffered_samples / 8  # (the code before and after the backlog catch-up alike)
             with probe.lock:
                 probe.sends.setdefault(id(client), []).append((now, bool(np.any(pcm))))
                 probe.ports.setdefault(id(client), int(client.port))
+                probe.behind.setdefault(id(client), []).append(behind)
 
         def timed_push(client: Any, pcm: np.ndarray) -> None:
             now = time.monotonic()
@@ -94,12 +99,23 @@ class Probe:
             self.keys.clear()
             self.invites.clear()
             self.ports.clear()
+            self.behind.clear()
 
     def snapshot(self) -> tuple[dict[int, list[tuple[float, bool]]], dict[int, list[tuple[float, bool]]],
                                 dict[int, list[float]], dict[int, float]]:
         with self.lock:
             return ({k: list(v) for k, v in self.sends.items()}, {k: list(v) for k, v in self.heard.items()},
                     {k: list(v) for k, v in self.keys.items()}, dict(self.invites))
+
+
+def behind_figures(behind: dict[int, list[float]]) -> str:
+    """How far behind its caller each call heard: the worst per call (p50, p95, max over calls), and the share
+    of ticks more than 100 ms behind."""
+    worst = [max(values) for values in behind.values() if values]
+    ticks = [v for values in behind.values() for v in values]
+    over = sum(1 for v in ticks if v > 100) / len(ticks) * 100 if ticks else float("nan")
+    return (f"caller audio waiting, worst per call p50 {pct(worst, 50):.0f} p95 {pct(worst, 95):.0f} "
+            f"max {max(worst, default=float('nan')):.0f} ms, ticks over 100 ms {over:.1f}%")
 
 
 def pacing(sends: dict[int, list[tuple[float, bool]]]) -> tuple[list[float], list[float]]:

@@ -23,8 +23,18 @@ OpenMP thread), each in its own process (the OpenMP setting is read once per pro
 ``--batch 1 8`` measures Whisper's decoding unbatched (1) and batched across calls (up to 8 utterances in one
 decoder call, voicebot.asr.batching), each in its own process, one after the other.
 
+``--catch-up 0 5`` measures this tree with at most N caller frames caught up a tick besides the tick's own
+(``voicebot.telephony.call_loop.MAX_BACKLOG_FRAMES``, set in each child process; 0: one frame a tick, as before
+the catch-up), interleaved, each in its own process.
+
+``--against REV`` measures the ``voicebot`` package of git revision REV (``git archive`` into a temporary
+folder, first on ``PYTHONPATH``) and then this tree's, each count of calls with both in turn, each in its own
+process: today's code against an earlier one in one run (e.g. ``--against main``). The caller audio waiting
+line (how far behind its caller a call heard) is measured the same way for both.
+
     .venv/bin/python bench/sip_speaking.py [--calls 10 20] [--rate 2] [--engine whisper|pocketsphinx]
-                                           [--paths old new] [--batch 1 8]
+                                           [--paths old new] [--batch 1 8] [--catch-up 0 5]
+                                           [--against REV]
 """
 
 from __future__ import annotations
@@ -36,7 +46,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sip_probe import Probe, answers_after, first_audio, pacing, pct, rss_mb, run_sipp_calls, speech_ends
+from sip_probe import (
+    Probe,
+    answers_after,
+    behind_figures,
+    first_audio,
+    pacing,
+    pct,
+    rss_mb,
+    run_sipp_calls,
+    speech_ends,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLER = "+15550100001"
@@ -121,6 +141,9 @@ def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp:
     if after:
         print(f"      turn latency - silence waited: p50 {pct(after, 50):.0f} p95 {pct(after, 95):.0f} ms "
               f"(n={len(after)})")
+    print(f"      {behind_figures(probe.behind)}; schedule restarts (stalls > 200 ms) "
+          f"{sum(r.resyncs for r in done.results)}, late ticks {sum(r.late_ticks for r in done.results)}, "
+          f"caller frames caught up {sum(getattr(r, 'caught_up', 0) for r in done.results)}")
     print("      by turn: " + "; ".join(f"{UTTERANCE_NAMES[i] if i < len(UTTERANCE_NAMES) else i} "
                                         f"p50 {pct(v, 50):.0f} p95 {pct(v, 95):.0f} ms"
                                         for i, v in sorted(by_turn.items())))
@@ -133,6 +156,22 @@ def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp:
         print(done.done.stdout[-1500:], done.done.stderr[-1500:])
 
 
+def against(rev: str, args: argparse.Namespace) -> None:
+    """Each count of calls with REV's voicebot package and then this tree's, interleaved (so that the other load
+    of a shared machine falls on both alike), each in its own process."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="voicebot-against-") as folder:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "voicebot"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+        options = ["--rate", str(args.rate), "--engine", args.engine] + (["--paths", *args.paths] if args.paths else [])
+        for calls in args.calls:
+            for label, path in ((rev, folder), ("this tree", str(ROOT))):
+                print(f"=== voicebot of {label}", flush=True)
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join([path, os.environ.get("PYTHONPATH", "")])}
+                subprocess.run([sys.executable, __file__, "--calls", str(calls), *options], env=env, check=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, nargs="+", default=[10, 20])
@@ -142,7 +181,22 @@ def main() -> None:
                         help="Whisper decodings to measure, each in a child process (default: this process, new)")
     parser.add_argument("--batch", type=int, nargs="+",
                         help="Whisper batch sizes to measure, each in a child process (1: unbatched)")
+    parser.add_argument("--against", metavar="REV",
+                        help="also measure the voicebot package of this git revision (each in a child process)")
+    parser.add_argument("--catch-up", type=int, nargs="+", dest="catch_up",
+                        help="caller frames caught up a tick at most (MAX_BACKLOG_FRAMES), each in a child process")
     args = parser.parse_args()
+    if args.catch_up:
+        for calls in args.calls:
+            for frames in args.catch_up:
+                print(f"=== caller frames caught up a tick at most: {frames}", flush=True)
+                subprocess.run([sys.executable, __file__, "--calls", str(calls), "--rate", str(args.rate),
+                                "--engine", args.engine], env={**os.environ, "BENCH_CATCH_UP": str(frames)},
+                               check=False)
+        return
+    if args.against:
+        against(args.against, args)
+        return
     if args.batch:
         # Interleaved (each count of calls with every batch size in turn) so that the other load of a shared
         # machine falls on both alike.
@@ -168,9 +222,15 @@ def main() -> None:
         raise SystemExit("sipp (Debian sip-tester) is not installed")
     os.chdir(ROOT)
     os.environ.pop("DATABASE_URL", None)
+    if "BENCH_CATCH_UP" in os.environ:
+        from voicebot.telephony import call_loop
+
+        call_loop.MAX_BACKLOG_FRAMES = int(os.environ["BENCH_CATCH_UP"])
     probe = Probe()
     probe.install()
-    print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
+    import voicebot
+
+    print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}, voicebot from {Path(voicebot.__file__).parent}")
     for index, calls in enumerate(args.calls):
         run(calls, args.rate, args.engine, probe, 40000 + 200 * index, sipp)
         print(f"  (load average now {os.getloadavg()[0]:.2f})", flush=True)

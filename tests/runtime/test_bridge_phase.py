@@ -247,3 +247,39 @@ def test_a_caller_who_chose_a_callback_and_hangs_up_during_the_goodbye_did_not_a
     call.hang_up()  # before the goodbye ends
     assert call.finished and acd.cancelled == []
     assert not [e for e in call.events if isinstance(e, Abandoned)]
+
+
+class ListRecorder:
+    """The call's recording as a list of (caller, IVR or agent) frames."""
+
+    path = Path("unused.wav")
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def write(self, caller: np.ndarray, ivr: np.ndarray) -> None:
+        self.frames.append((caller.copy(), ivr.copy()))
+
+    def close(self) -> None:
+        pass
+
+
+def test_caller_audio_caught_up_while_bridged_is_recorded_not_relayed(engine: Engine, tmp_path: Path) -> None:
+    # The call's loop fell behind (a stall): the frames that piled up are heard between ticks (Call.hear). The
+    # agent hears the caller's newest audio, as the relay treats the agent's own backlog; the recording keeps all.
+    call, _acd = queued_call(engine, tmp_path)
+    leg = FakeLeg()
+    call.offer("alice")
+    call.bridge("alice", leg)
+    run(call, 2, frame=SPEECH)
+    recorder = ListRecorder()
+    call.recorder = recorder
+    sent, now_ms = len(leg.sent), call.now_ms
+    older = np.full(FRAME, 777, dtype=np.int16)
+    for _ in range(5):
+        call.hear(older)
+    assert len(leg.sent) == sent  # nothing extra went to the agent's phone
+    assert call.now_ms == now_ms + 5 * 20  # the call's clock counts the audio heard
+    assert [(int(c[0]), int(i.max())) for c, i in recorder.frames] == [(777, 0)] * 5
+    run(call, 1, frame=SPEECH)
+    assert len(leg.sent) == sent + 1 and np.array_equal(leg.sent[-1], SPEECH)

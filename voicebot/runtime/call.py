@@ -19,7 +19,8 @@ front of the queue with an apology; a caller who hangs up while bridged ends the
 change is published on the event bus (:mod:`voicebot.runtime.call_events`).
 
 ``tick(caller_frame, keys) -> ivr_frame`` is the whole media contract: the simulator calls it on virtual
-time, the SIP call loop on the RTP clock. The recording (a :class:`~voicebot.runtime.ports.Recorder`) is
+time, the SIP call loop on the RTP clock; ``hear(caller_frame)`` between ticks takes caller audio the loop is
+catching up after falling behind (no output for it). The recording (a :class:`~voicebot.runtime.ports.Recorder`) is
 written here too, paused while a secure step (a PIN) collects input.
 """
 
@@ -218,6 +219,22 @@ class Call(BridgePhase):
             self.recorder.write(self._silence if secure else heard, self._silence if secure else out)
         self.now_ms += FRAME_MS
         return out
+
+    def hear(self, caller_frame: np.ndarray) -> None:
+        """A caller frame older than the next tick's, heard to catch up a backlog (the channel fell behind).
+
+        The IVR hears it as it hears a tick's frame (endpointing, barge-in, recognition); no audio goes out for it,
+        so the caller's pacing is untouched. The call's clock counts it (``now_ms``): timeouts measured on the
+        caller's audio (the end-of-speech silence) count audio, not ticks. Bridged, it is recorded but not relayed
+        (the agent hears the newest audio, as the relay treats the agent's own backlog); waiting, it is recorded.
+        """
+        if self.finished:
+            return
+        if self.phase == "ivr" and self._goodbye_seq is None:
+            self.ivr.hear(caller_frame, self.now_ms)
+        if self.recorder is not None:
+            self.recorder.write(self._silence if self._secure() else caller_frame, self._silence)
+        self.now_ms += FRAME_MS
 
     def _waiting_keys(self, keys: str) -> None:
         """A waiting caller's keys: the callback dialogue ("press 1 for a callback, keeping your place")."""

@@ -3,7 +3,8 @@
 Inside one tick: session steps that are back have their actions applied (prompts to the :class:`Playout`,
 a ``Listen`` opens a :class:`ListenTurn`); keys and caller audio go to the turn (barge-in stops the prompt);
 a turn's resolution goes to the session (and so the engine); due flow timers fire; one frame of prompt audio
-comes out.
+comes out. Between ticks, :meth:`IvrPhase.hear` takes caller audio the call loop is catching up (it fell
+behind its caller): heard the same way, with nothing played for it.
 
 The session (engine steps, call-record writes, data actions such as the bank lookup) runs off the tick on a
 per-call ordered lane of the injected session executor (:class:`SerialWork`): a database busy with another
@@ -112,6 +113,15 @@ class IvrPhase:
         if not self.done and not self.recognizing and not self._steps and not self.leaving and self._timer_due():
             self._step(self.session.fire_due_timers)
         return self._output()
+
+    def hear(self, caller_frame: np.ndarray, now_ms: int) -> None:
+        """Caller audio between ticks (a backlog being caught up): heard as a tick hears it, nothing played."""
+        self.now_ms = now_ms
+        self._apply_steps()
+        self._collect()
+        if not self.done:
+            self._hear(caller_frame)
+            self._collect()
 
     def _timer_due(self) -> bool:
         # Read only while no step is in flight: steps are what change the session's timers.

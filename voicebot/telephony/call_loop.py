@@ -1,4 +1,15 @@
-"""One SIP call through its call owner: 20 ms ticks on an absolute schedule, the channel's clean-up."""
+"""One SIP call through its call owner: 20 ms ticks on an absolute schedule, the channel's clean-up.
+
+Caller audio is read faster than real time when it has piled up. The receive buffer falls behind whenever the
+loop does (a stall longer than the catch-up window restarts the schedule rather than bursting out audio, and a
+packet that arrives just after its tick is replaced by silence and then waits a tick longer). Reading one frame
+a tick, the buffer never got its delay back while the caller's phone kept sending (a real phone sends RTP all
+the time, silence included): every end of speech and every barge-in was heard late by that much, up to the
+buffer's 1 s. So each tick first hears the frames beyond a small jitter allowance (at most
+``MAX_BACKLOG_FRAMES`` a tick, so one call catching up cannot starve the others), in order, as caller audio
+without output (:meth:`Call.hear`); the call's clock counts every frame heard, so the endpointer's silence
+timeout is counted in audio, not in ticks. Output stays one frame a tick on the schedule.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -23,6 +34,11 @@ log = logging.getLogger("voicebot.call")
 FRAME = 160
 TICK_NS = 20_000_000
 MAX_CATCH_UP_TICKS = 10  # behind by more than 200 ms (a stall): restart the schedule rather than burst
+#: Caller audio left buffered after a tick's reads (40 ms): late packets are absorbed, never a standing delay.
+JITTER_FRAMES = 2
+#: Frames of a backlog heard in one tick besides the tick's own (5: a backlog drains at 6x real time, 500 ms of
+#: it in 100 ms); bounded so that a call catching up takes a bounded share of the CPU the other calls need.
+MAX_BACKLOG_FRAMES = 5
 
 
 class Channel(Protocol):
@@ -41,6 +57,14 @@ class Channel(Protocol):
     def hang_up(self) -> None: ...
 
 
+@runtime_checkable
+class Buffered(Protocol):
+    """A channel that says how much caller audio waits to be read (the SIP channel does): its backlog is caught up."""
+
+    @property
+    def buffered_frames(self) -> int: ...
+
+
 @dataclass
 class CallResult:
     call_id: str
@@ -52,6 +76,9 @@ class CallResult:
     events: list[CallEvent] = field(default_factory=list)
     #: RTP counters of the channel when it has them (rx_packets, tx_packets, dropped, rtp_port).
     stats: dict[str, int] = field(default_factory=dict)
+    #: Caller frames heard to catch up a backlog (besides one frame a tick), and the largest backlog seen (ms).
+    caught_up: int = 0
+    backlog_max_ms: int = 0
 
 
 class Pacer:
@@ -88,6 +115,27 @@ class Pacer:
             return False
         return True
 
+    def overdue(self) -> int:
+        """Ticks already due after the current one (a catch-up burst is coming: each of them reads a frame)."""
+        return max(0, (self._clock() - self.start) // self.period_ns - self.n)
+
+
+class Backlog:
+    """How many buffered caller frames to hear before a tick's own, and what was caught up (for the result)."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel if isinstance(channel, Buffered) else None
+        self.caught_up = 0
+        self.max_frames = 0
+
+    def extra(self, pacer: Pacer) -> int:
+        """Frames to hear now: those beyond this tick's own, the jitter allowance and the ticks already due."""
+        if self._channel is None:
+            return 0
+        buffered = self._channel.buffered_frames
+        self.max_frames = max(self.max_frames, buffered)
+        return max(0, min(MAX_BACKLOG_FRAMES, buffered - 1 - JITTER_FRAMES - pacer.overdue()))
+
 
 def run_call(
     channel: Channel,
@@ -96,11 +144,14 @@ def run_call(
     stop: threading.Event | None = None,
     closing: threading.Event | None = None,
     max_seconds: float = 3600.0,
+    clock: Callable[[], int] = time.monotonic_ns,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CallResult:
     """Run one call until it ends (then BYE) or the caller hangs up (then ``call.hang_up()``).
 
-    Ticks are scheduled at ``start + n * 20 ms`` on the monotonic clock, so processing time never accumulates
-    into drift. ``closing`` set (the service is shutting down): the caller hears a short goodbye, then BYE.
+    Ticks are scheduled at ``start + n * 20 ms`` on the monotonic clock (``clock`` and ``sleep``: the schedule's,
+    for tests), so processing time never accumulates into drift; caller audio that piled up is caught up (module
+    docstring). ``closing`` set (the service is shutting down): the caller hears a short goodbye, then BYE.
     ``stop`` set (the grace period is over): the call is ended at once, and BYE is sent.
     """
     call.session.sip_call_id = str(getattr(channel, "sip_call_id", "") or "")
@@ -111,10 +162,11 @@ def run_call(
     ended_by = "ivr"
     ticks = 0
     pacer: Pacer | None = None
+    backlog = Backlog(channel)
     said_goodbye = False
     try:
         call.start(channel.caller_id, channel.dialled)
-        pacer = Pacer()
+        pacer = Pacer(clock=clock, sleep=sleep)
         limit = int(max_seconds * 50)
         while not call.finished:
             if channel.ended:
@@ -128,6 +180,12 @@ def run_call(
             if not said_goodbye and any(e is not None and e.is_set() for e in (closing, end_requested)):
                 said_goodbye = True
                 call.shutdown()
+            for _ in range(backlog.extra(pacer)):
+                older = channel.read_frame()
+                if older is None:
+                    break
+                call.hear(older)  # older than this tick's frame: heard first, in order
+                backlog.caught_up += 1
             frame = channel.read_frame()
             channel.write_frame(call.tick(frame if frame is not None else silence, channel.keys()))
             ticks += 1
@@ -149,9 +207,9 @@ def run_call(
             call.recorder.close()
     late = pacer.late if pacer is not None else 0
     resyncs = pacer.resyncs if pacer is not None else 0
-    log.info("call %s ended by %s after %d ticks (%d late, %d resyncs)", call.call_id, ended_by, ticks, late,
-             resyncs)
+    log.info("call %s ended by %s after %d ticks (%d late, %d resyncs, %d caller frames caught up)", call.call_id,
+             ended_by, ticks, late, resyncs, backlog.caught_up)
     stats = getattr(channel, "stats", None)
     recording = call.recorder.path if call.recorder is not None else None
     return CallResult(call.call_id, ended_by, ticks, late, resyncs, recording, list(call.events),
-                      dict(stats) if isinstance(stats, dict) else {})
+                      dict(stats) if isinstance(stats, dict) else {}, backlog.caught_up, backlog.max_frames * 20)
