@@ -172,6 +172,16 @@ def against(rev: str, args: argparse.Namespace) -> None:
                 subprocess.run([sys.executable, __file__, "--calls", str(calls), *options], env=env, check=False)
 
 
+def each_in_a_child(args: argparse.Namespace, label: str, variable: str, values: list[int]) -> None:
+    """Every count of calls with each value of ``variable`` in turn, each in a child process: interleaved, so
+    that the other load of a shared machine falls on all of them alike."""
+    for calls in args.calls:
+        for value in values:
+            print(f"=== {label}: {value}", flush=True)
+            subprocess.run([sys.executable, __file__, "--calls", str(calls), "--rate", str(args.rate),
+                            "--engine", args.engine], env={**os.environ, variable: str(value)}, check=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, nargs="+", default=[10, 20])
@@ -187,25 +197,13 @@ def main() -> None:
                         help="caller frames caught up a tick at most (MAX_BACKLOG_FRAMES), each in a child process")
     args = parser.parse_args()
     if args.catch_up:
-        for calls in args.calls:
-            for frames in args.catch_up:
-                print(f"=== caller frames caught up a tick at most: {frames}", flush=True)
-                subprocess.run([sys.executable, __file__, "--calls", str(calls), "--rate", str(args.rate),
-                                "--engine", args.engine], env={**os.environ, "BENCH_CATCH_UP": str(frames)},
-                               check=False)
+        each_in_a_child(args, "caller frames caught up a tick at most", "BENCH_CATCH_UP", args.catch_up)
         return
     if args.against:
         against(args.against, args)
         return
     if args.batch:
-        # Interleaved (each count of calls with every batch size in turn) so that the other load of a shared
-        # machine falls on both alike.
-        for calls in args.calls:
-            for batch in args.batch:
-                print(f"=== Whisper batch: {batch}", flush=True)
-                subprocess.run([sys.executable, __file__, "--calls", str(calls), "--rate", str(args.rate),
-                                "--engine", args.engine], env={**os.environ, "VOICEBOT_WHISPER_BATCH": str(batch)},
-                               check=False)
+        each_in_a_child(args, "Whisper batch", "VOICEBOT_WHISPER_BATCH", args.batch)
         return
     if args.paths:
         for path in args.paths:
