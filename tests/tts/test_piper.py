@@ -84,3 +84,37 @@ def test_loaded_voice_runs_one_thread_with_the_memory_arena(piper_voice: Any) ->
     options = piper_voice._voice.session.get_session_options()
     assert options.intra_op_num_threads == 1
     assert options.enable_cpu_mem_arena is True
+
+
+def test_the_arena_is_shrunk_every_twentieth_synthesis() -> None:
+    from voicebot.tts.piper_engine import SHRINK_EVERY, ShrinkingSession
+
+    class Recording:
+        def __init__(self) -> None:
+            self.options: list[Any] = []
+
+        def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+            self.options.append(run_options)
+            return [input_feed]
+
+        def get_inputs(self) -> list[str]:
+            return ["input"]
+
+    inner = Recording()
+    session = ShrinkingSession(inner)
+    answers = [session.run(None, {"i": n}) for n in range(2 * SHRINK_EVERY)]
+    assert answers[0] == [{"i": 0}] and answers[-1] == [{"i": 2 * SHRINK_EVERY - 1}]
+    shrunk = [n for n, options in enumerate(inner.options, 1) if options is not None]
+    assert shrunk == [SHRINK_EVERY, 2 * SHRINK_EVERY]
+    entry = inner.options[SHRINK_EVERY - 1].get_run_config_entry("memory.enable_memory_arena_shrinkage")
+    assert entry == "cpu:0"
+    assert session.get_inputs() == ["input"]  # everything else is the wrapped session's
+
+
+def test_the_loaded_voice_runs_through_the_shrinking_session(piper_voice: Any) -> None:
+    from voicebot.tts.piper_engine import ShrinkingSession
+
+    assert isinstance(piper_voice._voice.session, ShrinkingSession)
+    before = len(piper_voice.synthesize("One."))
+    for _ in range(25):  # past a shrink: synthesis goes on alike (Piper's noise varies the length a little)
+        assert 0.7 * before < len(piper_voice.synthesize("One.")) < 1.3 * before
