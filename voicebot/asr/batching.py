@@ -173,7 +173,7 @@ class Batcher(Generic[T, R]):
 
     def running_besides(self, origin: int) -> int:
         """Items being run now that the thread ``origin`` did not submit."""
-        with self._changed:
+        with self._changed:  # reentrant (the condition's RLock): also asked while a batch is chosen
             return self._running - self._running_from[origin]
 
     def _serve(self) -> None:
@@ -206,7 +206,7 @@ class Batcher(Generic[T, R]):
                     continue
                 first = self._queue[0] if self._rank is None else min(self._queue, key=self._first_rank)
                 coming = (self._coming is not None and self._coming() > 0) or (
-                    self.wait_running and self._running > self._running_from[first.origin])
+                    self.wait_running and self.running_besides(first.origin) > 0)
                 gather = max(self.gather_s, self.wait_coming_s) if coming else self.gather_s
                 left = first.arrived + gather - time.monotonic()
                 most = self.max_batch if self._limit is None else min(self.max_batch, self._limit(first.key))

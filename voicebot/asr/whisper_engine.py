@@ -478,12 +478,11 @@ class WhisperRecognizer:
         for frames in windows:
             window = np.ascontiguousarray(module.audio.pad_or_trim(features, frames)[np.newaxis], dtype=np.float32)
             encoded = self.model.model.encode(window)
-            masked = self._start(encoded, prompt, max_new, beam_size=self.beam_size, num_hypotheses=self.hypotheses,
-                                 return_scores=True, return_no_speech_prob=True, suppress_blank=True,
-                                 suppress_tokens=list(bias.suppress) if bias.suppress is not None else [-1])
+            masked = self._start_nbest(encoded, prompt, max_new,
+                                       list(bias.suppress) if bias.suppress is not None else [-1])
             # A digit turn's second decoding needs nothing from the first: both run at once on the model's
             # workers (dropped unread when the window holds no speech).
-            words = (self._start_words_only(encoded, bias, prompt, max_new)
+            words = (self._start_nbest(encoded, prompt, max_new, list(bias.words_only))
                      if bias.words_only is not None and self.concurrent else None)
             found = masked()
             if found.no_speech_prob > NO_SPEECH:
@@ -503,7 +502,7 @@ class WhisperRecognizer:
             # acceptable hypothesis (the result cannot be empty then), so it starts now, beside the second.
             free = self._start_free(encoded, max_new) if kept and checked and self.concurrent else None
             if bias.words_only is not None:
-                words = words or self._start_words_only(encoded, bias, prompt, max_new)
+                words = words or self._start_nbest(encoded, prompt, max_new, list(bias.words_only))
                 kept = _cross_checked(grammar, kept, self._ranked_words(grammar, bias, words()))
             if kept and checked:
                 free = free or self._start_free(encoded, max_new)
@@ -534,12 +533,12 @@ class WhisperRecognizer:
         found = decoder.generate(encoded, [prompt], max_length=len(prompt) + max_new, **options)[0]
         return lambda: found
 
-    def _start_words_only(self, encoded: Any, bias: DecodingBias, prompt: list[int],
-                          max_new: int) -> Callable[[], Any]:
-        """A second decoding of ``encoded`` that may write digits only as words."""
+    def _start_nbest(self, encoded: Any, prompt: list[int], max_new: int, suppress: list[int]) -> Callable[[], Any]:
+        """The beam search's n-best of ``encoded`` with the tokens ``suppress`` masked: the grammar's mask, or
+        for a digit turn's second decoding the numerals too (digits only as words; see :func:`_cross_checked`)."""
         return self._start(encoded, prompt, max_new, beam_size=self.beam_size, num_hypotheses=self.hypotheses,
                            return_scores=True, return_no_speech_prob=True, suppress_blank=True,
-                           suppress_tokens=list(bias.words_only or ()))
+                           suppress_tokens=suppress)
 
     def _ranked_words(self, grammar: GrammarSpec, bias: DecodingBias, found: Any) -> tuple[Hypothesis, ...]:
         """The acceptable n-best of the words-only decoding ``found``."""
