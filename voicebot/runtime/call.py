@@ -212,13 +212,17 @@ class Call(BridgePhase):
             out = self._relay(caller_frame)
         else:
             out = np.zeros(FRAME, dtype=np.int16)
-        if self.recorder is not None:
-            heard = caller_frame if caller_frame is not None else self._silence
-            # Paused (silence) while a secure step (the PIN) collects input.
-            secure = secure or self._secure()
-            self.recorder.write(self._silence if secure else heard, self._silence if secure else out)
+        self._record(caller_frame, out, secure)
         self.now_ms += FRAME_MS
         return out
+
+    def _record(self, caller_frame: np.ndarray | None, out: np.ndarray, secure: bool) -> None:
+        """One frame each way into the recording; paused (silence) while a secure step (the PIN) collects input
+        (``secure``: it did when the frame came in; it may have started since)."""
+        if self.recorder is not None:
+            heard = caller_frame if caller_frame is not None else self._silence
+            secure = secure or self._secure()
+            self.recorder.write(self._silence if secure else heard, self._silence if secure else out)
 
     def hear(self, caller_frame: np.ndarray) -> None:
         """A caller frame older than the next tick's, heard to catch up a backlog (the channel fell behind).
@@ -232,8 +236,7 @@ class Call(BridgePhase):
             return
         if self.phase == "ivr" and self._goodbye_seq is None:
             self.ivr.hear(caller_frame, self.now_ms)
-        if self.recorder is not None:
-            self.recorder.write(self._silence if self._secure() else caller_frame, self._silence)
+        self._record(caller_frame, self._silence, False)
         self.now_ms += FRAME_MS
 
     def _waiting_keys(self, keys: str) -> None:
