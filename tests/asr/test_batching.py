@@ -248,15 +248,22 @@ def test_rank_takes_a_key_first_and_limit_caps_its_batches(gate: Gate) -> None:
     batcher.close()
 
 
-def test_lanes_decode_other_batches_while_one_is_busy() -> None:
-    release, started = threading.Event(), threading.Event()
+def holding(held: str) -> tuple[Callable[[Sequence[str]], list[str]], threading.Event, threading.Event]:
+    """A batch runner that upper-cases its values, but holds the batch with ``held`` in it: ``started`` is set
+    once that batch runs, and it ends when ``release`` is set."""
+    started, release = threading.Event(), threading.Event()
 
     def run(values: Sequence[str]) -> list[str]:
-        if "a0" in values:
+        if held in values:
             started.set()
             assert release.wait(DEADLINE_S)
         return [v.upper() for v in values]
 
+    return run, started, release
+
+
+def test_lanes_decode_other_batches_while_one_is_busy() -> None:
+    run, started, release = holding("a0")
     batcher: Batcher[str, str] = Batcher(run, first_letter, lanes=2)
     held_item = batcher.submit("a0")
     assert started.wait(DEADLINE_S)
@@ -291,14 +298,7 @@ def test_a_batch_waits_for_items_on_their_way_but_not_forever() -> None:
 def test_a_callers_own_running_decodings_do_not_make_it_wait() -> None:
     """With ``wait_running`` a batch being run makes the next item wait for more of its kind, unless every item
     in it is the next item's own caller's (one utterance's decodings run at once)."""
-    release, started = threading.Event(), threading.Event()
-
-    def run(values: Sequence[str]) -> list[str]:
-        if "a0" in values:
-            started.set()
-            assert release.wait(DEADLINE_S)
-        return [v.upper() for v in values]
-
+    run, started, release = holding("a0")
     batcher: Batcher[str, str] = Batcher(run, first_letter, lanes=2, gather_s=0, wait_coming_s=3600,
                                          wait_running=True)
     own = batcher.submit("a0")
