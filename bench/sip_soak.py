@@ -8,7 +8,7 @@ After each batch, once the server is idle again, its threads, open file descript
 ``/proc`` and printed (with the highest RSS seen while the batch ran), so a leak shows as an idle figure that keeps
 growing after the first hundred calls. Bounded: sipp's own timeout and a call cap.
 
-    .venv/bin/python bench/sip_soak.py [--calls 1000] [--concurrent 10] [--every 100] [--listen 1]
+    .venv/bin/python bench/sip_soak.py [--calls 1000] [--concurrent 10] [--every 100] [--listen 1] [--preload LIB]
 
 Prints figures only; nothing is asserted.
 """
@@ -72,7 +72,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--concurrent", type=int, default=10)
     parser.add_argument("--rate", type=float, default=4.0, help="new calls per second at most")
-    parser.add_argument("--every", type=int, default=100, help="print resources every this many finished calls")
+    parser.add_argument("--every", type=int, default=100,
+                        help="calls per batch; resources are printed after each, with the server idle")
     parser.add_argument("--listen", type=float, default=1.0, help="seconds the caller stays after the PIN")
     parser.add_argument("--rtp-base", type=int, default=32000, help="first RTP port of the server (sipp's: +6000)")
     parser.add_argument("--preload", default=default_preload(),
