@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.asr.speech import silence, synthesize, telephone
 from voicebot.asr.base import NO_PHRASES, YES_PHRASES, GrammarSpec, RecognitionResult, RecognizerError
 from voicebot.asr.whisper_engine import (
     WhisperRecognizer,
@@ -340,6 +341,46 @@ class TestModel:
         # dropped words-only decoding of the 10 s one still runs; a menu turn (one decoding)
         for grammar, audio in [(PIN, say("four four one seven")), (PIN, noise), (MENU, say("check my balance"))]:
             assert recognizer.transcribe(audio, grammar) == serial.transcribe(audio, grammar)
+
+    @needs_espeak
+    def test_a_merged_repeat_is_put_back_by_the_models_scores(self, recognizer: WhisperRecognizer) -> None:
+        """In espeak-ng's en-us+m7 voice over the phone, every hypothesis of tiny.en for this account number has
+        seven digits ("oh oh" merged into one zero): scored against the audio, the eight-digit string with
+        "oh oh" is nearly as likely, and is returned as an alternative the flow confirms."""
+        said = synthesize("six six six one two oh oh eight", engine="espeak", voice="en-us+m7", speed=160)
+        audio = telephone(np.concatenate([silence(300), said, silence(300)]))
+        account = GrammarSpec("digits", ("agent",), 8, 8)
+        repaired = recognizer.transcribe(audio, account)
+        assert repaired.text == "six six six one two oh oh eight"
+        assert 0 < repaired.confidence < 0.5
+        assert WhisperRecognizer(repair=False).transcribe(audio, account).text == ""
+
+    @needs_espeak
+    def test_a_sentence_outside_the_grammar_is_rejected_without_the_full_window(
+            self, recognizer: WhisperRecognizer, say: Say) -> None:
+        """Nothing acceptable in the 10 s window and a sentence of something else unconstrained: rejected
+        there (the 30 s window costs twice the CPU and would only force the words onto the grammar)."""
+        windows: list[int] = []
+        model = recognizer.model.model
+        encode = model.encode
+
+        def spy(features: Any, *args: Any, **kwargs: Any) -> Any:
+            windows.append(features.shape[-1])
+            return encode(features, *args, **kwargs)
+
+        model.encode = spy
+        try:
+            for sentence in ("what's the weather like tomorrow", "I have a question about interest rates"):
+                windows.clear()
+                assert recognizer.transcribe(say(sentence), PIN).text == ""
+                assert windows == [1000], sentence
+            windows.clear()
+            # A word or two that is not a command unconstrained still gets the full window.
+            recognizer.transcribe(say("agent"), PIN)
+            assert windows == [1000, 3000]
+        finally:
+            del model.encode
+        assert model.encode == encode
 
     def test_closed_recognizer_refuses_new_work(self) -> None:
         closed = WhisperRecognizer()

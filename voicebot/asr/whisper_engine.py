@@ -29,6 +29,13 @@ The only module that imports ``faster_whisper`` (lazily, so the rest of voicebot
   command word), or the masked result must score within :data:`LIKELIHOOD_MARGIN` of it, or the masked
   result is rejected. A digit turn is decoded a second time with digits as words only; a disagreement
   lowers the confidence so the flow confirms (:func:`_cross_checked`).
+* **One digit off**: when every hypothesis of a plain digit turn has one digit too few or too many (tiny.en
+  writes "oh oh" or "nine nine nine" once), the strings one edit away are scored against the audio by forced
+  decoding and the most likely taken as an alternative if it is nearly as likely
+  (:mod:`voicebot.asr.digit_repair`).
+* **Sentences outside the grammar stop at the short window**: in a masked turn with nothing acceptable, an
+  unconstrained transcript of :data:`SENTENCE_WORDS` words or more that resembles no answer is rejected
+  there, without the 30 s window (which would only force it onto grammar words, at twice the CPU).
 * **One-word phrases first** in the decoding prompt (a word said alone has no context), and in turns
   without a mask the confidence of the words however they were spelled (:func:`_pooled`).
 * **Text** is normalized to what a grammar-constrained engine would return: lowercase words without
@@ -67,6 +74,7 @@ from voicebot.asr.base import (
     import_engine,
 )
 from voicebot.asr.batching import BatchedWhisper
+from voicebot.asr.digit_repair import best_repair
 from voicebot.asr.grammars import grammar_phrases
 from voicebot.asr.shared import SharedModels
 from voicebot.asr.whisper_text import (
@@ -127,6 +135,11 @@ _SPEECH_NOISE = 0.2
 #: still be taken for what the caller said when the unconstrained text does not look like an answer (see
 #: :meth:`WhisperRecognizer._free_verdict`).
 LIKELIHOOD_MARGIN = 1.0
+#: Words an unconstrained transcript needs to be taken for a sentence outside the grammar, so that a masked turn
+#: with nothing acceptable in the short window is rejected without decoding the full one.
+SENTENCE_WORDS = 3
+#: Distinct hypotheses (of both decodings of a digit turn) whose one-digit-off variants are scored.
+REPAIR_SOURCES = 3
 
 #: How the grammar steers decoding: a text ``prompt``, faster-whisper ``hotwords`` (the grammar's words),
 #: ``both``, or ``none``.
@@ -371,7 +384,7 @@ class WhisperRecognizer:
                  prompted: tuple[GrammarKind, ...] = ("yes_no", "phrases"), check_free: bool = True,
                  fallback: bool = True, likelihood_margin: float | None = LIKELIHOOD_MARGIN,
                  short_first: bool = True, pool_spellings: bool = True, cross_check: bool = True,
-                 batch: int = 1, concurrent: bool = True) -> None:
+                 batch: int = 1, concurrent: bool = True, repair: bool = True) -> None:
         if beam_size < 1 or cpu_threads < 0 or num_workers < 1 or hypotheses < 1 or batch < 1:
             raise ValueError("beam_size, hypotheses, num_workers and batch must be at least 1, cpu_threads at "
                              "least 0")
@@ -400,6 +413,7 @@ class WhisperRecognizer:
         self.pool_spellings = pool_spellings
         self.cross_check = cross_check
         self.concurrent = concurrent
+        self.repair = repair
         self._biases: dict[GrammarSpec, DecodingBias] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -501,9 +515,16 @@ class WhisperRecognizer:
             # The garbage check depends on the first decoding alone; it is needed whenever that one has an
             # acceptable hypothesis (the result cannot be empty then), so it starts now, beside the second.
             free = self._start_free(encoded, max_new) if kept and checked and self.concurrent else None
+            alternatives = heard
             if bias.words_only is not None:
                 words = words or self._start_nbest(encoded, prompt, max_new, list(bias.words_only))
-                kept = _cross_checked(grammar, kept, self._ranked_words(grammar, bias, words()))
+                in_words = self._heard_words(bias, words())
+                alternatives = [*heard, *in_words]
+                kept = _cross_checked(grammar, kept, rank(grammar, [h for h in in_words if h.text]))
+            plain_digits = grammar.kind == "digits" and not grammar.extra_words
+            if not kept and self.repair and plain_digits and frames < _FULL_FRAMES:
+                # Perhaps one digit off in every hypothesis: a merged repeat (see digit_repair).
+                kept = self._repaired(encoded, grammar, alternatives, min(features.shape[-1], frames))
             if kept and checked:
                 free = free or self._start_free(encoded, max_new)
                 verdict = self._free_verdict(free(), grammar, bias,
@@ -517,6 +538,12 @@ class WhisperRecognizer:
                     kept = tuple(Hypothesis(h.text, round(h.confidence * ALTERNATIVE_FACTOR, 4)) for h in kept)
             if kept:
                 return RecognitionResult(kept[0].text, kept[0].confidence, kept, True, self.name)
+            if checked and frames < _FULL_FRAMES and self._outside(self._start_free(encoded, max_new)(), grammar, bias,
+                                                                   min_words=SENTENCE_WORDS):
+                # Nothing acceptable, and unconstrained the caller said a sentence of something else ("what's
+                # the weather like tomorrow"): the full window would only force it onto the grammar's words
+                # again. A word or two misheard ("ripit") may still be a command the full window hears.
+                break
         return RecognitionResult.empty(self.name)
 
     def _start(self, encoded: Any, prompt: list[int], max_new: int, **options: Any) -> Callable[[], Any]:
@@ -540,17 +567,44 @@ class WhisperRecognizer:
                            return_scores=True, return_no_speech_prob=True, suppress_blank=True,
                            suppress_tokens=suppress)
 
-    def _ranked_words(self, grammar: GrammarSpec, bias: DecodingBias, found: Any) -> tuple[Hypothesis, ...]:
-        """The acceptable n-best of the words-only decoding ``found``."""
-        heard = [Hypothesis(normalize_transcript(self.model.text_of(ids), bias.numerals),
-                            _confidence(score, len(ids), found.no_speech_prob))
-                 for ids, score in zip(found.sequences_ids, found.scores, strict=True)]
-        return rank(grammar, [h for h in heard if h.text])
+    def _heard_words(self, bias: DecodingBias, found: Any) -> list[Hypothesis]:
+        """The n-best of the words-only decoding ``found``, normalized."""
+        return [Hypothesis(normalize_transcript(self.model.text_of(ids), bias.numerals),
+                           _confidence(score, len(ids), found.no_speech_prob))
+                for ids, score in zip(found.sequences_ids, found.scores, strict=True)]
+
+    def _repaired(self, encoded: Any, grammar: GrammarSpec, heard: Sequence[Hypothesis],
+                  frames: int) -> tuple[Hypothesis, ...]:
+        """A digit string one digit off mended by the model's own scores (:mod:`voicebot.asr.digit_repair`),
+        as an alternative the flow confirms; empty when no variant is nearly as likely as what was heard."""
+        sources = list(dict.fromkeys(h.text for h in heard if h.text))[:REPAIR_SOURCES]
+        confidence = {h.text: h.confidence for h in reversed(heard)}
+        repair = best_repair(sources, grammar.min_digits, grammar.max_digits,
+                             lambda texts: self._forced_logprobs(encoded, texts, frames))
+        if repair is None:
+            return ()
+        return rank(grammar, [Hypothesis(repair.text, round(confidence[repair.source] * ALTERNATIVE_FACTOR, 4))])
+
+    def _forced_logprobs(self, encoded: Any, texts: Sequence[str], frames: int) -> list[float]:
+        """Each text's total log-probability given ``encoded`` (one utterance's encoder output), as the
+        decoder would write it after the start of transcript: CTranslate2's forced alignment, in one batch."""
+        module = import_engine("ctranslate2", "faster-whisper", "faster-whisper")
+        tokens = [self.model.tokens(" " + text) for text in texts]
+        batch = module.StorageView.from_array(np.ascontiguousarray(np.repeat(np.asarray(encoded), len(texts), axis=0)))
+        start = self.model.prompt_ids(None)[:1]
+        found = self.model.model.model.align(batch, start, tokens, [frames] * len(texts))
+        return [sum(math.log(max(p, 1e-12)) for p in result.text_token_probs) for result in found]
 
     def _start_free(self, encoded: Any, max_new: int) -> Callable[[], Any]:
         """The unconstrained greedy decoding of ``encoded`` that :meth:`_free_verdict` compares with."""
         return self._start(encoded, self.model.prompt_ids(None), max_new, beam_size=1, suppress_blank=True,
                            suppress_tokens=[-1], return_scores=True)
+
+    def _outside(self, free: Any, grammar: GrammarSpec, bias: DecodingBias, min_words: int = 0) -> bool:
+        """Whether the unconstrained decoding ``free`` heard nothing like an answer of the node
+        (:func:`~voicebot.asr.accept.resembles`), in at least ``min_words`` words."""
+        text = normalize_transcript(self.model.text_of(free.sequences_ids[0]), bias.numerals)
+        return len(text.split()) >= min_words and not resembles(grammar, text)
 
     def _free_verdict(self, free: Any, grammar: GrammarSpec, bias: DecodingBias,
                       masked: float) -> Literal["agrees", "likely", "differs"]:
@@ -564,8 +618,7 @@ class WhisperRecognizer:
         heaven" for "my pin is seven eight two seven") score above it, the masked decoder's probabilities
         being renormalized over the grammar's tokens.
         """
-        text = normalize_transcript(self.model.text_of(free.sequences_ids[0]), bias.numerals)
-        if resembles(grammar, text):
+        if not self._outside(free, grammar, bias):
             return "agrees"
         margin = self.likelihood_margin
         if margin is not None and masked >= _total_logprob(free.scores[0], len(free.sequences_ids[0])) - margin:
