@@ -106,7 +106,7 @@ def micro(recognizer: WhisperRecognizer, work: list[tuple[GrammarSpec, np.ndarra
     """CPU per utterance of the encoder and of each decoding, alone and in batches of 2, 4 and 8."""
     import ctranslate2  # type: ignore[import-untyped]
 
-    from voicebot.asr.whisper_engine import _module
+    from voicebot.asr.whisper_model import faster_whisper as _module
 
     handle = recognizer.model
     model = handle.model.model

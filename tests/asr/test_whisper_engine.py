@@ -23,14 +23,12 @@ from voicebot.asr.base import NO_PHRASES, YES_PHRASES, GrammarSpec, RecognitionR
 from voicebot.asr.whisper_engine import (
     WhisperRecognizer,
     WhisperStream,
-    _confidence,
-    _plainly_said,
-    _pooled,
     grammar_words,
     hotwords_for,
     normalize_transcript,
     prompt_for,
 )
+from voicebot.asr.whisper_scoring import hypothesis_confidence, plainly_said, pooled_confidences
 from voicebot.audio.pcm import Pcm, read_wav
 from voicebot.audio.resample import resample
 
@@ -120,17 +118,17 @@ def test_spellings_of_the_same_words_share_their_probability() -> None:
     # "Help." "Help" "help?": one word, three spellings; the pooled confidence is the words'.
     texts = ["help", "help", "help", "health"]
     scores, lengths = [-0.8, -1.6, -1.7, -2.0], [2, 1, 2, 1]
-    pooled = _pooled(texts, scores, lengths, no_speech=0.01)
-    assert pooled[0] > _confidence(-0.8, 2, 0.01) and pooled[0] > 0.5
-    assert pooled[3] == pytest.approx(_confidence(-2.0, 1, 0.01))  # alone: as before
-    assert _pooled(["help"], [-0.8], [2], no_speech=0.9)[0] < pooled[0]  # likely no speech: lower
+    pooled = pooled_confidences(texts, scores, lengths, no_speech=0.01)
+    assert pooled[0] > hypothesis_confidence(-0.8, 2, 0.01) and pooled[0] > 0.5
+    assert pooled[3] == pytest.approx(hypothesis_confidence(-2.0, 1, 0.01))  # alone: as before
+    assert pooled_confidences(["help"], [-0.8], [2], no_speech=0.9)[0] < pooled[0]  # likely no speech: lower
 
 
 def test_what_may_stand_on_the_masked_decoding_alone() -> None:
-    assert _plainly_said(PIN, "four four one seven", "four four one seven")  # a value
-    assert _plainly_said(PIN, "agent", "agent")  # a command phrase, as said
-    assert not _plainly_said(PIN, "agent agent agent", "agent")  # a loop read once: not as said
-    assert not _plainly_said(PIN, "agent the one", "agent the one")  # not a phrase of the grammar
+    assert plainly_said(PIN, "four four one seven", "four four one seven")  # a value
+    assert plainly_said(PIN, "agent", "agent")  # a command phrase, as said
+    assert not plainly_said(PIN, "agent agent agent", "agent")  # a loop read once: not as said
+    assert not plainly_said(PIN, "agent the one", "agent the one")  # not a phrase of the grammar
 
 
 def test_free_speech_has_no_prompt_and_no_hotwords() -> None:

