@@ -200,6 +200,7 @@ class SippRun:
     results: list[Any]  # the server's CallResult of each call (events, RTP stats)
     cpu: float  # this process's CPU time / wall time while sipp ran (100 % = one core)
     rss: float  # peak RSS of this process (MB)
+    outcomes: list[str | None]  # each result's record outcome (None: no record), in the order of results
 
 
 def run_sipp_calls(probe: Probe, sipp: str, scenario: Callable[[Path], Path], *, calls: int, rate: float,
@@ -244,4 +245,4 @@ def run_sipp_calls(probe: Probe, sipp: str, scenario: Callable[[Path], Path], *,
             srv.shutdown(2)
     failed = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", done.stdout)
     not_served = sum(1 for o in outcomes if o != "self_served") + max(0, calls - len(outcomes))
-    return SippRun(done, int(failed[-1]) if failed else -1, not_served, results, cpu, rss)
+    return SippRun(done, int(failed[-1]) if failed else -1, not_served, results, cpu, rss, outcomes)

@@ -44,6 +44,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 from sip_probe import (
@@ -152,6 +153,20 @@ def run(calls: int, rate: float, engine: str, probe: Probe, rtp_base: int, sipp:
         print(f"      server, {name}: " + ", ".join(
             f"{key} p50 {pct([row[key] for row in rows], 50):.0f} p95 {pct([row[key] for row in rows], 95):.0f}"
             for key in ("recognize_ms", "step_ms", "first_audio_ms")))
+    # Every caller sends the same recordings: a call that heard something else shows what went wrong (a PIN
+    # turn's text is masked by the server).
+    heard_by_call = [tuple(str(e.data.get("text", "")) for e in r.events if e.kind == "recognized")
+                     for r in done.results]
+    usual = Counter(heard_by_call).most_common(1)[0][0] if heard_by_call else ()
+    for texts in heard_by_call:
+        if texts != usual:
+            print(f"      a call heard {' | '.join(texts)!r} (most: {' | '.join(usual)!r})")
+    for result, outcome in zip(done.results, done.outcomes, strict=False):
+        if outcome != "self_served":
+            steps = [f"{e.kind}:{e.data.get('node') or e.data.get('reason') or e.data.get('text') or ''}"
+                     for e in result.events if e.kind in ("turn_ended", "recognized", "hangup", "caller_hung_up",
+                                                          "handoff", "call_ended", "no_input", "barge_in")]
+            print(f"      a call ended {outcome}: {' > '.join(steps)}")
     if done.failed != 0 or done.done.returncode != 0:
         print(done.done.stdout[-1500:], done.done.stderr[-1500:])
 

@@ -333,7 +333,8 @@ class WhisperRecognizer:
                 # Perhaps one digit off in every hypothesis: a merged repeat (see digit_repair).
                 kept = self._repaired(encoded, grammar, alternatives, min(features.shape[-1], frames))
             if kept and checked:
-                free_found = free_found or (free or self._start_free(encoded, max_new))()
+                if free_found is None:
+                    free_found = (free or self._start_free(encoded, max_new))()
                 verdict = self._free_verdict(free_found, grammar, bias,
                                              total_logprob(found.scores[0], len(found.sequences_ids[0])))
                 plain = plainly_said(grammar, heard[0].text, kept[0].text)
