@@ -28,7 +28,7 @@ from voicebot.runtime.session import CallSession
 from voicebot.runtime.speech import phrases_by_intent
 from voicebot.services.registry import default_registry
 from voicebot.storage.calls import CallStore
-from voicebot.telephony.call_loop import JITTER_FRAMES, TICK_NS, CallResult, run_call
+from voicebot.telephony.call_loop import JITTER_FRAMES, LATE_FRAME_TICKS, TICK_NS, CallResult, run_call
 from voicebot.tts.cache import PromptCache
 from voicebot.tts.fake import FakeSynthesizer
 
@@ -171,3 +171,66 @@ def test_a_short_stall_is_caught_up_by_the_schedule_alone(engine: Engine, tmp_pa
     assert result.resyncs == 0 and result.caught_up == 0
     assert channel.read == len(channel.written)  # one frame read per tick, none replaced by silence
     assert max(channel.backlog[80:]) <= 1
+
+
+def heard_by(call: Call) -> list[np.ndarray]:
+    """Every frame the IVR hears from now on (a tick's own or one caught up), in order."""
+    heard: list[np.ndarray] = []
+    hear = call.ivr._hear
+
+    def spy(frame: np.ndarray) -> None:
+        heard.append(frame)
+        hear(frame)
+
+    call.ivr._hear = spy  # type: ignore[method-assign]
+    return heard
+
+
+def speech_as_heard(heard: list[np.ndarray]) -> list[bool]:
+    """From the first speech frame to the last: whether each frame heard was speech (False: silence)."""
+    is_speech = [bool(np.any(frame)) for frame in heard]
+    first, last = is_speech.index(True), len(is_speech) - 1 - is_speech[::-1].index(True)
+    return is_speech[first:last + 1]
+
+
+@pytest.mark.parametrize("late_ticks", [LATE_FRAME_TICKS, 0])
+def test_a_packet_a_little_late_is_waited_for_not_replaced_by_silence(engine: Engine, tmp_path: Path,
+                                                                    late_ticks: int,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sender is 30 ms late with three frames in the middle of the words (its scheduling under load): the
+    # ticks that find nothing hear nothing, and the late frames are heard next, so the words reach the
+    # recognizer whole. (0: the loop before, which heard silence in their place: 20 ms cut out of a word, and
+    # everything after it shifted.)
+    monkeypatch.setattr("voicebot.telephony.call_loop.LATE_FRAME_TICKS", late_ticks)
+    clock = FakeClock()
+    call = banking_call(engine, tmp_path, clock)
+    heard = heard_by(call)
+    channel = ContinuousPhone(clock, call, delay=lambda k: 30 if k in (60, 75, 90) else 0)
+    result = run_call(channel, call, clock=clock, sleep=clock.sleep)
+    words = speech_as_heard(heard)
+    if late_ticks:
+        assert words == [True] * (SPEECH_TO - SPEECH_FROM)  # every frame of the words, nothing in between
+        assert [e.data["text"] for e in call.events if e.kind == "recognized"] == ["balance"]
+        assert 0 <= turn_lateness_ms(channel, call) <= 100
+    else:
+        assert words.count(False) == 2 and len(words) == SPEECH_TO - SPEECH_FROM + 2  # 40 ms of silence put in
+    assert len(channel.written) == result.ticks  # output one frame a tick either way
+
+
+class SilentPhone(ContinuousPhone):
+    """A phone that stops sending after its words (silence suppression; a test peer between two streams)."""
+
+    def _arrived(self) -> int:
+        return min(super()._arrived(), SPEECH_TO)
+
+
+def test_a_phone_that_stops_sending_is_heard_as_silence_after_a_few_ticks(engine: Engine, tmp_path: Path) -> None:
+    clock = FakeClock()
+    call = banking_call(engine, tmp_path, clock)
+    heard = heard_by(call)
+    channel = SilentPhone(clock, call)
+    run_call(channel, call, clock=clock, sleep=clock.sleep)
+    assert channel.read == SPEECH_TO  # nothing came after the words...
+    assert [e.data["text"] for e in call.events if e.kind == "recognized"] == ["balance"]  # ...yet the turn ended
+    assert 0 <= turn_lateness_ms(channel, call) <= LATE_FRAME_TICKS * 20 + 20
+    assert not any(np.any(frame) for frame in heard[SPEECH_TO:])

@@ -2,13 +2,18 @@
 
 Caller audio is read faster than real time when it has piled up. The receive buffer falls behind whenever the
 loop does (a stall longer than the catch-up window restarts the schedule rather than bursting out audio, and a
-packet that arrives just after its tick is replaced by silence and then waits a tick longer). Reading one frame
-a tick, the buffer never got its delay back while the caller's phone kept sending (a real phone sends RTP all
-the time, silence included): every end of speech and every barge-in was heard late by that much, up to the
-buffer's 1 s. So each tick first hears the frames beyond a small jitter allowance (at most
-``MAX_BACKLOG_FRAMES`` a tick, so one call catching up cannot starve the others), in order, as caller audio
-without output (:meth:`Call.hear`); the call's clock counts every frame heard, so the endpointer's silence
-timeout is counted in audio, not in ticks. Output stays one frame a tick on the schedule.
+packet that arrives just after its tick waits a tick longer). Reading one frame a tick, the buffer never got its
+delay back while the caller's phone kept sending (a real phone sends RTP all the time, silence included): every
+end of speech and every barge-in was heard late by that much, up to the buffer's 1 s. So each tick first hears
+the frames beyond a small jitter allowance (at most ``MAX_BACKLOG_FRAMES`` a tick, so one call catching up cannot
+starve the others), in order, as caller audio without output (:meth:`Call.hear`); the call's clock counts every
+frame heard, so the endpointer's silence timeout is counted in audio, not in ticks. Output stays one frame a tick
+on the schedule.
+
+A tick whose frame has not arrived hears nothing (up to :data:`LATE_FRAME_TICKS` in a row), rather than silence:
+with silence put in its place, a packet a few milliseconds late cut 20 ms out of the middle of a word and pushed
+the rest later (measured: with 30 speaking callers on 2 cores, about one call in 30 had its "what's my balance"
+heard as "what might i challenge").
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from voicebot.runtime.call import Call
 from voicebot.runtime.call_events import CallEvent
 from voicebot.runtime.recorder import StereoRecorder
 
-__all__ = ["CallResult", "Channel", "Pacer", "StereoRecorder", "run_call"]
+__all__ = ["LATE_FRAME_TICKS", "CallResult", "Channel", "Pacer", "StereoRecorder", "run_call"]
 
 log = logging.getLogger("voicebot.call")
 
@@ -36,6 +41,11 @@ TICK_NS = 20_000_000
 MAX_CATCH_UP_TICKS = 10  # behind by more than 200 ms (a stall): restart the schedule rather than burst
 #: Caller audio left buffered after a tick's reads (40 ms): late packets are absorbed, never a standing delay.
 JITTER_FRAMES = 2
+#: Ticks in a row with no caller frame that the IVR waits through, hearing nothing, before silence stands in:
+#: a packet a little late (sender or network jitter) is heard on the next tick instead of being replaced by
+#: 20 ms of silence in the middle of a word; past that the phone has stopped sending (silence suppression, a
+#: pause in a test peer's stream) and silence lets the endpointer see the end of speech.
+LATE_FRAME_TICKS = 3
 #: Frames of a backlog heard in one tick besides the tick's own (5: a backlog drains at 6x real time, 500 ms of
 #: it in 100 ms); bounded so that a call catching up takes a bounded share of the CPU the other calls need.
 MAX_BACKLOG_FRAMES = 5
@@ -164,6 +174,7 @@ def run_call(
     pacer: Pacer | None = None
     backlog = Backlog(channel)
     said_goodbye = False
+    missing = 0  # ticks in a row without a caller frame
     try:
         call.start(channel.caller_id, channel.dialled)
         pacer = Pacer(clock=clock, sleep=sleep)
@@ -187,7 +198,9 @@ def run_call(
                 call.hear(older)  # older than this tick's frame: heard first, in order
                 backlog.caught_up += 1
             frame = channel.read_frame()
-            channel.write_frame(call.tick(frame if frame is not None else silence, channel.keys()))
+            missing = 0 if frame is not None else missing + 1
+            heard = frame if frame is not None else (None if missing <= LATE_FRAME_TICKS else silence)
+            channel.write_frame(call.tick(heard, channel.keys()))
             ticks += 1
             if not pacer.wait():
                 log.warning("call %s: loop stalled %.0f ms; schedule restarted", call.call_id, pacer.last_stall_ms)
