@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 import pytest
 
-from voicebot.asr.digit_repair import MAX_VARIANTS, REPAIR_MARGIN, Repair, best_repair, digit_count, variants
+from voicebot.asr.digit_repair import MAX_VARIANTS, REPAIR_MARGIN, Repair, best_repair, variants
+from voicebot.nlu.numbers import digit_spans
 
 
-def test_digits_are_counted_as_the_nlu_counts_them() -> None:
-    assert digit_count(["my", "pin", "is", "four", "double", "seven", "one"]) == 4
-    assert digit_count(["oh", "nine", "two", "three"]) == 4
-    assert digit_count(["it", "is", "five"]) == 1
+def digit_count(text: str) -> int:
+    """Digits in ``text`` as the NLU reads them ("oh" is zero, "double seven" two)."""
+    return sum(len(span.digits) for span in digit_spans(text.split()))
 
 
 def test_one_digit_short_each_digit_said_twice_and_a_zero_as_oh_oh() -> None:
@@ -21,7 +21,7 @@ def test_one_digit_short_each_digit_said_twice_and_a_zero_as_oh_oh() -> None:
     assert "six six one one two zero eight" in found
     assert "six six one two zero zero eight" in found
     assert "six six one two oh oh eight" in found  # "oh oh" written as one zero
-    assert all(digit_count(v.split()) == 7 for v in found)
+    assert all(digit_count(v) == 7 for v in found)
     assert len(found) == len(set(found))
 
 

@@ -24,7 +24,7 @@ from voicebot.events import Hypothesis
 from voicebot.nlu.slots import interpret_value
 
 __all__ = [
-    "ALTERNATIVE_FACTOR", "COMMAND_FLOOR", "MAX_REPEATS", "PROMOTE_SHARE", "accepts", "looping", "rank",
+    "ALTERNATIVE_FACTOR", "COMMAND_FLOOR", "DIGIT_WORDS", "MAX_REPEATS", "PROMOTE_SHARE", "accepts", "looping", "rank",
     "resembles", "screened", "unloop",
 ]
 
@@ -47,7 +47,8 @@ _STOP_WORDS = frozenset({
     "had", "about", "there", "here", "just", "so", "get", "got", "go", "make", "let", "us", "we", "our", "your",
     "up", "out", "all", "tell", "how", "does", "did", "will", "should", "know",
 })
-_DIGITS = frozenset({"zero", "oh", "o", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"})
+#: The words of a single digit, as recognizers write them ("oh" and "o" for zero).
+DIGIT_WORDS = frozenset({"zero", "oh", "o", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"})
 #: A fixed day for parsing dates: only whether a date parses matters here, not which day it is.
 _SOME_DAY = date(2000, 1, 1)
 
@@ -72,7 +73,7 @@ def looping(text: str, max_digits: int = 32) -> bool:
         for i in range(size, len(words) - size + 1):
             if words[i:i + size] == words[i - size:i]:
                 run += 1
-                limit = max_digits if size == 1 and words[i] in _DIGITS else MAX_REPEATS
+                limit = max_digits if size == 1 and words[i] in DIGIT_WORDS else MAX_REPEATS
                 if run > limit:
                     return True
             else:
@@ -92,7 +93,7 @@ def unloop(text: str, digits_too: bool = False) -> str:
         for size in range(min(8, len(words) // 2), 0, -1):
             for i in range(len(words) - 2 * size + 1):
                 chunk = words[i:i + size]
-                digits = set(chunk) <= _DIGITS
+                digits = set(chunk) <= DIGIT_WORDS
                 if chunk != words[i + size:i + 2 * size] or (digits and (size == 1 or not digits_too)):
                     continue
                 end = i + 2 * size
@@ -109,7 +110,7 @@ def unloop(text: str, digits_too: bool = False) -> str:
 def _may_be_command(grammar: GrammarSpec, text: str) -> bool:
     """Whether ``text`` shares a meaningful word with one of the grammar's (command) phrases; digit words
     never count (a digit string of the wrong length is not "one more time")."""
-    ignored = _STOP_WORDS | _DIGITS | set(grammar.extra_words)
+    ignored = _STOP_WORDS | DIGIT_WORDS | set(grammar.extra_words)
     words = set(text.split()) - ignored
     if not words:
         return False
@@ -144,7 +145,7 @@ def resembles(grammar: GrammarSpec, text: str) -> bool:
     if grammar.kind in ("free", "phrases"):
         return bool(text)
     if grammar.kind == "digits" and not grammar.extra_words:
-        heard = sum(1 for w in text.split() if w in _DIGITS or w.isdigit())
+        heard = sum(1 for w in text.split() if w in DIGIT_WORDS or w.isdigit())
         if heard >= max(1, grammar.min_digits // 2):
             return True
     elif accepts(grammar, text):

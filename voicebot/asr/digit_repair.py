@@ -1,4 +1,4 @@
-"""Digit strings one digit off: a merged repeat or a swallowed "oh", put back by the acoustic model's own scores.
+"""Digit strings one digit off: a merged repeat or a doubled digit, mended by the acoustic model's own scores.
 
 Whisper tiny.en writes a digit said twice in a row once ("six six six one two zero eight" for "six six six one
 two oh oh eight", "six nine nine seven" for "six nine nine nine seven"), or a digit twice that was said once.
@@ -20,7 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["MAX_VARIANTS", "REPAIR_MARGIN", "Repair", "best_repair", "digit_count", "variants"]
+from voicebot.asr.accept import DIGIT_WORDS
+from voicebot.nlu.numbers import MULTIPLIERS
+
+__all__ = ["MAX_VARIANTS", "REPAIR_MARGIN", "Repair", "best_repair", "variants"]
 
 #: How far (nats of total log-probability) a repaired string may score below the best hypothesis it was made
 #: from and still be taken.
@@ -28,31 +31,17 @@ REPAIR_MARGIN = 2.5
 #: Variants scored at most per utterance (each costs a forced decoding of the string: ~9 ms of CPU).
 MAX_VARIANTS = 16
 
-_DIGIT_WORDS = frozenset({"zero", "oh", "o", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"})
-_MULTIPLIERS = {"double": 2, "triple": 3}
-
-
-def digit_count(words: Sequence[str]) -> int:
-    """Digits in ``words`` as the NLU counts them ("double seven" is two)."""
-    count = 0
-    for index, word in enumerate(words):
-        if word in _DIGIT_WORDS:
-            previous = words[index - 1] if index else ""
-            count += _MULTIPLIERS.get(previous, 1)
-    return count
-
-
 def variants(text: str, min_digits: int, max_digits: int) -> list[str]:
     """The strings one edit away from ``text`` (a normalized transcript) whose digit count is acceptable,
     when ``text`` has exactly one digit too few or too many; otherwise none."""
     words = text.split()
-    if any(word in _MULTIPLIERS for word in words):
+    if any(word in MULTIPLIERS for word in words):
         # "double" already says a digit twice: its digit count is right or wrong for other reasons.
         return []
-    positions = [i for i, word in enumerate(words) if word in _DIGIT_WORDS]
+    positions = [i for i, word in enumerate(words) if word in DIGIT_WORDS]
     count = len(positions)
     found: list[list[str]] = []
-    if count == min_digits - 1 and positions:
+    if count == min_digits - 1:
         for i in positions:
             found.append([*words[:i + 1], words[i], *words[i + 1:]])  # said twice, written once
             if words[i] == "zero":
