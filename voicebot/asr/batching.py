@@ -43,7 +43,8 @@ import numpy as np
 
 from voicebot.asr.base import RecognizerError, import_engine
 
-__all__ = ["GATHER_S", "MAX_BATCH", "MAX_QUEUE", "BatchedWhisper", "Batcher", "BatcherClosed", "BatcherFull"]
+__all__ = ["GATHER_S", "MAX_BATCH", "MAX_QUEUE", "BatchedWhisper", "Batcher", "BatcherClosed", "BatcherFull",
+           "storage_view"]
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +339,7 @@ class BatchedWhisper:
                     return [self._model.encode(first.features, **dict(first.options))]
                 stacked = _stacked([item.features for item in items])  # type: ignore[union-attr]
                 encoded = np.asarray(self._model.encode(stacked, **dict(first.options)))
-                return [_storage(encoded[i:i + 1]) for i in range(len(items))]
+                return [storage_view(encoded[i:i + 1]) for i in range(len(items))]
             finally:
                 with self._lock:
                     self._encoding -= 1
@@ -365,14 +366,15 @@ def _limit(key: Hashable) -> int:
     return MAX_BATCH
 
 
-def _storage(array: np.ndarray) -> Any:
+def storage_view(array: np.ndarray) -> Any:
+    """A CTranslate2 storage of ``array`` (copied contiguous, on the CPU)."""
     return import_engine("ctranslate2", "faster-whisper", "faster-whisper").StorageView.from_array(
         np.ascontiguousarray(array))
 
 
 def _stacked(storages: Sequence[Any]) -> Any:
     """One storage of the utterances' storages, along the batch dimension (copied on the CPU)."""
-    return _storage(np.concatenate([np.asarray(storage) for storage in storages]))
+    return storage_view(np.concatenate([np.asarray(storage) for storage in storages]))
 
 
 def _is_encoded(value: Any) -> bool:

@@ -72,8 +72,8 @@ from voicebot.asr.base import (
     GrammarSpec,
     RecognitionResult,
     RecognizerError,
-    import_engine,
 )
+from voicebot.asr.batching import storage_view
 from voicebot.asr.digit_repair import best_repair
 from voicebot.asr.whisper_model import WhisperModelHandle, default_model_path, faster_whisper
 from voicebot.asr.whisper_scoring import (
@@ -320,21 +320,18 @@ class WhisperRecognizer:
                 in_words = self._heard_words(bias, words())
                 alternatives = [*heard, *in_words]
                 kept = cross_checked(grammar, kept, rank(grammar, [h for h in in_words if h.text]))
-            free_found = None
-            if not kept and checked:
-                free_found = (free or self._start_free(encoded, max_new))()
-                if frames < _FULL_FRAMES and self._outside(free_found, grammar, bias, min_words=SENTENCE_WORDS):
-                    # Nothing acceptable, and unconstrained the caller said a sentence of something else ("what's
-                    # the weather like tomorrow"): the full window would only force it onto the grammar's words
-                    # again. A word or two misheard ("ripit") may still be a command the full window hears.
-                    break
+            free_found = (free or self._start_free(encoded, max_new))() if checked else None
+            if (not kept and free_found is not None and frames < _FULL_FRAMES
+                    and self._outside(free_found, grammar, bias, min_words=SENTENCE_WORDS)):
+                # Nothing acceptable, and unconstrained the caller said a sentence of something else ("what's
+                # the weather like tomorrow"): the full window would only force it onto the grammar's words
+                # again. A word or two misheard ("ripit") may still be a command the full window hears.
+                break
             if not kept and self.repair and frames < _FULL_FRAMES and grammar.kind == "digits" and \
                     not grammar.extra_words:
                 # Perhaps one digit off in every hypothesis: a merged repeat (see digit_repair).
                 kept = self._repaired(encoded, grammar, alternatives, min(features.shape[-1], frames))
-            if kept and checked:
-                if free_found is None:
-                    free_found = (free or self._start_free(encoded, max_new))()
+            if kept and free_found is not None:
                 verdict = self._free_verdict(free_found, grammar, bias,
                                              total_logprob(found.scores[0], len(found.sequences_ids[0])))
                 plain = plainly_said(grammar, heard[0].text, kept[0].text)
@@ -390,9 +387,8 @@ class WhisperRecognizer:
     def _forced_logprobs(self, encoded: Any, texts: Sequence[str], frames: int) -> list[float]:
         """Each text's total log-probability given ``encoded`` (one utterance's encoder output), as the
         decoder would write it after the start of transcript: CTranslate2's forced alignment, in one batch."""
-        module = import_engine("ctranslate2", "faster-whisper", "faster-whisper")
         tokens = [self.model.tokens(" " + text) for text in texts]
-        batch = module.StorageView.from_array(np.ascontiguousarray(np.repeat(np.asarray(encoded), len(texts), axis=0)))
+        batch = storage_view(np.repeat(np.asarray(encoded), len(texts), axis=0))
         start = self.model.prompt_ids(None)[:1]
         found = self.model.model.model.align(batch, start, tokens, [frames] * len(texts))
         return [sum(math.log(max(p, 1e-12)) for p in result.text_token_probs) for result in found]
