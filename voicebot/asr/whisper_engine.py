@@ -300,14 +300,7 @@ class WhisperRecognizer:
             if found.no_speech_prob > NO_SPEECH:
                 # The short window's padding makes tiny.en less sure there is speech: ask the full window.
                 continue
-            texts = [normalize_transcript(self.model.text_of(ids), bias.numerals) for ids in found.sequences_ids]
-            lengths = [len(ids) for ids in found.sequences_ids]
-            if self.pool_spellings and bias.suppress is None:
-                confidences = pooled_confidences(texts, found.scores, lengths, found.no_speech_prob)
-            else:
-                confidences = [hypothesis_confidence(score, length, found.no_speech_prob)
-                               for score, length in zip(found.scores, lengths, strict=True)]
-            heard = [Hypothesis(text, confidence) for text, confidence in zip(texts, confidences, strict=True)]
+            heard = self._heard(bias, found, pooled=self.pool_spellings and bias.suppress is None)
             kept = rank(grammar, [h for h in heard if h.text])
             checked = bias.suppress is not None and self.check_free
             # The garbage check depends on the first decoding alone and is needed in every masked turn from here
@@ -317,7 +310,7 @@ class WhisperRecognizer:
             alternatives = heard
             if bias.words_only is not None:
                 words = words or self._start_nbest(encoded, prompt, max_new, list(bias.words_only))
-                in_words = self._heard_words(bias, words())
+                in_words = self._heard(bias, words())
                 alternatives = [*heard, *in_words]
                 kept = cross_checked(grammar, kept, rank(grammar, [h for h in in_words if h.text]))
             free_found = (free or self._start_free(encoded, max_new))() if checked else None
@@ -366,11 +359,17 @@ class WhisperRecognizer:
                            return_scores=True, return_no_speech_prob=True, suppress_blank=True,
                            suppress_tokens=suppress)
 
-    def _heard_words(self, bias: DecodingBias, found: Any) -> list[Hypothesis]:
-        """The n-best of the words-only decoding ``found``, normalized."""
-        return [Hypothesis(normalize_transcript(self.model.text_of(ids), bias.numerals),
-                           hypothesis_confidence(score, len(ids), found.no_speech_prob))
-                for ids, score in zip(found.sequences_ids, found.scores, strict=True)]
+    def _heard(self, bias: DecodingBias, found: Any, pooled: bool = False) -> list[Hypothesis]:
+        """The n-best of the decoding ``found``, normalized, each with its confidence (with ``pooled``, that of
+        its words however they were written: :func:`pooled_confidences`)."""
+        texts = [normalize_transcript(self.model.text_of(ids), bias.numerals) for ids in found.sequences_ids]
+        lengths = [len(ids) for ids in found.sequences_ids]
+        if pooled:
+            confidences = pooled_confidences(texts, found.scores, lengths, found.no_speech_prob)
+        else:
+            confidences = [hypothesis_confidence(score, length, found.no_speech_prob)
+                           for score, length in zip(found.scores, lengths, strict=True)]
+        return [Hypothesis(text, confidence) for text, confidence in zip(texts, confidences, strict=True)]
 
     def _repaired(self, encoded: Any, grammar: GrammarSpec, heard: Sequence[Hypothesis],
                   frames: int) -> tuple[Hypothesis, ...]:
