@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from proc_status import rss_mb
 
 from voicebot.asr.base import GrammarSpec, Recognizer
 from voicebot.asr.select import WHISPER_WORKERS, whisper_batch
@@ -33,14 +34,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"intent": 0.97, "yes_no": 0.97, "pin4": 0.95, "acct8": 0.90, "command": 0.97, "reject": 0.99,
            "reject_pin": 0.99}
 CATEGORIES = ("intent", "yes_no", "pin4", "acct8", "command", "reject", "reject_pin")
-
-
-def rss_mb() -> float:
-    with open(f"/proc/{os.getpid()}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def make(engine: str) -> Recognizer:

@@ -18,21 +18,16 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
+
+from proc_status import rss_mb
 
 #: The arena never shrunk (onnxruntime's default), shrunk every SHRINK_EVERY runs (voicebot's), no arena.
 VARIANTS = ("arena", "shrink", "no-arena")
 NAMES = ("Alice", "Bob Smith", "Carol", "Dmitri Ivanovich", "Eve")
-
-
-def rss_mb() -> float:
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1)) / 1024  # type: ignore[union-attr]
 
 
 def run_variant(variant: str, rounds: int, threads: int, sentences: int) -> None:

@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+from proc_status import rss_mb
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.telephony.sipwire import Agent, Peer, ack_for, request, rtp, sdp
@@ -139,12 +141,7 @@ def census() -> tuple[int, int, float]:
     """Threads, open fds, RSS (MB) of this process."""
     import os
 
-    rss = 0.0
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) / 1024
-    return threading.active_count(), len(os.listdir("/proc/self/fd")), rss
+    return threading.active_count(), len(os.listdir("/proc/self/fd")), rss_mb()
 
 
 def soak(calls: int) -> None:

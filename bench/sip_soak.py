@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from proc_status import rss_mb, status_field
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "tests/telephony/sipp/balance_by_keypad.xml"
 
@@ -40,15 +42,13 @@ def free_port() -> int:
 
 def resources(pid: int) -> dict[str, float]:
     """Threads, RSS (MB), open fds and sockets of a live process, from /proc."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    threads = int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
-    rss_kb = int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
+    threads = status_field("Threads", pid)
     fds = sockets = 0
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         fds += 1
         with contextlib.suppress(OSError):  # closed while we looked
             sockets += os.readlink(fd).startswith("socket:")
-    return {"threads": threads, "rss_mb": rss_kb / 1024, "fds": fds, "sockets": sockets}
+    return {"threads": threads, "rss_mb": rss_mb(pid), "fds": fds, "sockets": sockets}
 
 
 def default_preload() -> str:
