@@ -83,3 +83,20 @@ def until_listening(media: Call, limit: int = 2000) -> int:
 
 def kinds(media: Call) -> list[str]:
     return [e.kind for e in media.events]
+
+
+class FakeClock:
+    """The call loop's monotonic clock in nanoseconds (``clock()``, ``sleep``), and the session's clock in seconds
+    (``now()``) on the same time: sleeping moves both."""
+
+    def __init__(self, ns: int = 5_000_000_000) -> None:
+        self.ns = ns
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def sleep(self, seconds: float) -> None:
+        self.ns += int(seconds * 1e9)
+
+    def now(self) -> float:
+        return 1_795_000_000.0 + self.ns / 1e9

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from tests.runtime.call_harness import ROOT, SILENCE, SPEECH, engine, new_call
+from tests.runtime.call_harness import ROOT, SILENCE, SPEECH, FakeClock, engine, new_call
 from voicebot.asr.fake import FakeRecognizer
 from voicebot.audio.pcm import PHONE_RATE
 from voicebot.audio.vad import EnergyVad
@@ -35,20 +35,6 @@ from voicebot.tts.fake import FakeSynthesizer
 __all__ = ["engine"]  # the fixture
 
 SPEECH_FROM, SPEECH_TO = 50, 100  # the caller speaks from 1 s to 2 s into the call (over the greeting), then is silent
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.ns = 5_000_000_000
-
-    def __call__(self) -> int:
-        return self.ns
-
-    def sleep(self, seconds: float) -> None:
-        self.ns += int(seconds * 1e9)
-
-    def now(self) -> float:  # the session's clock (seconds), on the same time
-        return 1_795_000_000.0 + self.ns / 1e9
 
 
 class ContinuousPhone:

@@ -4,49 +4,39 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.runtime.call_harness import FakeClock
 from voicebot.telephony.call_loop import TICK_NS, Pacer, StereoRecorder
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000_000_000
-
-    def __call__(self) -> int:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += int(seconds * 1e9)
-
-
 def test_work_time_does_not_accumulate_into_drift() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000_000)
     pacer = Pacer(clock=clock, sleep=clock.sleep)
-    start = clock.now
+    start = clock.ns
     for n in range(1, 501):
-        clock.now += 7_000_000 + (n % 5) * 2_000_000  # 7..15 ms of work per tick
+        clock.ns += 7_000_000 + (n % 5) * 2_000_000  # 7..15 ms of work per tick
         assert pacer.wait()
-        assert clock.now == start + n * TICK_NS  # every tick starts exactly on its deadline
+        assert clock.ns == start + n * TICK_NS  # every tick starts exactly on its deadline
     assert pacer.late == 0
 
 
 def test_a_late_tick_is_caught_up_without_shifting_the_schedule() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000_000)
     pacer = Pacer(clock=clock, sleep=clock.sleep)
-    start = clock.now
-    clock.now += 50_000_000  # one 50 ms tick
+    start = clock.ns
+    clock.ns += 50_000_000  # one 50 ms tick
     assert pacer.wait()
     assert pacer.wait()  # tick 2 is also overdue: no sleep
-    assert pacer.wait() and clock.now == start + 3 * TICK_NS
+    assert pacer.wait() and clock.ns == start + 3 * TICK_NS
     assert pacer.late == 2 and pacer.resyncs == 0
 
 
 def test_a_long_stall_restarts_the_schedule() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000_000)
     pacer = Pacer(clock=clock, sleep=clock.sleep)
-    clock.now += 400_000_000  # e.g. synthesizing a dynamic prompt
+    clock.ns += 400_000_000  # e.g. synthesizing a dynamic prompt
     assert not pacer.wait()
-    restarted = clock.now
-    assert pacer.wait() and clock.now == restarted + TICK_NS
+    restarted = clock.ns
+    assert pacer.wait() and clock.ns == restarted + TICK_NS
     assert pacer.resyncs == 1 and 370 < pacer.last_stall_ms < 390
 
 
@@ -57,25 +47,25 @@ def test_a_sleep_that_overshoots_does_not_accumulate_into_drift() -> None:
     # figures are measured in bench/sip_load.py: drift +0.1 ms at 20 calls, docs/benchmarks.md.)
     import random
 
-    clock = FakeClock()
+    clock = FakeClock(1_000_000_000)
     rng = random.Random(8)
 
     def late_sleep(seconds: float) -> None:
-        clock.now += int(seconds * 1e9) + rng.randrange(3_000_000)
+        clock.ns += int(seconds * 1e9) + rng.randrange(3_000_000)
 
     pacer = Pacer(clock=clock, sleep=late_sleep)
-    start = clock.now
+    start = clock.ns
     overshoot_total = 0
     for n in range(1, 501):
-        clock.now += (n % 4) * 2_000_000  # uneven work
-        before = clock.now
+        clock.ns += (n % 4) * 2_000_000  # uneven work
+        before = clock.ns
         assert pacer.wait()
         deadline = start + n * TICK_NS
-        assert clock.now >= deadline  # never early
-        overshoot_total += clock.now - max(before, deadline)
-        assert clock.now - deadline < 3_000_000 + 6_000_000  # late by at most this tick's overshoot and work
+        assert clock.ns >= deadline  # never early
+        overshoot_total += clock.ns - max(before, deadline)
+        assert clock.ns - deadline < 3_000_000 + 6_000_000  # late by at most this tick's overshoot and work
     assert overshoot_total > 100_000_000  # the overshoots added up to far more than one period...
-    assert clock.now - (start + 500 * TICK_NS) < TICK_NS  # ...and none of it stayed in the schedule
+    assert clock.ns - (start + 500 * TICK_NS) < TICK_NS  # ...and none of it stayed in the schedule
     assert pacer.resyncs == 0
 
 
